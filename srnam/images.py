@@ -1,0 +1,143 @@
+"""Turning what users give us (paths, PIL images, tensors) into model tensors, and back.
+
+Model tensors are float [N, 3, H, W] in [-1, 1]. Conversions applied to PIL images and files, so
+that any common photo works:
+
+* EXIF orientation is applied (phone photos come out upright);
+* RGBA / LA / palette images with transparency are composited onto white;
+* grayscale is repeated to three channels; CMYK and YCbCr go through PIL's RGB conversion;
+* 16-bit and 32-bit integer images ("I;16", "I") are scaled to 8 bits by their full range (PIL's own
+  conversion would clip them to white);
+* non-square images are centre-cropped to a square.
+
+Rejected with :class:`~srnam.errors.InvalidImageError`: files that are not images or are truncated,
+images smaller than 16×16 (the LR size; a 1×1 image carries no face), and images of more than
+``MAX_PIXELS`` (decompression bombs), checked from the header before any pixel is decoded.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InvalidImageError
+
+MIN_SIDE = 16
+MAX_PIXELS = 40_000_000  # 40 MP: larger than any phone photo, far below a decompression bomb
+
+ImageInput = str | os.PathLike | Image.Image | torch.Tensor
+
+
+def open_image(source: str | os.PathLike | Image.Image) -> Image.Image:
+    """Open ``source`` (a path or PIL image), check its size and return it as a square RGB image."""
+    if isinstance(source, Image.Image):
+        image, name = source, "image"
+    else:
+        name = str(source)
+        if not Path(name).is_file():
+            raise InvalidImageError(f"{name}: no such file")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image = Image.open(name)
+        except UnidentifiedImageError as err:
+            raise InvalidImageError(f"{name}: not an image file PIL can read") from err
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
+            raise InvalidImageError(f"{name}: image too large ({err})") from err
+        except (OSError, SyntaxError) as err:
+            raise InvalidImageError(f"{name}: truncated or corrupt image ({err})") from err
+    _check_size(image.width, image.height, name)
+    try:
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        image = to_rgb(image)
+    except (OSError, SyntaxError, ValueError) as err:
+        raise InvalidImageError(f"{name}: truncated or corrupt image ({err})") from err
+    return centre_square(image)
+
+
+def _check_size(width: int, height: int, name: str) -> None:
+    if width * height > MAX_PIXELS:
+        raise InvalidImageError(
+            f"{name}: image too large ({width}×{height} = {width * height / 1e6:.0f} MP; "
+            f"the limit is {MAX_PIXELS / 1e6:.0f} MP)")
+    if min(width, height) < MIN_SIDE:
+        raise InvalidImageError(
+            f"{name}: image too small ({width}×{height}); SR-NAM needs at least {MIN_SIDE}×{MIN_SIDE} pixels")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB (see the module docstring for the rules)."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        if image.mode == "F":
+            lo, hi = values.min(), values.max()  # float images carry no fixed range
+        else:
+            lo, hi = 0.0, 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        values = np.clip((values - lo) / max(hi - lo, 1e-12) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(values, "L").convert("RGB")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def centre_square(image: Image.Image) -> Image.Image:
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    return image.crop((left, top, left + side, top + side)) if image.width != image.height else image
+
+
+def pil_to_tensor(image: Image.Image) -> torch.Tensor:
+    """RGB PIL image → [1, 3, H, W] in [-1, 1]."""
+    array = np.asarray(image, dtype=np.float32) / 127.5 - 1.0  # [H, W, 3]
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def tensor_to_pil(image: torch.Tensor) -> Image.Image:
+    """[3, H, W] in [-1, 1] → RGB PIL image (values outside the range are clipped)."""
+    array = ((image.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return Image.fromarray(array.permute(1, 2, 0).numpy(), "RGB")
+
+
+def lr_tensor(source: ImageInput, size: int = 16) -> torch.Tensor:
+    """Make the LR model input [1, 3, size, size] in [-1, 1] from any supported input.
+
+    Larger inputs are reduced by area averaging (PIL's box filter, or ``adaptive_avg_pool2d`` for
+    tensors). Tensors must be float [3, H, W] or [1, 3, H, W] with values in [0, 1], like
+    ``torchvision.transforms.functional.to_tensor`` gives.
+    """
+    if isinstance(source, torch.Tensor):
+        return _lr_from_tensor(source, size)
+    image = open_image(source)
+    if image.width != size:
+        image = image.resize((size, size), Image.Resampling.BOX)
+    return pil_to_tensor(image)
+
+
+def _lr_from_tensor(image: torch.Tensor, size: int) -> torch.Tensor:
+    if image.dim() == 3:
+        image = image.unsqueeze(0)
+    if image.dim() != 4 or image.shape[:2] != (1, 3):
+        raise InvalidImageError(
+            f"tensor input must be [3, H, W] or [1, 3, H, W] (one RGB image), got {list(image.shape)}")
+    if not image.is_floating_point():
+        raise InvalidImageError(f"tensor input must be float in [0, 1], got dtype {image.dtype}")
+    _check_size(image.shape[3], image.shape[2], "tensor input")
+    if not torch.isfinite(image).all() or image.min() < 0 or image.max() > 1:
+        raise InvalidImageError("tensor input must hold finite values in [0, 1]")
+    image = image.float()
+    side = min(image.shape[-2:])
+    top, left = (image.shape[2] - side) // 2, (image.shape[3] - side) // 2
+    image = image[:, :, top:top + side, left:left + side]
+    if side != size:
+        image = F.adaptive_avg_pool2d(image, size)
+    return image * 2 - 1

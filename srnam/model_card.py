@@ -1,0 +1,78 @@
+"""The model card (README.md) written next to a saved or pushed pipeline."""
+from __future__ import annotations
+
+from torch import nn
+
+CARD_TEMPLATE = """---
+library_name: srnam
+pipeline_tag: image-to-image
+tags:
+- super-resolution
+- face
+- srnam
+- non-adversarial-mapping
+---
+
+# SR-NAM pipeline
+
+Face super-resolution that returns **several plausible answers**: for a 16×16 face it searches the
+latent space of a face generator for 64×64 faces whose simulated low-resolution photo matches the
+input (Non-Adversarial Mapping). Load it with
+
+```python
+from srnam import SRNAMPipeline
+pipe = SRNAMPipeline.from_pretrained("<this repo or folder>")
+out = pipe("face.png", num_candidates=8, num_steps=300, seed=0)
+```
+
+## Models
+
+| part | class | configuration | parameters |
+|---|---|---|---|
+| `generator/` | `{generator_class}` | `{generator_config}` | {generator_params} |
+| `degradation/` | `{degradation_class}` | `{degradation_config}` | {degradation_params} |
+
+- **generator**: a progressively grown GAN (Karras et al. 2018) mapping a latent z to a 64×64 face.
+- **degradation**: a high-to-low network (after Bulat et al. 2018) mapping a 64×64 face and a noise
+  vector to a realistic 16×16 photo of it.
+
+## Training data
+
+{training_data}
+
+## Intended use
+
+Research and demonstration of diverse face super-resolution: exploring which high-resolution faces
+are consistent with a low-resolution one. Not for identifying people, forensic enhancement, or any
+decision about a person.
+
+## Limitations
+
+- **The candidates are invented, not recovered.** A 16×16 image holds far too little information to
+  determine a face; each candidate is a plausible face *consistent* with the input, and details such as
+  identity, age, expression, skin texture and accessories are made up by the generator.
+- **Bias.** The generator can only produce faces like those it was trained on; groups, ages, poses and
+  lighting that are rare in the training data are rendered poorly or pulled toward the majority.
+- Works on tightly cropped, roughly frontal faces at the training framing; other inputs give poor results.
+- The LR consistency score measures agreement with the input through the learned degradation model,
+  not correctness of the high-resolution face.
+"""
+
+UNKNOWN_TRAINING_DATA = "Not recorded for this pipeline. Whoever publishes it should describe the data here."
+
+
+def _describe(model: nn.Module) -> tuple[str, str, str]:
+    config = getattr(model, "_hub_mixin_config", None) or {}
+    args = ", ".join(f"{k}={list(v) if isinstance(v, tuple) else v}" for k, v in sorted(config.items()))
+    params = sum(p.numel() for p in model.parameters())
+    return type(model).__name__, args, f"{params / 1e6:.2f} M"
+
+
+def render_model_card(generator: nn.Module, degradation: nn.Module, training_data: str | None = None) -> str:
+    g_class, g_config, g_params = _describe(generator)
+    d_class, d_config, d_params = _describe(degradation)
+    return CARD_TEMPLATE.format(
+        generator_class=g_class, generator_config=g_config, generator_params=g_params,
+        degradation_class=d_class, degradation_config=d_config, degradation_params=d_params,
+        training_data=training_data or UNKNOWN_TRAINING_DATA,
+    )

@@ -1,0 +1,132 @@
+"""The latent search of Non-Adversarial Mapping (NAM), the heart of SR-NAM.
+
+For an LR face ``y`` find latents ``z_1..z_K`` with ``D(G(z_k), n_k) ≈ y`` in L1 (paper eq. 6),
+optimising only the latents with Adam while ``G`` and ``D`` stay frozen. Every candidate of every
+image is one row of a single batch, so K candidates cost one forward/backward pass per step.
+
+Latent handling. ``G`` starts with pixel norm, so ``G(z) == G(c·z)`` for any c > 0: only the
+direction of ``z`` matters. Optimising a free ``z`` works, but each Adam step then also changes the
+norm of ``z``; as the norm grows, the same step turns the direction less and the search slows down.
+Following PULSE, ``"sphere"`` (the default) projects every latent back onto the sphere of radius
+sqrt(latent_size) — where N(0, I) samples live — after each step, so the step size in *direction*
+stays constant. ``benchmarks/latent_handling.py`` measures both: after 300 steps the sphere gave a
+lower mean L1 at every learning rate from 0.1 up (0.025 vs 0.119 at the best rate; figures in the README).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import torch
+from torch import nn
+
+# Chosen with benchmarks/latent_handling.py (README). Adam's other settings are its defaults; its default
+# learning rate, 0.001, barely turns a latent of norm sqrt(512) ≈ 22.6 in 300 steps.
+DEFAULT_LEARNING_RATE = 0.4
+
+
+@dataclass
+class SearchState:
+    """What the callback sees after each step (tensors are detached; do not modify them)."""
+
+    step: int  # 1-based
+    num_steps: int
+    l1: torch.Tensor  # [B, K] L1 of each candidate *before* this step's update
+    hr: torch.Tensor  # [B, K, 3, 64, 64]
+    lr: torch.Tensor  # [B, K, 3, 16, 16]
+
+
+@dataclass
+class SearchResult:
+    latents: torch.Tensor  # [B, K, latent_size], the final z
+    noise: torch.Tensor  # [B, K, noise_size], the fixed degradation noise of each candidate
+    hr: torch.Tensor  # [B, K, 3, 64, 64] candidates G(z), in [-1, 1]
+    lr: torch.Tensor  # [B, K, 3, 16, 16] their LR projections D(G(z), n)
+    l1: torch.Tensor  # [B, K] final L1 between each projection and the target
+    loss_history: torch.Tensor  # [num_steps, B, K] L1 at each step, before its update
+    stopped_early: bool = False
+
+
+class _Frozen:
+    """Puts models in eval mode with no parameter gradients, and restores them afterwards."""
+
+    def __init__(self, *models: nn.Module):
+        self.models = models
+
+    def __enter__(self):
+        self.saved = [(m.training, [p.requires_grad for p in m.parameters()]) for m in self.models]
+        for m in self.models:
+            m.eval().requires_grad_(False)
+
+    def __exit__(self, *exc):
+        for m, (training, flags) in zip(self.models, self.saved):
+            m.train(training)
+            for p, flag in zip(m.parameters(), flags):
+                p.requires_grad_(flag)
+
+
+@torch.inference_mode(False)  # callers may sit in no_grad/inference mode; the search needs gradients
+@torch.enable_grad()
+def latent_search(
+    generator: nn.Module,
+    degradation: nn.Module,
+    lr_target: torch.Tensor,
+    num_candidates: int = 4,
+    num_steps: int = 300,
+    learning_rate: float = DEFAULT_LEARNING_RATE,
+    generator_rng: torch.Generator | None = None,
+    callback: Callable[[SearchState], bool | None] | None = None,
+    latent_constraint: Literal["sphere", "free"] = "sphere",
+) -> SearchResult:
+    """Search ``num_candidates`` latents per LR image in ``lr_target`` [B, 3, 16, 16] (range [-1, 1]).
+
+    ``generator_rng`` seeds the starting latents and the degradation noise (on the CPU, so results do
+    not depend on the device). ``callback(state)`` runs after every step; returning True stops the
+    search early (the result then holds the latents reached so far).
+    """
+    if num_candidates < 1 or num_steps < 1:
+        raise ValueError(f"num_candidates and num_steps must be >= 1, got {num_candidates} and {num_steps}")
+    device = lr_target.device
+    b, k = lr_target.shape[0], num_candidates
+    z = torch.randn(b * k, generator.latent_size, generator=generator_rng).to(device)
+    noise = torch.randn(b * k, degradation.noise_size, generator=generator_rng).to(device)
+    radius = generator.latent_size ** 0.5
+    if latent_constraint == "sphere":
+        z = z * (radius / z.norm(dim=1, keepdim=True))
+    target = lr_target.repeat_interleave(k, dim=0)  # [B·K, 3, 16, 16], candidates of an image adjacent
+    z.requires_grad_(True)
+    optimizer = torch.optim.Adam([z], lr=learning_rate)
+    history = []
+    stopped_early = False
+    with _Frozen(generator, degradation):
+        for step in range(1, num_steps + 1):
+            hr = generator(z)
+            lr = degradation(hr, noise)
+            l1 = (lr - target).abs().mean(dim=(1, 2, 3))  # [B·K]
+            optimizer.zero_grad(set_to_none=True)
+            # Sum, not mean: each candidate's gradient is then independent of K.
+            l1.sum().backward()
+            optimizer.step()
+            if latent_constraint == "sphere":
+                with torch.no_grad():
+                    z.mul_(radius / z.norm(dim=1, keepdim=True))
+            history.append(l1.detach().reshape(b, k))
+            if callback is not None and callback(SearchState(
+                step, num_steps, history[-1], hr.detach().reshape(b, k, *hr.shape[1:]),
+                lr.detach().reshape(b, k, *lr.shape[1:]),
+            )):
+                stopped_early = step < num_steps
+                break
+        with torch.no_grad():  # the candidates the final latents give
+            hr = generator(z)
+            lr = degradation(hr, noise)
+            l1 = (lr - target).abs().mean(dim=(1, 2, 3))
+    return SearchResult(
+        latents=z.detach().reshape(b, k, -1),
+        noise=noise.reshape(b, k, -1),
+        hr=hr.reshape(b, k, *hr.shape[1:]),
+        lr=lr.reshape(b, k, *lr.shape[1:]),
+        l1=l1.reshape(b, k),
+        loss_history=torch.stack(history),
+        stopped_early=stopped_early,
+    )

@@ -1,0 +1,182 @@
+"""``SRNAMPipeline``: load the two models, run the latent search on one image, save and publish.
+
+A pipeline folder (local or a Hub repo) looks like::
+
+    generator/config.json  generator/model.safetensors      # ProGANGenerator
+    degradation/config.json  degradation/model.safetensors  # DegradationGenerator
+    README.md                                              # model card
+"""
+from __future__ import annotations
+
+import math
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from PIL import Image
+
+from .errors import ModelLoadError
+from .images import ImageInput, lr_tensor, tensor_to_pil
+from .model_card import render_model_card
+from .models import DegradationGenerator, ProGANGenerator
+from .nam import DEFAULT_LEARNING_RATE, SearchState, latent_search
+
+GENERATOR_FOLDER = "generator"
+DEGRADATION_FOLDER = "degradation"
+MODEL_CARD = "README.md"
+MAX_CANDIDATES = 64
+MAX_STEPS = 10_000
+
+
+@dataclass
+class SRNAMOutput:
+    """One image's result. Candidates are sorted by LR consistency, best (lowest L1) first."""
+
+    lr_input: Image.Image  # the 16×16 input the search matched
+    hr_candidates: list[Image.Image]  # 64×64 faces G(z_k)
+    lr_projections: list[Image.Image]  # 16×16 D(G(z_k), n_k), to compare with lr_input
+    lr_l1: list[float]  # mean absolute error of each projection vs the input, on the [-1, 1] scale
+    seed: int  # pass it back as seed= to reproduce this output
+    loss_history: list[list[float]] = field(repr=False)  # loss_history[k][step]: candidate k's L1 curve
+    latents: torch.Tensor = field(repr=False)  # [K, latent_size], the final z of each candidate
+    stopped_early: bool = False
+
+
+class SRNAMPipeline:
+    def __init__(self, generator: ProGANGenerator, degradation: DegradationGenerator,
+                 device: str | torch.device | None = None, model_card: str | None = None):
+        if generator.resolution != degradation.hr_size:
+            raise ValueError(f"the generator makes {generator.resolution}×{generator.resolution} faces but the "
+                             f"degradation model expects {degradation.hr_size}×{degradation.hr_size}")
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.generator = generator.to(self.device).eval()
+        self.degradation = degradation.to(self.device).eval()
+        self.model_card = model_card  # the card this pipeline was loaded with, kept on save
+
+    # ------------------------------------------------------------------ loading and saving
+    @classmethod
+    def from_pretrained(cls, repo_id_or_path: str | os.PathLike, revision: str | None = None, *,
+                        cache_dir: str | os.PathLike | None = None, token: str | bool | None = None,
+                        local_files_only: bool = False, device: str | torch.device | None = None
+                        ) -> "SRNAMPipeline":
+        """Load from a local pipeline folder or a Hub repo id (``revision``: branch, tag or commit)."""
+        folder = _resolve_folder(str(repo_id_or_path), revision, cache_dir, token, local_files_only)
+        for part in (GENERATOR_FOLDER, DEGRADATION_FOLDER):
+            if not (folder / part).is_dir():
+                raise ModelLoadError(
+                    f"{repo_id_or_path} is not an SR-NAM pipeline: it has no {part}/ folder (expected "
+                    f"{GENERATOR_FOLDER}/ and {DEGRADATION_FOLDER}/, each with config.json and model.safetensors)")
+        card = folder / MODEL_CARD
+        return cls(
+            ProGANGenerator.from_folder(folder / GENERATOR_FOLDER),
+            DegradationGenerator.from_folder(folder / DEGRADATION_FOLDER),
+            device=device,
+            model_card=card.read_text(encoding="utf-8") if card.is_file() else None,
+        )
+
+    def save_pretrained(self, save_directory: str | os.PathLike, training_data: str | None = None) -> Path:
+        """Write the pipeline folder. The model card is the loaded one, or a new one when there is none
+        or ``training_data`` (a Markdown description of the data) is given."""
+        root = Path(save_directory)
+        self.generator.save_pretrained(root / GENERATOR_FOLDER)
+        self.degradation.save_pretrained(root / DEGRADATION_FOLDER)
+        card = self.model_card if self.model_card and training_data is None else \
+            render_model_card(self.generator, self.degradation, training_data)
+        (root / MODEL_CARD).write_text(card, encoding="utf-8")
+        return root
+
+    def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | None = None,
+                    commit_message: str = "Upload SR-NAM pipeline", training_data: str | None = None) -> str:
+        """Create ``repo_id`` if needed and upload the pipeline folder with its model card.
+        Returns the URL of the commit."""
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        repo = api.create_repo(repo_id, private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save_pretrained(tmp, training_data=training_data)
+            commit = api.upload_folder(folder_path=tmp, repo_id=repo.repo_id, commit_message=commit_message)
+        return commit.commit_url
+
+    def to(self, device: str | torch.device) -> "SRNAMPipeline":
+        self.device = torch.device(device)
+        self.generator.to(self.device)
+        self.degradation.to(self.device)
+        return self
+
+    # ------------------------------------------------------------------ inference
+    def __call__(self, image: ImageInput, num_candidates: int = 4, num_steps: int = 300, seed: int | None = None,
+                 learning_rate: float = DEFAULT_LEARNING_RATE,
+                 callback: Callable[[SearchState], bool | None] | None = None) -> SRNAMOutput:
+        """Super-resolve one face: a path, PIL image or float tensor in [0, 1] (see ``srnam.images``).
+
+        Inputs larger than 16×16 are reduced by area downsampling. ``callback(state)`` runs after every
+        step; return True from it to stop early.
+        """
+        _check_int("num_candidates", num_candidates, 1, MAX_CANDIDATES)
+        _check_int("num_steps", num_steps, 1, MAX_STEPS)
+        if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0):
+            raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
+        if seed is None:
+            seed = secrets.randbelow(2**31)
+        _check_int("seed", seed, 0, 2**63 - 1)
+        lr_input = lr_tensor(image, self.degradation.lr_size).to(self.device)  # [1, 3, 16, 16]
+        result = latent_search(
+            self.generator, self.degradation, lr_input, num_candidates, num_steps, learning_rate,
+            torch.Generator().manual_seed(seed), callback,
+        )
+        order = result.l1[0].argsort().tolist()
+        return SRNAMOutput(
+            lr_input=tensor_to_pil(lr_input[0]),
+            hr_candidates=[tensor_to_pil(result.hr[0, k]) for k in order],
+            lr_projections=[tensor_to_pil(result.lr[0, k]) for k in order],
+            lr_l1=[float(result.l1[0, k]) for k in order],
+            seed=seed,
+            loss_history=[result.loss_history[:, 0, k].tolist() for k in order],
+            latents=result.latents[0, order].cpu(),
+            stopped_early=result.stopped_early,
+        )
+
+
+def _check_int(name: str, value, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+
+
+def _resolve_folder(name: str, revision: str | None, cache_dir, token, local_files_only: bool) -> Path:
+    """A local folder as is; anything else is a Hub repo id, downloaded (or found in the cache)."""
+    if Path(name).is_dir():
+        return Path(name)
+    if Path(name).exists():
+        raise ModelLoadError(f"{name} is a file; expected a pipeline folder or a Hub repo id")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (
+        HFValidationError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError,
+    )
+
+    where = f"'{name}'" + (f" at revision '{revision}'" if revision else "")
+    try:
+        return Path(snapshot_download(
+            name, revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only,
+            allow_patterns=[f"{GENERATOR_FOLDER}/*", f"{DEGRADATION_FOLDER}/*", MODEL_CARD],
+        ))
+    except HFValidationError as err:
+        raise ModelLoadError(f"{name!r} is neither a local folder nor a valid Hub repo id") from err
+    except RepositoryNotFoundError as err:
+        raise ModelLoadError(
+            f"no local folder {name} and no Hub repo {name} (if it is private or gated, pass token=)") from err
+    except RevisionNotFoundError as err:
+        raise ModelLoadError(f"Hub repo '{name}' has no revision '{revision}'") from err
+    except LocalEntryNotFoundError as err:
+        raise ModelLoadError(
+            f"cannot download {where}: the Hub is unreachable or offline mode is on (HF_HUB_OFFLINE=1 or "
+            f"local_files_only=True), and there is no cached copy. Download it once while online, or pass "
+            f"the path of a local pipeline folder.") from err
+    except HfHubHTTPError as err:
+        raise ModelLoadError(f"cannot download {where} from the Hub: {err}") from err

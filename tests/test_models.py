@@ -1,0 +1,106 @@
+import math
+
+import pytest
+import torch
+
+from srnam.models import (
+    PROGAN_CHANNELS, DegradationDiscriminator, DegradationGenerator, ProGANDiscriminator, ProGANGenerator,
+)
+from srnam.models.layers import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm
+
+
+@pytest.mark.parametrize("stage", range(5))
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
+def test_progan_every_stage_and_fade_gives_right_shapes(stage, alpha):
+    torch.manual_seed(0)
+    generator = ProGANGenerator(latent_size=32, channels=PROGAN_CHANNELS["tiny"])
+    critic = ProGANDiscriminator(channels=PROGAN_CHANNELS["tiny"])
+    image = generator(torch.randn(3, 32), stage=stage, alpha=alpha)
+    side = 4 * 2**stage
+    assert image.shape == (3, 3, side, side)
+    assert critic(image, stage=stage, alpha=alpha).shape == (3, 1)
+
+
+def test_progan_fade_in_interpolates_between_stages():
+    torch.manual_seed(0)
+    generator = ProGANGenerator(latent_size=32, channels=PROGAN_CHANNELS["tiny"])
+    z = torch.randn(2, 32)
+    old = generator(z, stage=2, alpha=0.0)
+    new = generator(z, stage=2, alpha=1.0)
+    mid = generator(z, stage=2, alpha=0.25)
+    torch.testing.assert_close(mid, 0.75 * old + 0.25 * new)
+    # alpha 0 is exactly the previous stage's image, upsampled
+    torch.testing.assert_close(old, torch.nn.functional.interpolate(generator(z, stage=1), scale_factor=2))
+    with pytest.raises(ValueError, match="stage must be in"):
+        generator(z, stage=5)
+
+
+def test_critic_rejects_wrong_resolution():
+    critic = ProGANDiscriminator(channels=PROGAN_CHANNELS["tiny"])
+    with pytest.raises(ValueError, match="stage 2 expects 16×16"):
+        critic(torch.randn(2, 3, 32, 32), stage=2)
+
+
+def test_paper_widths_are_the_default():
+    generator = ProGANGenerator()
+    assert generator.latent_size == 512 and generator.channels == (512, 512, 512, 512, 256)
+    assert generator.resolution == 64
+
+
+def test_equalized_lr_scale_is_applied_at_run_time():
+    torch.manual_seed(0)
+    conv = EqualizedConv2d(8, 4, 3)
+    # stored weights are unit variance; the He constant is not baked in
+    assert abs(conv.weight.std().item() - 1) < 0.15
+    assert conv.scale == pytest.approx(math.sqrt(2) / math.sqrt(8 * 9))
+    x = torch.randn(2, 8, 5, 5)
+    expected = torch.nn.functional.conv2d(x, conv.weight * conv.scale, conv.bias, padding=1)
+    torch.testing.assert_close(conv(x), expected)
+    with torch.no_grad():
+        conv.weight.mul_(2)  # a change of the stored weight shows up scaled in the output
+    torch.testing.assert_close(conv(x) - conv.bias.view(1, -1, 1, 1), 2 * (expected - conv.bias.view(1, -1, 1, 1)))
+
+    linear = EqualizedLinear(16, 3, gain=1.0)
+    v = torch.randn(4, 16)
+    torch.testing.assert_close(linear(v), v @ (linear.weight / 4).T + linear.bias)
+
+
+def test_pixel_norm_and_minibatch_stddev():
+    x = torch.randn(4, 6, 3, 3) * 7
+    assert torch.allclose(PixelNorm()(x).pow(2).mean(dim=1), torch.ones(4, 3, 3), atol=1e-4)
+    out = MinibatchStdDev(group_size=4)(x)
+    assert out.shape == (4, 7, 3, 3)
+    expected = x.std(dim=0, unbiased=False).mean()
+    torch.testing.assert_close(out[:, -1], torch.full((4, 3, 3), expected.item()), atol=1e-4, rtol=1e-4)
+    assert MinibatchStdDev(group_size=4)(torch.randn(6, 2, 2, 2)).shape == (6, 3, 2, 2)  # 6 % 4: groups of 3
+
+
+def test_generator_depends_only_on_direction_of_z():
+    torch.manual_seed(0)
+    generator = ProGANGenerator(latent_size=32, channels=PROGAN_CHANNELS["tiny"])
+    z = torch.randn(2, 32)
+    torch.testing.assert_close(generator(z), generator(5 * z), atol=1e-4, rtol=1e-3)
+
+
+def test_degradation_shapes_and_noise_changes_output():
+    torch.manual_seed(0)
+    degradation = DegradationGenerator(noise_size=100).eval()
+    hr = torch.rand(2, 3, 64, 64) * 2 - 1
+    a = degradation(hr, torch.randn(2, 100))
+    b = degradation(hr, torch.randn(2, 100))
+    assert a.shape == (2, 3, 16, 16)
+    # untrained, the noise path is weak but must reach every sample's output
+    assert ((a - b).abs().mean(dim=(1, 2, 3)) > 1e-5).all()
+    torch.testing.assert_close(degradation(hr, torch.zeros(2, 100)), degradation(hr, torch.zeros(2, 100)))
+    assert len([m for m in degradation.modules() if type(m).__name__ == "ResidualBlock"]) == 12
+    assert sum(isinstance(m, torch.nn.PixelShuffle) for m in degradation.modules()) == 2
+    assert sum(isinstance(m, torch.nn.AvgPool2d) for m in degradation.modules()) == 4
+
+
+def test_degradation_discriminator():
+    critic = DegradationDiscriminator()
+    assert critic(torch.randn(5, 3, 16, 16)).shape == (5, 1)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in critic.modules())
+    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in critic.modules()) == 2
+    with pytest.raises(ValueError, match="one width per block"):
+        DegradationDiscriminator(channels=(8, 8))

@@ -1,0 +1,96 @@
+import torch
+
+from srnam.nam import latent_search
+
+
+def _target(generator, degradation, seed=123):
+    rng = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        z = torch.randn(2, generator.latent_size, generator=rng)
+        return degradation(generator(z), torch.randn(2, degradation.noise_size, generator=rng))  # [2, 3, 16, 16]
+
+
+def test_search_fits_a_reachable_target(tiny_models):
+    generator, degradation = tiny_models
+    target = _target(generator, degradation)
+    result = latent_search(generator, degradation, target, num_candidates=4, num_steps=150,
+                           learning_rate=0.2, generator_rng=torch.Generator().manual_seed(0))
+    assert result.hr.shape == (2, 4, 3, 64, 64) and result.lr.shape == (2, 4, 3, 16, 16)
+    assert result.l1.shape == (2, 4) and result.loss_history.shape == (150, 2, 4)
+    assert result.latents.shape == (2, 4, 32) and result.noise.shape == (2, 4, 8)
+    start, final = result.loss_history[0].mean(), result.l1.mean()
+    assert final < start / 3, (start, final)
+    assert result.l1.min(dim=1).values.max() < start / 5  # the best candidate of each image
+    # the final L1 really is the L1 of the returned projections
+    torch.testing.assert_close(result.l1, (result.lr - target[:, None]).abs().mean(dim=(2, 3, 4)))
+    # candidates of one image differ from each other
+    hr = result.hr[0]
+    assert min((hr[i] - hr[j]).abs().mean() for i in range(4) for j in range(i + 1, 4)) > 1e-3
+    # latents stay on the sphere of radius sqrt(latent_size)
+    torch.testing.assert_close(result.latents.norm(dim=-1), torch.full((2, 4), 32**0.5))
+
+
+def test_search_is_deterministic_for_a_seed(tiny_models):
+    generator, degradation = tiny_models
+    target = _target(generator, degradation)
+
+    def run(seed):
+        return latent_search(generator, degradation, target, 3, 20, generator_rng=torch.Generator().manual_seed(seed))
+
+    a, b, c = run(7), run(7), run(8)
+    assert torch.equal(a.hr, b.hr) and torch.equal(a.lr, b.lr) and torch.equal(a.loss_history, b.loss_history)
+    assert not torch.equal(a.hr, c.hr)
+
+
+def test_search_freezes_models_and_restores_them(tiny_models):
+    generator, degradation = tiny_models
+    generator.train()
+    before = {k: v.clone() for k, v in degradation.state_dict().items()}
+    seen = []
+
+    def callback(state):
+        seen.append(state.step)
+        assert not degradation.training and not generator.training  # eval mode: BN statistics frozen
+        assert all(p.grad is None for p in generator.parameters())
+
+    latent_search(generator, degradation, _target(generator, degradation), 2, 5, callback=callback)
+    assert seen == [1, 2, 3, 4, 5]
+    assert all(p.grad is None and p.requires_grad for p in generator.parameters())
+    assert generator.training and not degradation.training
+    for k, v in degradation.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_callback_can_stop_early_and_sees_progress(tiny_models):
+    generator, degradation = tiny_models
+    states = []
+
+    def callback(state):
+        states.append(state)
+        return state.step == 3
+
+    result = latent_search(generator, degradation, _target(generator, degradation), 2, 50, callback=callback)
+    assert result.stopped_early and len(states) == 3 and result.loss_history.shape == (3, 2, 2)
+    assert states[0].hr.shape == (2, 2, 3, 64, 64) and states[0].num_steps == 50
+
+
+def test_candidates_are_independent_of_batch(tiny_models):
+    """One candidate per call (the paper's way) and all in one batch give the same latents."""
+    generator, degradation = tiny_models
+    target = _target(generator, degradation)[:1]
+    batched = latent_search(generator, degradation, target, 3, 10, generator_rng=torch.Generator().manual_seed(0))
+    rng = torch.Generator().manual_seed(0)
+    z0 = torch.randn(3, generator.latent_size, generator=rng)
+    assert torch.allclose(batched.latents.norm(dim=-1), torch.full((1, 3), 32**0.5))
+    # the first steps' losses agree with an unbatched evaluation of the same starting point
+    with torch.no_grad():
+        z0 = z0 * (32**0.5 / z0.norm(dim=1, keepdim=True))
+        lr = degradation(generator(z0), batched.noise[0])
+    torch.testing.assert_close(batched.loss_history[0, 0], (lr - target).abs().mean(dim=(1, 2, 3)))
+
+
+def test_free_latents_are_not_projected(tiny_models):
+    generator, degradation = tiny_models
+    result = latent_search(generator, degradation, _target(generator, degradation), 2, 10,
+                           learning_rate=0.5, latent_constraint="free")
+    assert not torch.allclose(result.latents.norm(dim=-1), torch.full((2, 2), 32**0.5))

@@ -1,0 +1,188 @@
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from srnam import InvalidImageError, ModelLoadError, SRNAMOutput, SRNAMPipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def pipe(tiny_models):
+    return SRNAMPipeline(*tiny_models, device="cpu")
+
+
+@pytest.fixture
+def face(tmp_path):
+    path = tmp_path / "face.png"
+    Image.effect_noise((48, 48), 60).convert("RGB").save(path)
+    return path
+
+
+def _same_output(a: SRNAMOutput, b: SRNAMOutput) -> bool:
+    return (a.lr_l1 == b.lr_l1 and [i.tobytes() for i in a.hr_candidates] == [i.tobytes() for i in b.hr_candidates]
+            and [i.tobytes() for i in a.lr_projections] == [i.tobytes() for i in b.lr_projections])
+
+
+def test_call_returns_sorted_candidates(pipe, face):
+    out = pipe(face, num_candidates=3, num_steps=5, seed=1)
+    assert out.lr_input.size == (16, 16) and out.seed == 1
+    assert [im.size for im in out.hr_candidates] == [(64, 64)] * 3
+    assert [im.size for im in out.lr_projections] == [(16, 16)] * 3
+    assert out.lr_l1 == sorted(out.lr_l1) and len(out.loss_history) == 3 and len(out.loss_history[0]) == 5
+    assert out.latents.shape == (3, 32)
+
+
+def test_same_seed_same_images_any_input_type(pipe, face):
+    a = pipe(face, num_candidates=2, num_steps=4, seed=3)
+    b = pipe(Image.open(face), num_candidates=2, num_steps=4, seed=3)
+    assert _same_output(a, b)
+    c = pipe(face, num_candidates=2, num_steps=4, seed=4)
+    assert not _same_output(a, c)
+    random_seed = pipe(face, num_candidates=1, num_steps=1)
+    assert isinstance(random_seed.seed, int)
+    tensor = torch.from_numpy(__import__("numpy").array(a.lr_input)).permute(2, 0, 1).float() / 255
+    assert _same_output(pipe(tensor, num_candidates=2, num_steps=4, seed=3), a)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"num_candidates": 0}, ValueError, "num_candidates must be between 1 and 64, got 0"),
+    ({"num_candidates": 65}, ValueError, "num_candidates must be between 1 and 64, got 65"),
+    ({"num_candidates": 2.5}, TypeError, "num_candidates must be an integer"),
+    ({"num_steps": 0}, ValueError, "num_steps must be between 1 and 10000, got 0"),
+    ({"learning_rate": -1.0}, ValueError, "learning_rate must be a positive number"),
+    ({"seed": -5}, ValueError, "seed must be between 0"),
+])
+def test_out_of_range_arguments(pipe, face, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        pipe(face, **{"num_steps": 1, **kwargs})
+
+
+def test_bad_images_through_the_pipeline(pipe, tmp_path):
+    text = tmp_path / "x.jpg"
+    text.write_bytes(b"GIF89a nonsense")
+    with pytest.raises(InvalidImageError, match="not an image file"):
+        pipe(text, num_steps=1)
+    with pytest.raises(InvalidImageError, match="too small"):
+        pipe(Image.new("RGB", (1, 1)), num_steps=1)
+    rgba = Image.new("RGBA", (20, 20), (0, 0, 0, 0))  # documented conversion: white
+    assert pipe(rgba, num_candidates=1, num_steps=1).lr_input.getpixel((3, 3)) == (255, 255, 255)
+
+
+def test_save_and_load_round_trip(pipe, face, tmp_path):
+    folder = pipe.save_pretrained(tmp_path / "pipe", training_data="Six random noise images.")
+    for part in ("generator", "degradation"):
+        assert (folder / part / "config.json").is_file() and (folder / part / "model.safetensors").is_file()
+    card = (folder / "README.md").read_text()
+    assert "invented, not recovered" in card and "Six random noise images." in card and "Bias" in card
+    assert json.loads((folder / "generator" / "config.json").read_text()) == {"latent_size": 32, "channels": [16, 16, 8, 8, 4]}
+    loaded = SRNAMPipeline.from_pretrained(folder, device="cpu")
+    assert _same_output(pipe(face, 2, 3, seed=0), loaded(face, 2, 3, seed=0))
+    assert loaded.model_card == card
+    # re-saving keeps the loaded card
+    loaded.save_pretrained(tmp_path / "again")
+    assert (tmp_path / "again" / "README.md").read_text() == card
+
+
+def test_missing_parts_and_mismatched_weights(pipe, tmp_path):
+    folder = pipe.save_pretrained(tmp_path / "p")
+    (folder / "degradation" / "model.safetensors").rename(tmp_path / "d.safetensors")
+    with pytest.raises(ModelLoadError, match="DegradationGenerator: missing model.safetensors"):
+        SRNAMPipeline.from_pretrained(folder)
+    with pytest.raises(ModelLoadError, match="has no generator/ folder"):
+        SRNAMPipeline.from_pretrained(folder / "degradation")
+    (tmp_path / "d.safetensors").rename(folder / "degradation" / "model.safetensors")
+
+    config = folder / "generator" / "config.json"
+    config.write_text(json.dumps({"latent_size": 32, "channels": [16, 16, 8, 8, 8]}))
+    with pytest.raises(ModelLoadError, match=r"does not match .*config.json: .*shape mismatch.*\(8, 8, 3, 3\)"):
+        SRNAMPipeline.from_pretrained(folder)
+    config.write_text(json.dumps({"latent_size": 32, "channels": [16, 16, 8, 8]}))
+    with pytest.raises(ModelLoadError, match="unexpected tensor"):
+        SRNAMPipeline.from_pretrained(folder)
+    config.write_text("{not json")
+    with pytest.raises(ModelLoadError, match="invalid .*config.json"):
+        SRNAMPipeline.from_pretrained(folder)
+    config.write_text(json.dumps({"latent_size": 32, "channels": [16, 16, 8, 8, 4]}))
+
+    weights = folder / "generator" / "model.safetensors"
+    state = load_file(weights)
+    del state["to_rgb.4.bias"]
+    save_file(state, weights)
+    with pytest.raises(ModelLoadError, match="missing from the weights, e.g. to_rgb.4.bias"):
+        SRNAMPipeline.from_pretrained(folder)
+    weights.write_bytes(b"\x00" * 100)
+    with pytest.raises(ModelLoadError, match="not a readable safetensors file"):
+        SRNAMPipeline.from_pretrained(folder)
+    with pytest.raises(ModelLoadError, match="is a file"):
+        SRNAMPipeline.from_pretrained(config)
+
+
+def test_push_to_hub_then_from_pretrained(hub, pipe, face, tmp_path):
+    repo_id = f"tester/srnam-{uuid.uuid4().hex[:8]}"
+    url = pipe.push_to_hub(repo_id, training_data="Noise.")
+    assert repo_id in url
+    loaded = SRNAMPipeline.from_pretrained(repo_id, cache_dir=tmp_path / "cache", device="cpu")
+    assert _same_output(pipe(face, 2, 3, seed=5), loaded(face, 2, 3, seed=5))
+    assert "Noise." in loaded.model_card
+    assert any(path.startswith(f"/{repo_id}/resolve/") for _, path in hub.requests)
+
+    # a second push is a new revision; the first stays loadable by its commit sha
+    first = url.rstrip("/").split("/")[-1]
+    torch.manual_seed(9)
+    for p in pipe.generator.parameters():
+        p.data.add_(0.1 * torch.randn_like(p))
+    pipe.push_to_hub(repo_id)
+    old = SRNAMPipeline.from_pretrained(repo_id, revision=first, cache_dir=tmp_path / "cache")
+    assert _same_output(old(face, 1, 2, seed=0), loaded(face, 1, 2, seed=0))
+    new = SRNAMPipeline.from_pretrained(repo_id, cache_dir=tmp_path / "cache")
+    assert not _same_output(new(face, 1, 2, seed=0), loaded(face, 1, 2, seed=0))
+
+
+def test_hub_errors(hub, tmp_path):
+    with pytest.raises(ModelLoadError, match="no local folder tester/nope-123 and no Hub repo"):
+        SRNAMPipeline.from_pretrained("tester/nope-123", cache_dir=tmp_path)
+    repo_id = f"tester/empty-{uuid.uuid4().hex[:8]}"
+    hub.commit_files(repo_id, {"README.md": b"# nothing here\n"})
+    with pytest.raises(ModelLoadError, match="has no revision 'v9'"):
+        SRNAMPipeline.from_pretrained(repo_id, revision="v9", cache_dir=tmp_path)
+    with pytest.raises(ModelLoadError, match="is not an SR-NAM pipeline: it has no generator/ folder"):
+        SRNAMPipeline.from_pretrained(repo_id, cache_dir=tmp_path)
+    with pytest.raises(ModelLoadError, match="neither a local folder nor a valid Hub repo id"):
+        SRNAMPipeline.from_pretrained("a/b/c/d")
+    with pytest.raises(ModelLoadError, match="no cached copy"):
+        SRNAMPipeline.from_pretrained(f"tester/never-{uuid.uuid4().hex[:8]}", local_files_only=True,
+                                      cache_dir=tmp_path)
+
+
+def test_offline_mode_uses_cache_or_says_why(hub, pipe, tmp_path):
+    """HF_HUB_OFFLINE is read when huggingface_hub is imported, so this runs in a fresh interpreter."""
+    repo_id = f"tester/cached-{uuid.uuid4().hex[:8]}"
+    pipe.push_to_hub(repo_id)
+    SRNAMPipeline.from_pretrained(repo_id, cache_dir=tmp_path / "cache")  # fills the cache
+    script = (
+        "import sys\nfrom srnam import SRNAMPipeline, ModelLoadError\n"
+        f"SRNAMPipeline.from_pretrained({repo_id!r}, cache_dir={str(tmp_path / 'cache')!r})\n"
+        "try:\n"
+        f"    SRNAMPipeline.from_pretrained('tester/not-cached', cache_dir={str(tmp_path / 'cache')!r})\n"
+        "except ModelLoadError as err:\n    print('ERROR:', err)\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "ERROR: cannot download 'tester/not-cached'" in result.stdout
+    assert "offline mode is on (HF_HUB_OFFLINE=1" in result.stdout
+
+
+def test_weights_are_never_unpickled():
+    for path in (ROOT / "srnam").rglob("*.py"):
+        text = path.read_text()
+        assert "torch.load(" not in text and "import pickle" not in text, path
