@@ -6,7 +6,12 @@ class SRNAMError(Exception):
 
 
 class InvalidImageError(SRNAMError, ValueError):
-    """The input is not an image SR-NAM can use (not an image, truncated, too small, too large)."""
+    """The input is not an image SR-NAM can use. ``reason`` is a short category for reports:
+    "no such file", "not an image", "truncated or corrupt", "too small", "too large" or "bad tensor"."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 class ModelLoadError(SRNAMError, OSError):

@@ -33,42 +33,44 @@ MAX_PIXELS = 40_000_000  # 40 MP: larger than any phone photo, far below a decom
 ImageInput = str | os.PathLike | Image.Image | torch.Tensor
 
 
-def open_image(source: str | os.PathLike | Image.Image) -> Image.Image:
-    """Open ``source`` (a path or PIL image), check its size and return it as a square RGB image."""
+def open_image(source: str | os.PathLike | Image.Image, square: bool = True) -> Image.Image:
+    """Open ``source`` (a path or PIL image), check its size and return it as an RGB image, cut to its
+    centre square unless ``square=False`` (photos in which a face will be searched)."""
     if isinstance(source, Image.Image):
         image, name = source, "image"
     else:
         name = str(source)
         if not Path(name).is_file():
-            raise InvalidImageError(f"{name}: no such file")
+            raise InvalidImageError(f"{name}: no such file", "no such file")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 image = Image.open(name)
         except UnidentifiedImageError as err:
-            raise InvalidImageError(f"{name}: not an image file PIL can read") from err
+            raise InvalidImageError(f"{name}: not an image file PIL can read", "not an image") from err
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
-            raise InvalidImageError(f"{name}: image too large ({err})") from err
+            raise InvalidImageError(f"{name}: image too large ({err})", "too large") from err
         except (OSError, SyntaxError) as err:
-            raise InvalidImageError(f"{name}: truncated or corrupt image ({err})") from err
+            raise InvalidImageError(f"{name}: truncated or corrupt image ({err})", "truncated or corrupt") from err
     _check_size(image.width, image.height, name)
     try:
         image.load()
         image = ImageOps.exif_transpose(image)
         image = to_rgb(image)
     except (OSError, SyntaxError, ValueError) as err:
-        raise InvalidImageError(f"{name}: truncated or corrupt image ({err})") from err
-    return centre_square(image)
+        raise InvalidImageError(f"{name}: truncated or corrupt image ({err})", "truncated or corrupt") from err
+    return centre_square(image) if square else image
 
 
 def _check_size(width: int, height: int, name: str) -> None:
     if width * height > MAX_PIXELS:
         raise InvalidImageError(
             f"{name}: image too large ({width}×{height} = {width * height / 1e6:.0f} MP; "
-            f"the limit is {MAX_PIXELS / 1e6:.0f} MP)")
+            f"the limit is {MAX_PIXELS / 1e6:.0f} MP)", "too large")
     if min(width, height) < MIN_SIDE:
         raise InvalidImageError(
-            f"{name}: image too small ({width}×{height}); SR-NAM needs at least {MIN_SIDE}×{MIN_SIDE} pixels")
+            f"{name}: image too small ({width}×{height}); SR-NAM needs at least {MIN_SIDE}×{MIN_SIDE} pixels",
+            "too small")
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -128,12 +130,12 @@ def _lr_from_tensor(image: torch.Tensor, size: int) -> torch.Tensor:
         image = image.unsqueeze(0)
     if image.dim() != 4 or image.shape[:2] != (1, 3):
         raise InvalidImageError(
-            f"tensor input must be [3, H, W] or [1, 3, H, W] (one RGB image), got {list(image.shape)}")
+            f"tensor input must be [3, H, W] or [1, 3, H, W] (one RGB image), got {list(image.shape)}", "bad tensor")
     if not image.is_floating_point():
-        raise InvalidImageError(f"tensor input must be float in [0, 1], got dtype {image.dtype}")
+        raise InvalidImageError(f"tensor input must be float in [0, 1], got dtype {image.dtype}", "bad tensor")
     _check_size(image.shape[3], image.shape[2], "tensor input")
     if not torch.isfinite(image).all() or image.min() < 0 or image.max() > 1:
-        raise InvalidImageError("tensor input must hold finite values in [0, 1]")
+        raise InvalidImageError("tensor input must hold finite values in [0, 1]", "bad tensor")
     image = image.float()
     side = min(image.shape[-2:])
     top, left = (image.shape[2] - side) // 2, (image.shape[3] - side) // 2

@@ -39,6 +39,12 @@ out = pipe("face.png", num_candidates=8, num_steps=300, seed=0)
 ## Training data
 
 {training_data}
+{training_details}
+## Samples
+
+Random faces from the generator (`samples.png`, fixed seed):
+
+![samples](samples.png)
 
 ## Intended use
 
@@ -68,11 +74,15 @@ def _describe(model: nn.Module) -> tuple[str, str, str]:
     return type(model).__name__, args, f"{params / 1e6:.2f} M"
 
 
-def render_model_card(generator: nn.Module, degradation: nn.Module, training_data: str | None = None) -> str:
+def render_model_card(generator: nn.Module, degradation: nn.Module, training_data: str | None = None,
+                      training_details: str | None = None) -> str:
+    """``training_data`` describes the data; ``training_details`` (Markdown) the runs: configs, steps,
+    hardware, wall time (train/publish.py writes it)."""
     g_class, g_config, g_params = _describe(generator)
     d_class, d_config, d_params = _describe(degradation)
     return CARD_TEMPLATE.format(
         generator_class=g_class, generator_config=g_config, generator_params=g_params,
         degradation_class=d_class, degradation_config=d_config, degradation_params=d_params,
         training_data=training_data or UNKNOWN_TRAINING_DATA,
+        training_details=f"\n## Training\n\n{training_details}\n" if training_details else "",
     )

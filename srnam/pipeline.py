@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from .errors import ModelLoadError
+from .grid import image_grid
 from .images import ImageInput, lr_tensor, tensor_to_pil
 from .model_card import render_model_card
 from .models import DegradationGenerator, ProGANGenerator
@@ -28,6 +29,7 @@ from .nam import DEFAULT_LEARNING_RATE, SearchState, latent_search
 GENERATOR_FOLDER = "generator"
 DEGRADATION_FOLDER = "degradation"
 MODEL_CARD = "README.md"
+SAMPLES = "samples.png"
 MAX_CANDIDATES = 64
 MAX_STEPS = 10_000
 
@@ -78,19 +80,32 @@ class SRNAMPipeline:
             model_card=card.read_text(encoding="utf-8") if card.is_file() else None,
         )
 
-    def save_pretrained(self, save_directory: str | os.PathLike, training_data: str | None = None) -> Path:
-        """Write the pipeline folder. The model card is the loaded one, or a new one when there is none
-        or ``training_data`` (a Markdown description of the data) is given."""
+    def save_pretrained(self, save_directory: str | os.PathLike, training_data: str | None = None,
+                        training_details: str | None = None) -> Path:
+        """Write the pipeline folder with a sample grid of the generator (``samples.png``). The model card
+        is the loaded one, or a new one when there is none or ``training_data`` (Markdown describing the
+        data) or ``training_details`` (Markdown describing the runs) is given."""
         root = Path(save_directory)
         self.generator.save_pretrained(root / GENERATOR_FOLDER)
         self.degradation.save_pretrained(root / DEGRADATION_FOLDER)
-        card = self.model_card if self.model_card and training_data is None else \
-            render_model_card(self.generator, self.degradation, training_data)
+        fresh = not self.model_card or training_data is not None or training_details is not None
+        card = render_model_card(self.generator, self.degradation, training_data, training_details) if fresh \
+            else self.model_card
         (root / MODEL_CARD).write_text(card, encoding="utf-8")
+        self.sample_grid().save(root / SAMPLES)
         return root
 
+    @torch.no_grad()
+    def sample_grid(self, num: int = 16, seed: int = 0) -> Image.Image:
+        """Random faces G(z) for a fixed seed, 4 per row."""
+        z = torch.randn(num, self.generator.latent_size, generator=torch.Generator().manual_seed(seed))
+        with torch.inference_mode():
+            faces = self.generator.eval()(z.to(self.device))
+        return image_grid(faces, columns=4)
+
     def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | None = None,
-                    commit_message: str = "Upload SR-NAM pipeline", training_data: str | None = None) -> str:
+                    commit_message: str = "Upload SR-NAM pipeline", training_data: str | None = None,
+                    training_details: str | None = None) -> str:
         """Create ``repo_id`` if needed and upload the pipeline folder with its model card.
         Returns the URL of the commit."""
         from huggingface_hub import HfApi
@@ -98,7 +113,7 @@ class SRNAMPipeline:
         api = HfApi(token=token)
         repo = api.create_repo(repo_id, private=private, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
-            self.save_pretrained(tmp, training_data=training_data)
+            self.save_pretrained(tmp, training_data=training_data, training_details=training_details)
             commit = api.upload_folder(folder_path=tmp, repo_id=repo.repo_id, commit_message=commit_message)
         return commit.commit_url
 
@@ -164,7 +179,7 @@ def _resolve_folder(name: str, revision: str | None, cache_dir, token, local_fil
     try:
         return Path(snapshot_download(
             name, revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only,
-            allow_patterns=[f"{GENERATOR_FOLDER}/*", f"{DEGRADATION_FOLDER}/*", MODEL_CARD],
+            allow_patterns=[f"{GENERATOR_FOLDER}/*", f"{DEGRADATION_FOLDER}/*", MODEL_CARD, SAMPLES],
         ))
     except HFValidationError as err:
         raise ModelLoadError(f"{name!r} is neither a local folder nor a valid Hub repo id") from err

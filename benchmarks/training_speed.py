@@ -1,0 +1,78 @@
+"""Training throughput (img/s) of the real trainers, per ProGAN stage and for the degradation model.
+
+    python benchmarks/training_speed.py                 # 'small' configs, random images
+    python benchmarks/training_speed.py --progan-config paper --images 64
+
+Runs each trainer for a few steps on random images in a temporary folder and reports the median
+img/s from its metrics log (first step of each stage excluded: warm-up). The speed does not depend
+on the image content.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import statistics
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from srnam.training.degradation import DEGRADATION_CONFIGS
+from srnam.training.degradation import train as train_degradation
+from srnam.training.progan import PROGAN_CONFIGS
+from srnam.training.progan import train as train_progan
+
+
+def write_images(folder: Path, count: int, size: int) -> Path:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(folder / f"{i:04d}.png")
+    return folder
+
+
+def median_img_s(run_dir: Path, key: str | None) -> dict:
+    groups: dict = {}
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        groups.setdefault(record.get(key) if key else "all", []).append(record["img_s"])
+    return {k: statistics.median(v[1:] or v) for k, v in groups.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--progan-config", default="small", choices=PROGAN_CONFIGS)
+    parser.add_argument("--degradation-config", default="small", choices=DEGRADATION_CONFIGS)
+    parser.add_argument("--images", type=int, default=64, help="random images per stage (= 1 epoch)")
+    parser.add_argument("--degradation-steps", type=int, default=6)
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()}, {torch.get_num_threads()} threads, "
+          f"{'cuda ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu'}, torch {torch.__version__}")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        hr = write_images(tmp / "hr", args.images, 64)
+        lr = write_images(tmp / "lr", args.images, 16)
+        progan = dataclasses.replace(PROGAN_CONFIGS[args.progan_config], stage_epochs=(2,) * 5, log_every=1,
+                                     sample_every=10**9, checkpoint_every=10**9)
+        train_progan(hr, tmp / "progan", progan)
+        print(f"ProGAN '{args.progan_config}' (G {progan.channels}, batch sizes {progan.batch_sizes}):")
+        for resolution, img_s in sorted(median_img_s(tmp / "progan", "resolution").items()):
+            print(f"  {resolution:>2}×{resolution:<2}: {img_s:7.1f} img/s")
+        degradation = dataclasses.replace(DEGRADATION_CONFIGS[args.degradation_config],
+                                          num_steps=args.degradation_steps, log_every=1, sample_every=10**9,
+                                          checkpoint_every=10**9)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the VGG notice: the benchmark measures without it
+            train_degradation(hr, lr, tmp / "degradation", degradation)
+        img_s = median_img_s(tmp / "degradation", None)["all"]
+        print(f"degradation '{args.degradation_config}' (batch {degradation.batch_size}, {degradation.n_critic} critic "
+              f"steps per generator step, no VGG): {img_s:.1f} img/s (HR images drawn, critic + generator)")
+
+
+if __name__ == "__main__":
+    main()

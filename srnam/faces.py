@@ -1,0 +1,152 @@
+"""Finding a face in a photo and cutting it out with the framing the models were trained on.
+
+The HR training faces are crops of the faces128 corpus with the fixed box ``CORPUS_BOX`` (then resized
+to 64×64). A photo from elsewhere must be cut with the *same* framing, or the generator's face space and
+the user's faces would not line up. ``face_crop_box`` does that from OpenCV's Haar frontal-face detector:
+the crop box is a square placed relative to the detected box by three constants, calibrated on the
+corpus (``train/calibrate_framing.py`` reproduces them).
+
+The detector is the Haar cascade shipped in ``opencv-python-headless`` (no model download, CPU, a few
+milliseconds per image). It finds upright, roughly frontal faces; profiles, strong rotations and very
+dark faces are missed, and the caller is told (``found=False``) rather than given a wrong crop silently.
+"""
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from .images import centre_square
+
+Box = tuple[int, int, int, int]  # (x0, y0, x1, y1), x1/y1 exclusive, like PIL's crop
+
+CORPUS_SIZE = 128
+CORPUS_BOX: Box = (20, 32, 108, 120)  # the HR training crop of a 128×128 faces128 image
+
+# The training framing relative to the Haar box (x, y, w, h): the crop is a square of side
+# FRAME_SIDE * w centred at (x + w/2 + FRAME_DX * w, y + h/2 + FRAME_DY * w).
+# Measured by `python train/calibrate_framing.py` (defaults: the first 300 sorted images of
+# faces128/train/, the detector settings below): a face was detected in 298 of 300 images, and these are
+# the medians over them of (crop centre - detected centre) / detected side and crop side / detected side,
+# for CORPUS_BOX (5th-95th percentiles: DX -0.023..0.024, DY 0.038..0.091, SIDE 0.935..1.100: faces vary
+# around the fixed box). With them, the IoU between face_crop_box and CORPUS_BOX has median 0.915 and 5th
+# percentile 0.81 at 128 px (the same at 256 and 512 px; at 64 px, median 0.83: the cascade is coarse there).
+FRAME_DX = 0.0
+FRAME_DY = 0.068
+FRAME_SIDE = 1.011
+
+# Detector settings (the calibration above depends on them: re-run it if they change).
+SCALE_FACTOR = 1.1  # image pyramid step; finer steps are slower and barely change the boxes
+MIN_NEIGHBORS = 5  # overlapping raw detections needed to accept a face: fewer gives more false faces
+DETECT_MAX_SIDE = 512  # larger images are reduced first: detection time grows with the pixel count
+MIN_FACE_FRACTION = 0.08  # ignore "faces" narrower than this fraction of the image's shorter side
+
+
+@functools.lru_cache(maxsize=1)
+def _cascade() -> cv2.CascadeClassifier:
+    path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+    cascade = cv2.CascadeClassifier(path)
+    if cascade.empty():
+        raise RuntimeError(f"could not load OpenCV's Haar cascade from {path}; reinstall opencv-python-headless")
+    return cascade
+
+
+def detect_face(image: Image.Image) -> Box | None:
+    """The largest upright frontal face in ``image`` as (x0, y0, x1, y1) in its pixels, or None.
+
+    The image is converted to equalised grayscale (the cascade works on gray levels; equalising helps
+    under- and over-exposed photos) and reduced to at most ``DETECT_MAX_SIDE`` pixels per side first.
+    """
+    gray = np.asarray(image.convert("L"))  # [H, W]
+    scale = min(1.0, DETECT_MAX_SIDE / max(gray.shape))
+    if scale < 1.0:
+        gray = cv2.resize(gray, (round(gray.shape[1] * scale), round(gray.shape[0] * scale)),
+                          interpolation=cv2.INTER_AREA)
+    gray = cv2.equalizeHist(gray)
+    min_side = max(24, round(MIN_FACE_FRACTION * min(gray.shape)))  # 24: the cascade's own window
+    faces = _cascade().detectMultiScale(gray, scaleFactor=SCALE_FACTOR, minNeighbors=MIN_NEIGHBORS,
+                                        minSize=(min_side, min_side))
+    if len(faces) == 0:
+        return None
+    x, y, w, h = (int(v) for v in max(faces, key=lambda f: f[2] * f[3]))
+    return (round(x / scale), round(y / scale), round((x + w) / scale), round((y + h) / scale))
+
+
+def framing_from_detection(face: Box) -> Box:
+    """The training-framing square for a detected face box (may extend past the image border)."""
+    x0, y0, x1, y1 = face
+    side = x1 - x0
+    cx, cy = (x0 + x1) / 2 + FRAME_DX * side, (y0 + y1) / 2 + FRAME_DY * side
+    half = FRAME_SIDE * side / 2
+    left, top = round(cx - half), round(cy - half)
+    crop_side = round(2 * half)
+    return (left, top, left + crop_side, top + crop_side)
+
+
+def face_crop_box(image: Image.Image) -> tuple[Box, bool]:
+    """The training-framing square box of the largest face and True, or the centre square and False.
+
+    The box keeps the framing exact even where it extends past the image border (a face near an edge):
+    ``crop_face`` pads such boxes by reflection instead of shifting the box, which would move the face
+    off the position the generator learned.
+    """
+    face = detect_face(image)
+    if face is None:
+        side = min(image.size)
+        left, top = (image.width - side) // 2, (image.height - side) // 2
+        return (left, top, left + side, top + side), False
+    return framing_from_detection(face), True
+
+
+def crop_padded(image: Image.Image, box: Box) -> Image.Image:
+    """``image.crop(box)``, but the parts of ``box`` outside the image are filled by reflecting it."""
+    x0, y0, x1, y1 = box
+    if x0 >= 0 and y0 >= 0 and x1 <= image.width and y1 <= image.height:
+        return image.crop(box)
+    if x0 >= image.width or y0 >= image.height or x1 <= 0 or y1 <= 0:
+        raise ValueError(f"crop box {box} does not overlap the {image.width}×{image.height} image")
+    pixels = np.asarray(image)  # [H, W] or [H, W, C]; only faces at the border get here
+    left, top = max(-x0, 0), max(-y0, 0)
+    pad = ((top, max(y1 - image.height, 0)), (left, max(x1 - image.width, 0))) + ((0, 0),) * (pixels.ndim - 2)
+    # numpy reflects repeatedly when a pad is wider than the image; a 1-pixel side has nothing to reflect.
+    padded = np.pad(pixels, pad, mode="reflect" if min(pixels.shape[:2]) > 1 else "edge")
+    return Image.fromarray(padded[y0 + top:y1 + top, x0 + left:x1 + left])
+
+
+def crop_face(image: Image.Image, size: int = 64) -> tuple[Image.Image, bool]:
+    """The face in the training framing, resized to size×size, and whether a face was found.
+
+    Without a face the centre square is used (and ``False`` returned), so a caller can decide whether
+    such crops are good enough; ``train/prepare_data.py`` skips them.
+    """
+    box, found = face_crop_box(image)
+    return crop_resized(image, box, size), found
+
+
+def crop_corpus(image: Image.Image, size: int = 64) -> Image.Image:
+    """The fixed ``CORPUS_BOX`` framing of a faces128-style portrait, resized to size×size.
+
+    The box is scaled to the image's side, so a 256×256 render of the corpus gets the same framing;
+    a non-square image is centre-cropped to a square first.
+    """
+    image = centre_square(image)
+    scale = image.width / CORPUS_SIZE
+    box = tuple(v * scale for v in CORPUS_BOX)
+    return image.resize((size, size), Image.Resampling.LANCZOS, box=box, reducing_gap=None)
+
+
+def crop_centre(image: Image.Image, size: int = 64) -> Image.Image:
+    """The centre square resized to size×size: for photos that are already face crops."""
+    return _resize(centre_square(image), size)
+
+
+def crop_resized(image: Image.Image, box: Box, size: int) -> Image.Image:
+    """``box`` of ``image`` (reflection-padded where it leaves the image) resized to size×size."""
+    return _resize(crop_padded(image, box), size)
+
+
+def _resize(image: Image.Image, size: int) -> Image.Image:
+    # LANCZOS with PIL's full-support filter antialiases large reductions (a 1000 px face → 64 px).
+    return image if image.size == (size, size) else image.resize((size, size), Image.Resampling.LANCZOS)

@@ -1,0 +1,60 @@
+"""Making the 16×16 LR input from what a user uploads. Shared by the app and the CLI.
+
+Modes:
+
+* ``"as-is"``: the upload already is a small, low-quality face; it is only reduced to 16×16 by area
+  averaging (centre-cropped to a square first).
+* ``"downsample"``: a photo. The face is cut out with the training framing (:mod:`srnam.faces`) as a
+  64×64 reference, then area-downsampled to 16×16: a clean, idealised LR image.
+* ``"degrade"``: like ``"downsample"``, but the 64×64 crop goes through the degradation model with a
+  seeded noise vector: the photo as a realistic low-quality camera would have taken it.
+* ``"auto"``: ``"as-is"`` for uploads of at most ``SMALL_SIDE`` pixels, else ``"degrade"``.
+
+Uploads of at most 64 pixels per side are taken to be face crops already (too small for the detector).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+
+from .faces import crop_face
+from .images import ImageInput, centre_square, lr_tensor, open_image, pil_to_tensor, tensor_to_pil
+from .models import DegradationGenerator
+
+LR_MODES = ("auto", "as-is", "downsample", "degrade")
+SMALL_SIDE = 32
+
+
+@dataclass
+class LRInput:
+    lr: Image.Image  # 16×16, what the search will match
+    mode: str  # the mode used ("auto" resolved)
+    reference: Image.Image | None = None  # the 64×64 face crop the LR image was made from
+    face_found: bool | None = None  # None when no detection was attempted
+
+
+def make_lr_input(source: ImageInput, mode: str, degradation: DegradationGenerator, noise_seed: int = 0) -> LRInput:
+    if mode not in LR_MODES:
+        raise ValueError(f"lr mode must be one of {', '.join(LR_MODES)}; got {mode!r}")
+    lr_size, hr_size = degradation.lr_size, degradation.hr_size
+    if isinstance(source, torch.Tensor):  # tensors are model-ready LR inputs
+        return LRInput(tensor_to_pil(lr_tensor(source, lr_size)[0]), "as-is")
+    image = open_image(source, square=False)  # the whole photo: the face need not be in its centre
+    if mode == "auto":
+        mode = "as-is" if max(image.size) <= SMALL_SIDE else "degrade"
+    if mode == "as-is":
+        return LRInput(tensor_to_pil(lr_tensor(image, lr_size)[0]), mode)
+    if max(image.size) <= hr_size:
+        reference, found = centre_square(image).resize((hr_size, hr_size), Image.Resampling.LANCZOS), None
+    else:
+        reference, found = crop_face(image, hr_size)
+    if mode == "downsample":
+        lr = reference.resize((lr_size, lr_size), Image.Resampling.BOX)
+    else:
+        device = next(degradation.parameters()).device
+        noise = torch.randn(1, degradation.noise_size, generator=torch.Generator().manual_seed(noise_seed))
+        with torch.inference_mode():
+            lr = tensor_to_pil(degradation.eval()(pil_to_tensor(reference).to(device), noise.to(device))[0])
+    return LRInput(lr, mode, reference, found)

@@ -1,0 +1,181 @@
+"""Unpaired training of the degradation model D(hr, noise) (after Bulat et al. 2018).
+
+HR faces go in; the critic compares the 16×16 outputs with real-world LR faces (an unpaired set).
+The generator loss is ``alpha * l_pixel + beta * l_gan`` with
+``l_pixel = gamma * L1(up(D(hr)), hr) + delta * VGG(up(D(hr)), hr)``, where ``up`` is bicubic ×4:
+the pixel term keeps the LR image faithful to the face, the GAN term makes it look like a real
+low-quality photo. The critic is a WGAN critic with gradient penalty, trained ``n_critic`` times per
+generator step.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..data import load_image_folder
+from ..grid import image_grid
+from ..models import DEGRADATION_CHANNELS, DegradationDiscriminator, DegradationGenerator
+from .losses import gradient_penalty, load_vgg_loss
+from .run import TrainingRun, epoch_batch_indices
+
+
+@dataclass
+class DegradationConfig:
+    channels: tuple[int, ...] = DEGRADATION_CHANNELS["default"]
+    critic_channels: tuple[int, ...] = DEGRADATION_CHANNELS["default"]
+    noise_size: int = 100
+    batch_size: int = 64
+    num_steps: int = 2000  # generator steps
+    n_critic: int = 5
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.0, 0.9)  # WGAN-GP's Adam settings
+    alpha: float = 1.0  # pixel loss weight
+    beta: float = 0.05  # GAN loss weight
+    gamma: float = 1.0  # L1 inside the pixel loss
+    delta: float = 0.1  # VGG inside the pixel loss (0 when no ImageNet weights are available)
+    gp_lambda: float = 10.0
+    log_every: int = 20
+    sample_every: int = 200
+    checkpoint_every: int = 200
+    seed: int = 0
+
+
+DEGRADATION_CONFIGS = {
+    "default": DegradationConfig(),
+    "small": DegradationConfig(channels=(32, 32, 64, 64, 64, 32), critic_channels=(32, 32, 64, 64, 64, 64),
+                               batch_size=32),
+    "tiny": DegradationConfig(channels=DEGRADATION_CHANNELS["tiny"], critic_channels=DEGRADATION_CHANNELS["tiny"],
+                              noise_size=8, batch_size=4, num_steps=6, n_critic=2, log_every=1, sample_every=3,
+                              checkpoint_every=3),
+}
+
+
+def upscale(lr: torch.Tensor, size: int) -> torch.Tensor:
+    return F.interpolate(lr, size=size, mode="bicubic", align_corners=False)
+
+
+def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, resume: bool = False,
+          max_steps: int | None = None, max_minutes: float | None = None,
+          vgg_weights: Path | None = None) -> TrainingRun:
+    vgg = load_vgg_loss(vgg_weights) if config.delta > 0 else None
+    if vgg is None and config.delta > 0:
+        config = dataclasses.replace(config, delta=0.0)
+    run = TrainingRun(out_dir, {"trainer": "degradation", "hr_data": str(hr_dir), "lr_data": str(lr_dir),
+                                **dataclasses.asdict(config)})
+    run.print(f"perceptual term: {'VGG-19 relu3_4, delta=' + str(config.delta) if vgg else 'off (delta=0)'}")
+    if config.batch_size % run.world:
+        raise ValueError(f"batch size {config.batch_size} is not divisible by the {run.world} processes")
+    hr_images = load_image_folder(hr_dir, 64)  # [N, 3, 64, 64] uint8
+    lr_images = load_image_folder(lr_dir, 16)  # [M, 3, 16, 16] uint8
+
+    torch.manual_seed(config.seed)
+    generator = DegradationGenerator(config.noise_size, config.channels).to(run.device)
+    critic = DegradationDiscriminator(config.critic_channels).to(run.device)
+    vgg = vgg.to(run.device) if vgg else None
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=config.betas)
+    opt_c = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=config.betas)
+    run.register(generator, critic, opt_g, opt_c, run.state)
+    if resume:
+        run.resume()
+    fixed_hr = hr_images[:6].float() / 127.5 - 1  # samples: 6 faces × 4 noise vectors
+    fixed_noise = torch.randn(4, config.noise_size, generator=torch.Generator().manual_seed(config.seed))
+
+    def batch(images: torch.Tensor, salt: int) -> torch.Tensor:
+        index = epoch_batch_indices(run.state.images_seen, config.batch_size, len(images), config.seed + salt)
+        return images[run.rank_slice(index)].to(run.device).float() / 127.5 - 1
+
+    bar = tqdm(total=config.num_steps, initial=run.state.step, unit="step", disable=not run.is_main,
+               dynamic_ncols=True)
+    session_steps, deadline = 0, time.time() + 60 * max_minutes if max_minutes else None
+    tick, tick_images = time.perf_counter(), run.state.images_seen
+    generator.train()
+    while run.state.step < config.num_steps:
+        rng = run.step_generator()
+        for _ in range(config.n_critic):
+            hr, real_lr = batch(hr_images, 0), batch(lr_images, 1)
+            run.state.images_seen += config.batch_size
+            with torch.no_grad():
+                fake = generator(hr, torch.randn(hr.shape[0], config.noise_size, generator=rng).to(run.device))
+            gp = gradient_penalty(critic, real_lr, fake, rng)
+            loss_c = critic(fake).mean() - critic(real_lr).mean() + config.gp_lambda * gp
+            run.check_finite(loss_c=loss_c)
+            opt_c.zero_grad(set_to_none=True)
+            loss_c.backward()
+            run.average_gradients(critic)
+            opt_c.step()
+
+        hr = batch(hr_images, 0)
+        run.state.images_seen += config.batch_size
+        run.local_images += hr.shape[0]
+        fake = generator(hr, torch.randn(hr.shape[0], config.noise_size, generator=rng).to(run.device))
+        up = upscale(fake, hr.shape[-1])
+        l1 = (up - hr).abs().mean()
+        perceptual = vgg(up, hr) if vgg else torch.zeros((), device=run.device)
+        l_pixel = config.gamma * l1 + config.delta * perceptual
+        l_gan = -critic(fake).mean()
+        loss_g = config.alpha * l_pixel + config.beta * l_gan
+        run.check_finite(loss_g=loss_g)
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        run.average_gradients(generator)
+        opt_g.step()
+
+        run.state.step += 1
+        session_steps += 1
+        bar.update(1)
+        if run.state.step % config.log_every == 0:
+            now = time.perf_counter()
+            img_s = (run.state.images_seen - tick_images) / (now - tick)
+            tick, tick_images = now, run.state.images_seen
+            run.log({"loss_c": loss_c.item(), "gp": gp.item(), "loss_g": loss_g.item(), "l1": l1.item(),
+                     "vgg": perceptual.item(), "l_gan": l_gan.item(), "img_s": round(img_s, 2),
+                     "mem_mb": round(run.memory_mb())})
+            bar.set_postfix(c=f"{loss_c.item():.3f}", l1=f"{l1.item():.3f}", img_s=f"{img_s:.1f}")
+        if run.state.step % config.sample_every == 0 and run.is_main:
+            save_samples(generator, fixed_hr, fixed_noise, run.dir / "samples" / f"step-{run.state.step:07d}.png")
+        stop = (max_steps is not None and session_steps >= max_steps) or (deadline and time.time() > deadline)
+        if run.state.step % config.checkpoint_every == 0 or stop:
+            run.average_buffers(generator)
+            run.save_checkpoint()
+        if stop:
+            break
+    bar.close()
+    if run.state.step >= config.num_steps:
+        if run.state.step % config.checkpoint_every:
+            run.average_buffers(generator)
+            run.save_checkpoint()
+        if run.is_main:
+            export(generator, run)
+    return run
+
+
+@torch.no_grad()
+def save_samples(generator: DegradationGenerator, hr: torch.Tensor, noise: torch.Tensor, path: Path) -> None:
+    """One row per face: the HR face, then its LR image under each noise vector (enlarged, unsmoothed)."""
+    was_training = generator.training
+    generator.eval()
+    device = next(generator.parameters()).device
+    hr = hr.to(device)
+    rows = []
+    for face in hr:
+        lr = generator(face.expand(len(noise), -1, -1, -1), noise.to(device))  # [4, 3, 16, 16]
+        rows.append(torch.cat([face[None], F.interpolate(lr, size=hr.shape[-1], mode="nearest")]))
+    image_grid(torch.cat(rows), columns=len(noise) + 1).save(path)
+    generator.train(was_training)
+
+
+def export(generator: DegradationGenerator, run: TrainingRun) -> Path:
+    folder = run.dir / "export" / "degradation"
+    generator.eval().save_pretrained(folder)
+    (run.dir / "export" / "degradation_training.json").write_text(json.dumps(
+        {"steps": run.state.step, "images_seen": run.state.images_seen, "wall_seconds": round(run.wall_seconds()),
+         "processes": run.world, "device": str(run.device)}, indent=2))
+    run.print(f"exported the degradation model to {folder}")
+    return folder

@@ -1,0 +1,201 @@
+"""Progressive-growing WGAN-GP training of the ProGAN generator (Karras et al. 2018).
+
+Stages grow 4×4 → 64×64. In every stage after the first, the first half of its images fades the new
+layers in (alpha 0 → 1), the second half stabilises them. The schedule is a pure function of the
+number of images seen, so a resumed run continues exactly where it stopped. The exported generator
+is the exponential moving average of the trained one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..data import ImageFolderDataset
+from ..grid import image_grid
+from ..models import PROGAN_CHANNELS, ProGANDiscriminator, ProGANGenerator
+from .losses import gradient_penalty
+from .run import EMA, TrainingRun, epoch_batch_indices
+
+
+@dataclass
+class ProGANConfig:
+    channels: tuple[int, ...] = PROGAN_CHANNELS["small"]
+    latent_size: int = 512
+    stage_epochs: tuple[float, ...] = (1, 2, 2, 2, 4)  # per stage; one epoch = one pass over the data
+    batch_sizes: tuple[int, ...] = (32, 32, 32, 16, 16)  # global, over all processes
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.0, 0.99)
+    gp_lambda: float = 10.0
+    drift: float = 1e-3  # keeps the critic's scores near 0
+    ema_beta: float = 0.999
+    distill_weight: float = 0.0  # paired L1 between G(z_i) and face i, when the data has latents
+    log_every: int = 20
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    seed: int = 0
+
+
+PROGAN_CONFIGS = {
+    "paper": ProGANConfig(channels=PROGAN_CHANNELS["paper"], stage_epochs=(10, 20, 20, 20, 50),
+                          batch_sizes=(64, 64, 64, 32, 16)),
+    "small": ProGANConfig(),
+    "tiny": ProGANConfig(channels=PROGAN_CHANNELS["tiny"], latent_size=32, stage_epochs=(1, 1, 1, 1, 1),
+                         batch_sizes=(4, 4, 4, 4, 4), log_every=1, sample_every=4, checkpoint_every=4),
+}
+
+
+@dataclass
+class Schedule:
+    """Maps images seen → (stage, alpha, batch size). ``num_images`` is the dataset size."""
+
+    config: ProGANConfig
+    num_images: int
+    stage_images: list[int] = field(init=False)
+
+    def __post_init__(self):
+        self.stage_images = [int(e * self.num_images) for e in self.config.stage_epochs]
+
+    @property
+    def total_images(self) -> int:
+        return sum(self.stage_images)
+
+    def at(self, images_seen: int) -> tuple[int, float, int]:
+        start = 0
+        for stage, length in enumerate(self.stage_images):
+            if images_seen < start + length or stage == len(self.stage_images) - 1:
+                into = images_seen - start
+                alpha = 1.0 if stage == 0 else min(1.0, 2.0 * into / max(length, 1))
+                return stage, alpha, self.config.batch_sizes[stage]
+            start += length
+        raise AssertionError("unreachable")
+
+
+def stage_images(images: torch.Tensor, stage: int, alpha: float) -> torch.Tensor:
+    """Real images at the stage's resolution, faded like the generator's output."""
+    side = 4 * 2**stage
+    x = F.adaptive_avg_pool2d(images, side)  # [N, 3, side, side]
+    if alpha < 1.0:
+        coarse = F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest")
+        x = coarse + (x - coarse) * alpha
+    return x
+
+
+def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = False,
+          max_steps: int | None = None, max_minutes: float | None = None) -> TrainingRun:
+    run = TrainingRun(out_dir, {"trainer": "progan", "data": str(data_dir), **dataclasses.asdict(config)})
+    latents_file = Path(data_dir) / "latents.npy"
+    if config.distill_weight and not latents_file.exists():
+        raise FileNotFoundError(f"distill_weight > 0 needs {latents_file} (written by train/prepare_data.py --latents)")
+    dataset = ImageFolderDataset(data_dir, 4 * 2 ** (len(config.channels) - 1),
+                                 latents_file if config.distill_weight else None)
+    images, latents = dataset.images, dataset.latents  # [N, 3, 64, 64] uint8, [N, latent_size] or None
+    for b in config.batch_sizes:
+        if b % run.world:
+            raise ValueError(f"batch size {b} is not divisible by the {run.world} processes")
+    schedule = Schedule(config, len(images))
+
+    torch.manual_seed(config.seed)  # same initial weights on every rank
+    generator = ProGANGenerator(config.latent_size, config.channels).to(run.device)
+    critic = ProGANDiscriminator(config.channels).to(run.device)
+    ema = EMA(generator, config.ema_beta)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=config.betas, eps=1e-8)
+    opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=config.betas, eps=1e-8)
+    run.register(generator, critic, ema, opt_g, opt_d, run.state)
+    if resume:
+        run.resume()
+    sample_z = torch.randn(16, config.latent_size, generator=torch.Generator().manual_seed(config.seed))
+
+    bar = tqdm(total=schedule.total_images, initial=run.state.images_seen, unit="img", disable=not run.is_main,
+               dynamic_ncols=True)
+    session_steps, deadline = 0, time.time() + 60 * max_minutes if max_minutes else None
+    tick, tick_images = time.perf_counter(), run.state.images_seen
+    while run.state.images_seen < schedule.total_images:
+        stage, alpha, batch = schedule.at(run.state.images_seen)
+        if stage != run.state.stage:
+            opt_g.state.clear()  # a new stage starts with fresh Adam moments, as in ProGAN
+            opt_d.state.clear()
+        run.state.stage, run.state.alpha = stage, alpha
+        index = run.rank_slice(epoch_batch_indices(run.state.images_seen, batch, len(images), config.seed))
+        real = stage_images(images[index].to(run.device).float() / 127.5 - 1, stage, alpha)
+        rng = run.step_generator()
+        n = real.shape[0]
+        run.local_images += n
+
+        # Critic: WGAN-GP with the drift term.
+        z = torch.randn(n, config.latent_size, generator=rng).to(run.device)
+        with torch.no_grad():
+            fake = generator(z, stage, alpha)
+        d_real, d_fake = critic(real, stage, alpha), critic(fake, stage, alpha)
+        gp = gradient_penalty(lambda x: critic(x, stage, alpha), real, fake, rng)
+        loss_d = d_fake.mean() - d_real.mean() + config.gp_lambda * gp + config.drift * d_real.pow(2).mean()
+        run.check_finite(loss_d=loss_d)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        run.average_gradients(critic)
+        opt_d.step()
+
+        # Generator: fool the critic, plus the optional paired distillation loss.
+        z = torch.randn(n, config.latent_size, generator=rng).to(run.device)
+        loss_g = -critic(generator(z, stage, alpha), stage, alpha).mean()
+        distill = torch.zeros(())
+        if latents is not None:
+            distill = (generator(latents[index].to(run.device), stage, alpha) - real).abs().mean()
+            loss_g = loss_g + config.distill_weight * distill
+        run.check_finite(loss_g=loss_g)
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        run.average_gradients(generator)
+        opt_g.step()
+        ema.update(generator)
+
+        run.state.step += 1
+        run.state.images_seen += batch
+        session_steps += 1
+        bar.update(batch)
+        if run.state.step % config.log_every == 0:
+            now = time.perf_counter()
+            img_s = (run.state.images_seen - tick_images) / (now - tick)
+            tick, tick_images = now, run.state.images_seen
+            record = {"stage": stage, "resolution": 4 * 2**stage, "alpha": round(alpha, 4),
+                      "loss_d": loss_d.item(), "loss_g": loss_g.item(), "gp": gp.item(),
+                      "distill": distill.item(), "img_s": round(img_s, 2), "mem_mb": round(run.memory_mb())}
+            run.log(record)
+            bar.set_postfix(res=4 * 2**stage, alpha=f"{alpha:.2f}", d=f"{loss_d.item():.3f}",
+                            g=f"{loss_g.item():.3f}", img_s=f"{img_s:.1f}")
+        if run.state.step % config.sample_every == 0 and run.is_main:
+            save_samples(ema.model, sample_z, stage, alpha, run.dir / "samples" / f"step-{run.state.step:07d}.png")
+        stop = (max_steps is not None and session_steps >= max_steps) or (deadline and time.time() > deadline)
+        if run.state.step % config.checkpoint_every == 0 or stop:
+            run.save_checkpoint()
+        if stop:
+            break
+    bar.close()
+    if run.state.images_seen >= schedule.total_images:
+        if run.state.step % config.checkpoint_every:
+            run.save_checkpoint()
+        if run.is_main:
+            export(ema.model, run)
+    return run
+
+
+@torch.no_grad()
+def save_samples(generator: ProGANGenerator, z: torch.Tensor, stage: int, alpha: float, path: Path) -> None:
+    images = generator(z.to(next(generator.parameters()).device), stage, alpha)
+    image_grid(F.interpolate(images, size=generator.resolution, mode="nearest"), columns=4).save(path)
+
+
+def export(generator: ProGANGenerator, run: TrainingRun) -> Path:
+    folder = run.dir / "export" / "generator"
+    generator.save_pretrained(folder)
+    (run.dir / "export" / "generator_training.json").write_text(json.dumps(
+        {"steps": run.state.step, "images_seen": run.state.images_seen, "wall_seconds": round(run.wall_seconds()),
+         "processes": run.world, "device": str(run.device)}, indent=2))
+    run.print(f"exported the EMA generator to {folder}")
+    return folder

@@ -1,0 +1,252 @@
+"""What both trainers share: the run folder, checkpoints with exact resume, logging, and the
+data-parallel plumbing.
+
+A run folder holds::
+
+    checkpoints/step-0000100/   Accelerate state: models, EMA, optimisers, run state, RNG (last few kept)
+    samples/step-0000100.png    sample grids
+    metrics.jsonl               one JSON line per logged step
+    export/                     the exported model(s) in the pipeline's from_pretrained layout
+    config.json                 the training config
+
+Data parallelism: every process holds the full models and computes its share of each global batch;
+:meth:`TrainingRun.average_gradients` all-reduces the gradients, so all ranks make identical updates
+(and hold identical EMA weights). We average by hand instead of wrapping in DDP because the
+WGAN-GP step runs the critic several times per backward pass, including a double backward for the
+gradient penalty, and progressive growing leaves parameters unused; DDP handles neither without
+fragile flags. Only the main process writes files.
+
+Checkpoints store optimiser and run state with torch's pickle format (through Accelerate): resume
+only from your own runs. Exports are safetensors.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from accelerate import Accelerator
+from torch import nn
+
+
+KEEP_CHECKPOINTS = 2
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or inf: the run stops and the last good checkpoint stays the latest."""
+
+
+@dataclass
+class RunState:
+    """The counters that, with the models and optimisers, define where a run is."""
+
+    step: int = 0
+    images_seen: int = 0
+    stage: int = 0  # ProGAN only: the active stage and fade-in of the last step
+    alpha: float = 1.0
+    wall_seconds: float = 0.0  # training time over all sessions of this run
+
+    def state_dict(self) -> dict:
+        return asdict(self)
+
+    def load_state_dict(self, state: dict) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+
+
+class EMA:
+    """Exponential moving average of a model's parameters (the weights ProGAN exports)."""
+
+    def __init__(self, model: nn.Module, beta: float):
+        import copy
+
+        self.beta = beta
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for ema_p, p in zip(self.model.parameters(), model.parameters()):
+            ema_p.lerp_(p, 1.0 - self.beta)
+        for ema_b, b in zip(self.model.buffers(), model.buffers()):
+            ema_b.copy_(b)
+
+    def state_dict(self) -> dict:
+        return self.model.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, configs: dict) -> None:
+    """The options both trainers share. Every config field can also be overridden by its own flag."""
+    parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, samples, logs, export)")
+    parser.add_argument("--config", choices=configs, default=next(iter(configs)), help="named config (default: %(default)s)")
+    parser.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
+    parser.add_argument("--max-steps", type=int, help="stop (with a checkpoint) after this many steps in this session")
+    parser.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this many minutes")
+    example = next(iter(configs.values()))
+    for f in dataclasses.fields(example):
+        kind = "comma-separated list" if isinstance(getattr(example, f.name), tuple) else type(getattr(example, f.name)).__name__
+        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, metavar=kind.split()[-1].upper(),
+                            help=f"override the config's {f.name} ({kind})")
+
+
+def config_from_args(configs: dict, args: argparse.Namespace):
+    """The named config with the fields given on the command line replaced."""
+    config = configs[args.config]
+    overrides = {}
+    for f in dataclasses.fields(config):
+        value = getattr(args, f.name, None)
+        if value is None:
+            continue
+        default = getattr(config, f.name)
+        if isinstance(default, tuple):
+            kind = type(default[0])
+            overrides[f.name] = tuple(kind(v) for v in value.split(","))
+        else:
+            overrides[f.name] = type(default)(value)
+    return dataclasses.replace(config, **overrides)
+
+
+def epoch_batch_indices(position: int, batch: int, num_images: int, seed: int) -> torch.Tensor:
+    """The global batch starting at ``position`` (images drawn so far) in a stream of per-epoch
+    permutations: every image once per epoch, and a pure function of its arguments, so resumable."""
+    out: list[int] = []
+    while len(out) < batch:
+        epoch, offset = divmod(position + len(out), num_images)
+        perm = torch.randperm(num_images, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+        out.extend(perm[offset:offset + batch - len(out)].tolist())
+    return torch.tensor(out)
+
+
+class TrainingRun:
+    def __init__(self, run_dir: str | os.PathLike, config: dict, accelerator: Accelerator | None = None):
+        self.accelerator = accelerator or Accelerator()
+        self.dir = Path(run_dir)
+        self.state = RunState()
+        self.is_main = self.accelerator.is_main_process
+        self.rank, self.world = self.accelerator.process_index, self.accelerator.num_processes
+        self.device = self.accelerator.device
+        self.local_images = 0  # images this process handled in this session
+        self._session_start = time.perf_counter()
+        self._wall_at_start = 0.0
+        if self.is_main:
+            for sub in ("checkpoints", "samples", "export"):
+                (self.dir / sub).mkdir(parents=True, exist_ok=True)
+            (self.dir / "config.json").write_text(json.dumps(config, indent=2, default=list))
+        self.accelerator.wait_for_everyone()
+
+    def print(self, *args) -> None:
+        if self.is_main:
+            print(*args, flush=True)
+
+    # ------------------------------------------------------------------ checkpoints
+    def register(self, *objects) -> None:
+        """Objects with state_dict()/load_state_dict() saved in every checkpoint, in this order."""
+        self.accelerator.register_for_checkpointing(*objects)
+
+    def latest_checkpoint(self) -> Path | None:
+        found = sorted((self.dir / "checkpoints").glob("step-*"))
+        return found[-1] if found else None
+
+    def save_checkpoint(self) -> Path:
+        """Write to a temporary folder, then rename: a run killed mid-save keeps its previous checkpoint."""
+        self.state.wall_seconds = self.wall_seconds()
+        final = self.dir / "checkpoints" / f"step-{self.state.step:07d}"
+        tmp = final.with_name(final.name + ".tmp")
+        self.accelerator.save_state(str(tmp))
+        self.accelerator.wait_for_everyone()
+        if self.is_main:
+            shutil.rmtree(final, ignore_errors=True)
+            tmp.rename(final)
+            for old in sorted((self.dir / "checkpoints").glob("step-???????"))[:-KEEP_CHECKPOINTS]:
+                shutil.rmtree(old)
+        self.accelerator.wait_for_everyone()
+        return final
+
+    def resume(self) -> bool:
+        """Load the latest checkpoint if there is one; returns whether it did."""
+        checkpoint = self.latest_checkpoint()
+        if checkpoint is None:
+            return False
+        self.accelerator.load_state(str(checkpoint))
+        if self.is_main:  # forget what was logged after the checkpoint: those steps run again
+            metrics = self.dir / "metrics.jsonl"
+            if metrics.exists():
+                lines = [line for line in metrics.read_text().splitlines()
+                         if json.loads(line)["step"] <= self.state.step]
+                metrics.write_text("".join(line + "\n" for line in lines))
+        self._wall_at_start = self.state.wall_seconds
+        self._session_start = time.perf_counter()
+        self.print(f"resumed from {checkpoint} (step {self.state.step}, {self.state.images_seen} images)")
+        return True
+
+    def wall_seconds(self) -> float:
+        return self._wall_at_start + time.perf_counter() - self._session_start
+
+    # ------------------------------------------------------------------ data parallel
+    def average_buffers(self, *models: nn.Module) -> None:
+        """Average float buffers (batch-norm statistics) over ranks, so the saved model is everyone's."""
+        if self.world == 1:
+            return
+        for m in models:
+            for b in m.buffers():
+                if b.is_floating_point():
+                    dist.all_reduce(b)
+                    b /= self.world
+
+    def average_gradients(self, *models: nn.Module) -> None:
+        if self.world == 1:
+            return
+        grads = [p.grad for m in models for p in m.parameters() if p.grad is not None]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.world
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    def rank_slice(self, indices: torch.Tensor) -> torch.Tensor:
+        """This process's share of a global batch of indices."""
+        return indices[self.rank::self.world]
+
+    def step_generator(self, salt: int = 0) -> torch.Generator:
+        """A generator seeded by (step, rank, salt): random draws that are reproduced exactly on resume."""
+        return torch.Generator().manual_seed(((self.state.step * 1009 + self.rank) * 7919 + salt) % 2**63)
+
+    # ------------------------------------------------------------------ logging
+    def check_finite(self, **losses: torch.Tensor) -> None:
+        bad = {k: v.item() for k, v in losses.items() if not math.isfinite(v.item())}
+        if bad:
+            last = self.latest_checkpoint()
+            raise NonFiniteLossError(
+                f"non-finite loss at step {self.state.step}: {bad}. Stopping; the last good checkpoint is "
+                f"{last or 'none (no checkpoint was written yet)'}. Lower the learning rate or check the data, "
+                f"then continue with --resume.")
+
+    def log(self, record: dict) -> None:
+        """Append a metrics line (main process). Collective: every rank must call it. ``rank_images``
+        records how many images each process has handled in this session, proof that all took part."""
+        counts = torch.tensor([self.local_images], device=self.device)
+        record["rank_images"] = self.accelerator.gather(counts).tolist()
+        if self.is_main:
+            record = {"step": self.state.step, "images": self.state.images_seen,
+                      "wall_s": round(self.wall_seconds(), 2), **record}
+            with open(self.dir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def memory_mb(self) -> float:
+        if torch.cuda.is_available():
+            return torch.cuda.max_memory_allocated() / 2**20
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,0 +1,81 @@
+"""Measure how the training framing (faces128's CORPUS_BOX) sits relative to the Haar face box.
+
+Runs ``srnam.faces.detect_face`` on the first N sorted images of faces128/train/, and prints the
+medians over the images with a detection of
+
+    FRAME_DX   = (crop centre x - detected centre x) / detected side
+    FRAME_DY   = (crop centre y - detected centre y) / detected side
+    FRAME_SIDE = crop side / detected side
+
+which are the constants hard-coded in srnam/faces.py, plus the detection rate and the IoU between
+``face_crop_box`` (with the hard-coded constants) and the corpus box, at 128 px and at --sizes
+(the images resized first: the framing must not depend on the photo's resolution).
+
+    python train/calibrate_framing.py ../shared/data/faces128/train --count 300
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from srnam import faces
+
+
+def iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path, help="faces128/train (128×128 corpus images)")
+    parser.add_argument("--count", type=int, default=300, help="how many sorted images to use")
+    parser.add_argument("--sizes", default="64,256,512", help="also check the framing with the images resized to these sides")
+    args = parser.parse_args()
+
+    files = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:args.count]
+    x0, y0, x1, y1 = faces.CORPUS_BOX
+    crop_cx, crop_cy, crop_side = (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0
+    ratios, missed, images = [], [], []
+    for path in files:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+        images.append(image)
+        face = faces.detect_face(image)
+        if face is None:
+            missed.append(path.name)
+            continue
+        side = face[2] - face[0]
+        ratios.append(((crop_cx - (face[0] + face[2]) / 2) / side, (crop_cy - (face[1] + face[3]) / 2) / side,
+                       crop_side / side))
+    ratios = np.array(ratios)  # [found, 3]
+    print(f"detected a face in {len(ratios)} of {len(files)} images; missed: {', '.join(missed) or 'none'}")
+    print("medians (5th-95th percentile):")
+    for name, column in zip(("FRAME_DX", "FRAME_DY", "FRAME_SIDE"), ratios.T):
+        low, high = np.percentile(column, [5, 95])
+        print(f"  {name:10s} = {np.median(column):.3f}   ({low:.3f} .. {high:.3f})")
+    print(f"hard-coded: FRAME_DX={faces.FRAME_DX} FRAME_DY={faces.FRAME_DY} FRAME_SIDE={faces.FRAME_SIDE}")
+
+    for size in [faces.CORPUS_SIZE] + [int(s) for s in args.sizes.split(",") if s]:
+        scale = size / faces.CORPUS_SIZE
+        target = tuple(v * scale for v in faces.CORPUS_BOX)
+        overlaps = []
+        for image in images:
+            resized = image if size == image.width else image.resize((size, size), Image.Resampling.LANCZOS)
+            box, found = faces.face_crop_box(resized)
+            if found:
+                overlaps.append(iou(box, target))
+        if overlaps:
+            print(f"{size:4d} px: face found in {len(overlaps)}/{len(images)}; IoU with the corpus box: median "
+                  f"{np.median(overlaps):.3f}, 5th percentile {np.percentile(overlaps, 5):.3f}, min {min(overlaps):.3f}")
+        else:
+            print(f"{size:4d} px: no face found")
+
+
+if __name__ == "__main__":
+    main()

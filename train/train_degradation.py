@@ -1,0 +1,39 @@
+"""Train the degradation model D(hr, noise): HR faces in, realistic 16×16 photos out (unpaired WGAN-GP).
+
+examples:
+  python train/train_degradation.py data/hr data/lr --out runs/degradation
+  python train/train_degradation.py data/hr data/lr --out runs/degradation --resume
+  accelerate launch --multi_gpu --num_processes 2 train/train_degradation.py data/hr data/lr --out runs/deg
+  python train/train_degradation.py data/hr data/lr --out runs/deg --vgg-weights vgg19-dcbb9e9d.pth
+
+HR is a folder of 64×64 faces, LR a folder of real-world (or synthesised) 16×16 faces, not paired with
+them (train/prepare_data.py makes both). The VGG-19 perceptual term uses torchvision's cached ImageNet
+weights or --vgg-weights; without either it is switched off, with a message. The finished run exports
+OUT/export/degradation/ for train/publish.py and SRNAMPipeline.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from srnam.training.degradation import DEGRADATION_CONFIGS, train
+from srnam.training.run import NonFiniteLossError, add_run_arguments, config_from_args
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("hr", type=Path, help="folder of 64×64 HR faces")
+    parser.add_argument("lr", type=Path, help="folder of 16×16 LR faces (the target distribution)")
+    parser.add_argument("--vgg-weights", type=Path, help="VGG-19 ImageNet weights (.pth state dict or .safetensors)")
+    add_run_arguments(parser, DEGRADATION_CONFIGS)
+    args = parser.parse_args(argv)
+    try:
+        train(args.hr, args.lr, args.out, config_from_args(DEGRADATION_CONFIGS, args), resume=args.resume,
+              max_steps=args.max_steps, max_minutes=args.max_minutes, vgg_weights=args.vgg_weights)
+    except NonFiniteLossError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
