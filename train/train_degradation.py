@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from srnam.training.degradation import DEGRADATION_CONFIGS, train
-from srnam.training.run import NonFiniteLossError, add_run_arguments, config_from_args
+from srnam.training.run import add_run_arguments, config_from_args, exit_code
 
 
 def main(argv=None) -> int:
@@ -26,13 +26,9 @@ def main(argv=None) -> int:
     parser.add_argument("--vgg-weights", type=Path, help="VGG-19 ImageNet weights (.pth state dict or .safetensors)")
     add_run_arguments(parser, DEGRADATION_CONFIGS)
     args = parser.parse_args(argv)
-    try:
-        train(args.hr, args.lr, args.out, config_from_args(DEGRADATION_CONFIGS, args), resume=args.resume,
-              max_steps=args.max_steps, max_minutes=args.max_minutes, vgg_weights=args.vgg_weights)
-    except NonFiniteLossError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 3
-    return 0
+    config = config_from_args(DEGRADATION_CONFIGS, args)
+    return exit_code(lambda: train(args.hr, args.lr, args.out, config, resume=args.resume, max_steps=args.max_steps,
+                                   max_minutes=args.max_minutes, vgg_weights=args.vgg_weights))
 
 
 if __name__ == "__main__":

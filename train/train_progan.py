@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from srnam.training.progan import PROGAN_CONFIGS, train
-from srnam.training.run import NonFiniteLossError, add_run_arguments, config_from_args
+from srnam.training.run import add_run_arguments, config_from_args, exit_code
 
 
 def main(argv=None) -> int:
@@ -22,13 +22,9 @@ def main(argv=None) -> int:
     parser.add_argument("data", type=Path, help="folder of HR face images")
     add_run_arguments(parser, PROGAN_CONFIGS)
     args = parser.parse_args(argv)
-    try:
-        train(args.data, args.out, config_from_args(PROGAN_CONFIGS, args), resume=args.resume,
-              max_steps=args.max_steps, max_minutes=args.max_minutes)
-    except NonFiniteLossError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 3
-    return 0
+    config = config_from_args(PROGAN_CONFIGS, args)
+    return exit_code(lambda: train(args.data, args.out, config, resume=args.resume, max_steps=args.max_steps,
+                                   max_minutes=args.max_minutes))
 
 
 if __name__ == "__main__":

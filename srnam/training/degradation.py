@@ -10,7 +10,6 @@ generator step.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,7 +92,7 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
 
     bar = tqdm(total=config.num_steps, initial=run.state.step, unit="step", disable=not run.is_main,
                dynamic_ncols=True)
-    session_steps, deadline = 0, time.time() + 60 * max_minutes if max_minutes else None
+    run.begin_session(max_steps, max_minutes)
     tick, tick_images = time.perf_counter(), run.state.images_seen
     generator.train()
     while run.state.step < config.num_steps:
@@ -128,7 +127,6 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
         opt_g.step()
 
         run.state.step += 1
-        session_steps += 1
         bar.update(1)
         if run.state.step % config.log_every == 0:
             now = time.perf_counter()
@@ -140,19 +138,11 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
             bar.set_postfix(c=f"{loss_c.item():.3f}", l1=f"{l1.item():.3f}", img_s=f"{img_s:.1f}")
         if run.state.step % config.sample_every == 0 and run.is_main:
             save_samples(generator, fixed_hr, fixed_noise, run.dir / "samples" / f"step-{run.state.step:07d}.png")
-        stop = (max_steps is not None and session_steps >= max_steps) or (deadline and time.time() > deadline)
-        if run.state.step % config.checkpoint_every == 0 or stop:
-            run.average_buffers(generator)
-            run.save_checkpoint()
-        if stop:
+        if run.end_step(config.checkpoint_every, sync=(generator,)):
             break
     bar.close()
     if run.state.step >= config.num_steps:
-        if run.state.step % config.checkpoint_every:
-            run.average_buffers(generator)
-            run.save_checkpoint()
-        if run.is_main:
-            export(generator, run)
+        run.finish(config.checkpoint_every, generator, "degradation", sync=(generator,))
     return run
 
 
@@ -169,13 +159,3 @@ def save_samples(generator: DegradationGenerator, hr: torch.Tensor, noise: torch
         rows.append(torch.cat([face[None], F.interpolate(lr, size=hr.shape[-1], mode="nearest")]))
     image_grid(torch.cat(rows), columns=len(noise) + 1).save(path)
     generator.train(was_training)
-
-
-def export(generator: DegradationGenerator, run: TrainingRun) -> Path:
-    folder = run.dir / "export" / "degradation"
-    generator.eval().save_pretrained(folder)
-    (run.dir / "export" / "degradation_training.json").write_text(json.dumps(
-        {"steps": run.state.step, "images_seen": run.state.images_seen, "wall_seconds": round(run.wall_seconds()),
-         "processes": run.world, "device": str(run.device)}, indent=2))
-    run.print(f"exported the degradation model to {folder}")
-    return folder

@@ -8,7 +8,6 @@ is the exponential moving average of the trained one.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,7 +113,7 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
 
     bar = tqdm(total=schedule.total_images, initial=run.state.images_seen, unit="img", disable=not run.is_main,
                dynamic_ncols=True)
-    session_steps, deadline = 0, time.time() + 60 * max_minutes if max_minutes else None
+    run.begin_session(max_steps, max_minutes)
     tick, tick_images = time.perf_counter(), run.state.images_seen
     while run.state.images_seen < schedule.total_images:
         stage, alpha, batch = schedule.at(run.state.images_seen)
@@ -157,7 +156,6 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
 
         run.state.step += 1
         run.state.images_seen += batch
-        session_steps += 1
         bar.update(batch)
         if run.state.step % config.log_every == 0:
             now = time.perf_counter()
@@ -171,17 +169,11 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
                             g=f"{loss_g.item():.3f}", img_s=f"{img_s:.1f}")
         if run.state.step % config.sample_every == 0 and run.is_main:
             save_samples(ema.model, sample_z, stage, alpha, run.dir / "samples" / f"step-{run.state.step:07d}.png")
-        stop = (max_steps is not None and session_steps >= max_steps) or (deadline and time.time() > deadline)
-        if run.state.step % config.checkpoint_every == 0 or stop:
-            run.save_checkpoint()
-        if stop:
+        if run.end_step(config.checkpoint_every):
             break
     bar.close()
     if run.state.images_seen >= schedule.total_images:
-        if run.state.step % config.checkpoint_every:
-            run.save_checkpoint()
-        if run.is_main:
-            export(ema.model, run)
+        run.finish(config.checkpoint_every, ema.model, "generator")
     return run
 
 
@@ -189,13 +181,3 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
 def save_samples(generator: ProGANGenerator, z: torch.Tensor, stage: int, alpha: float, path: Path) -> None:
     images = generator(z.to(next(generator.parameters()).device), stage, alpha)
     image_grid(F.interpolate(images, size=generator.resolution, mode="nearest"), columns=4).save(path)
-
-
-def export(generator: ProGANGenerator, run: TrainingRun) -> Path:
-    folder = run.dir / "export" / "generator"
-    generator.save_pretrained(folder)
-    (run.dir / "export" / "generator_training.json").write_text(json.dumps(
-        {"steps": run.state.step, "images_seen": run.state.images_seen, "wall_seconds": round(run.wall_seconds()),
-         "processes": run.world, "device": str(run.device)}, indent=2))
-    run.print(f"exported the EMA generator to {folder}")
-    return folder

@@ -27,6 +27,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,6 +43,16 @@ KEEP_CHECKPOINTS = 2
 
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or inf: the run stops and the last good checkpoint stays the latest."""
+
+
+def exit_code(train_call) -> int:
+    """Run a trainer for a CLI: 0 when it finishes or stops as asked, 3 (with the message) on a NaN/inf loss."""
+    try:
+        train_call()
+    except NonFiniteLossError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3
+    return 0
 
 
 @dataclass
@@ -188,6 +199,39 @@ class TrainingRun:
         self._session_start = time.perf_counter()
         self.print(f"resumed from {checkpoint} (step {self.state.step}, {self.state.images_seen} images)")
         return True
+
+    # ------------------------------------------------------------------ session control
+    def begin_session(self, max_steps: int | None, max_minutes: float | None) -> None:
+        """This session stops (with a checkpoint) after ``max_steps`` steps or ``max_minutes`` minutes."""
+        self._session_steps, self._max_steps = 0, max_steps
+        self._deadline = time.time() + 60 * max_minutes if max_minutes else None
+
+    def end_step(self, checkpoint_every: int, sync: tuple[nn.Module, ...] = ()) -> bool:
+        """After a step (``state.step`` already counted): checkpoint when one is due or the session must
+        stop. ``sync``: models whose buffers are averaged over ranks first. Returns whether to stop."""
+        self._session_steps += 1
+        stop = (self._max_steps is not None and self._session_steps >= self._max_steps) or \
+            (self._deadline is not None and time.time() > self._deadline)
+        if self.state.step % checkpoint_every == 0 or stop:
+            self.average_buffers(*sync)
+            self.save_checkpoint()
+        return stop
+
+    def finish(self, checkpoint_every: int, model: nn.Module, part: str, sync: tuple[nn.Module, ...] = ()) -> Path:
+        """At the end of training: the final checkpoint (if the last step did not write one) and the export of
+        ``model`` to ``export/<part>/`` in the pipeline's layout, with ``<part>_training.json`` beside it."""
+        if self.state.step % checkpoint_every:
+            self.average_buffers(*sync)
+            self.save_checkpoint()
+        folder = self.dir / "export" / part
+        if self.is_main:
+            model.eval().save_pretrained(folder)
+            (self.dir / "export" / f"{part}_training.json").write_text(json.dumps(
+                {"steps": self.state.step, "images_seen": self.state.images_seen,
+                 "wall_seconds": round(self.wall_seconds()), "processes": self.world, "device": str(self.device)},
+                indent=2))
+            self.print(f"exported {part} to {folder}")
+        return folder
 
     def wall_seconds(self) -> float:
         return self._wall_at_start + time.perf_counter() - self._session_start
