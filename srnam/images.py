@@ -49,7 +49,9 @@ def open_image(source: str | os.PathLike | Image.Image, square: bool = True) -> 
         except UnidentifiedImageError as err:
             raise InvalidImageError(f"{name}: not an image file PIL can read", "not an image") from err
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
-            raise InvalidImageError(f"{name}: image too large ({err})", "too large") from err
+            raise InvalidImageError(  # PIL refuses before we can read the size: its message has the pixel count
+                f"{name}: image too large, a possible decompression bomb ({err}); SR-NAM's limit is "
+                f"{MAX_PIXELS / 1e6:.0f} MP", "too large") from err
         except (OSError, SyntaxError) as err:
             raise InvalidImageError(f"{name}: truncated or corrupt image ({err})", "truncated or corrupt") from err
     _check_size(image.width, image.height, name)

@@ -47,22 +47,25 @@ class SearchResult:
     stopped_early: bool = False
 
 
-class _Frozen:
-    """Puts models in eval mode with no parameter gradients, and restores them afterwards."""
+class _EvalMode:
+    """Puts models in eval mode (batch norm uses its running statistics) and restores the flag afterwards.
+
+    The models' parameters are not touched: the search takes gradients with respect to the latents
+    only (``torch.autograd.grad``), so no parameter gradient is computed or stored, and several searches
+    can share the same models from different threads.
+    """
 
     def __init__(self, *models: nn.Module):
         self.models = models
 
     def __enter__(self):
-        self.saved = [(m.training, [p.requires_grad for p in m.parameters()]) for m in self.models]
+        self.training = [m.training for m in self.models]
         for m in self.models:
-            m.eval().requires_grad_(False)
+            m.eval()
 
     def __exit__(self, *exc):
-        for m, (training, flags) in zip(self.models, self.saved):
+        for m, training in zip(self.models, self.training):
             m.train(training)
-            for p, flag in zip(m.parameters(), flags):
-                p.requires_grad_(flag)
 
 
 @torch.inference_mode(False)  # callers may sit in no_grad/inference mode; the search needs gradients
@@ -98,14 +101,13 @@ def latent_search(
     optimizer = torch.optim.Adam([z], lr=learning_rate)
     history = []
     stopped_early = False
-    with _Frozen(generator, degradation):
+    with _EvalMode(generator, degradation):
         for step in range(1, num_steps + 1):
             hr = generator(z)
             lr = degradation(hr, noise)
             l1 = (lr - target).abs().mean(dim=(1, 2, 3))  # [B·K]
-            optimizer.zero_grad(set_to_none=True)
-            # Sum, not mean: each candidate's gradient is then independent of K.
-            l1.sum().backward()
+            # Sum, not mean: each candidate's gradient is then independent of K. Gradients for z only.
+            (z.grad,) = torch.autograd.grad(l1.sum(), z)
             optimizer.step()
             if latent_constraint == "sphere":
                 with torch.no_grad():

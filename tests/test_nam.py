@@ -42,7 +42,7 @@ def test_search_is_deterministic_for_a_seed(tiny_models):
     assert not torch.equal(a.hr, c.hr)
 
 
-def test_search_freezes_models_and_restores_them(tiny_models):
+def test_search_uses_eval_mode_and_no_parameter_gradients(tiny_models):
     generator, degradation = tiny_models
     generator.train()
     before = {k: v.clone() for k, v in degradation.state_dict().items()}
@@ -94,3 +94,25 @@ def test_free_latents_are_not_projected(tiny_models):
     result = latent_search(generator, degradation, _target(generator, degradation), 2, 10,
                            learning_rate=0.5, latent_constraint="free")
     assert not torch.allclose(result.latents.norm(dim=-1), torch.full((2, 2), 32**0.5))
+
+
+def test_concurrent_searches_share_models_safely(tiny_models):
+    """The app runs several searches on the same models from different threads."""
+    import threading
+
+    generator, degradation = tiny_models
+    target = _target(generator, degradation)
+
+    def run(seed):
+        return latent_search(generator, degradation, target, 2, 8, generator_rng=torch.Generator().manual_seed(seed))
+
+    expected = [run(seed) for seed in range(3)]
+    results = {}
+    threads = [threading.Thread(target=lambda s=seed: results.__setitem__(s, run(s))) for seed in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for seed in range(3):
+        assert torch.equal(results[seed].latents, expected[seed].latents)
+    assert all(p.grad is None and p.requires_grad for p in generator.parameters())
