@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import __version__, hub_cli, quickstart, upscale
+from . import __version__, evaluate, hub_cli, quickstart, upscale
 
-SUBCOMMANDS = [quickstart, upscale, hub_cli]
+SUBCOMMANDS = [quickstart, upscale, evaluate, hub_cli]
 
 
 def build_parser() -> argparse.ArgumentParser:

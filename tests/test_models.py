@@ -104,3 +104,16 @@ def test_degradation_discriminator():
     assert sum(isinstance(m, torch.nn.MaxPool2d) for m in critic.modules()) == 2
     with pytest.raises(ValueError, match="one width per block"):
         DegradationDiscriminator(channels=(8, 8))
+
+
+def test_fused_upsample_conv_equals_upsample_then_conv():
+    from srnam.models.layers import UpsampleConv2d
+
+    torch.manual_seed(0)
+    layer = UpsampleConv2d(5, 3).double()
+    x = torch.randn(2, 5, 6, 6, dtype=torch.float64)
+    upsampled = torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+    expected = torch.nn.functional.conv2d(upsampled, layer.weight * layer.scale, layer.bias, padding=1)
+    assert layer(x).shape == (2, 3, 12, 12)
+    torch.testing.assert_close(layer(x), expected, atol=1e-10, rtol=1e-10)
+    assert "taps" not in layer.state_dict()  # derived, not saved: old checkpoints keep loading

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .hub import HubModel
+from .layers import fast_layout
 
 DEGRADATION_CHANNELS = {
     "default": (64, 64, 96, 128, 128, 64),
@@ -76,7 +77,7 @@ class DegradationGenerator(HubModel):
     def forward(self, hr: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         n = hr.shape[0]
         noise_map = self.noise_fc(noise).reshape(n, 1, self.hr_size, self.hr_size)  # [N, 1, 64, 64]
-        x = self.stem(torch.cat([hr, noise_map], dim=1))  # [N, C, 64, 64]
+        x = self.stem(fast_layout(torch.cat([hr, noise_map], dim=1)))  # [N, C, 64, 64]
         for group, resample in zip(self.groups, self.resample):
             x = resample(group(x))  # 64 → 32 → 16 → 8 → 4 → 8 → 16
         out = self.to_rgb(x)  # [N, 3, 16, 16]

@@ -6,6 +6,7 @@ so storing unit-variance weights makes every layer learn at the same speed.
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -34,6 +35,42 @@ class EqualizedConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
+
+
+class UpsampleConv2d(EqualizedConv2d):
+    """Nearest-neighbour 2× upsampling followed by a 3×3 equalised conv, computed as one transposed conv.
+
+    Both are the same linear map: after nearest upsampling, a 3×3 window covers only 2×2 distinct input
+    pixels, so each output pixel is a 2×2 conv of the input, with one of four summed kernels depending on
+    its position. A stride-2 transposed conv with the 4×4 kernel that holds all four does exactly that
+    (the official ProGAN code's ``fused_scale``), with 16 instead of 36 multiply-adds per input pixel and
+    channel pair. The parameters are those of ``EqualizedConv2d(in, out, 3)``; results differ by float
+    rounding only. The search runs faster with it from a few candidates on (benchmarks/README.md).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, gain: float = math.sqrt(2)):
+        super().__init__(in_channels, out_channels, 3, gain)
+        # taps[k, l, m, n] = 1 where tap (k, l) of the 3×3 kernel adds into tap (m, n) of the 4×4 one, which
+        # is flipped: conv_transpose2d, the adjoint of a conv, applies its kernel rotated by 180°. Not saved.
+        taps = torch.zeros(3, 3, 4, 4)
+        for m, n in itertools.product(range(4), repeat=2):
+            for k, l in itertools.product((m - 1, m), (n - 1, n)):
+                if 0 <= k < 3 and 0 <= l < 3:
+                    taps[k, l, 3 - m, 3 - n] = 1.0
+        self.register_buffer("taps", taps, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # One einsum builds the scaled 4×4 kernel in conv_transpose2d's [in, out, 4, 4] order: 7× cheaper than
+        # padding and adding shifted copies, which cost more than the conv itself for one candidate.
+        weight = torch.einsum("oikl,klmn->iomn", self.weight, self.taps * self.scale)
+        return F.conv_transpose2d(x, weight, self.bias, stride=2, padding=1)
+
+
+def fast_layout(x: torch.Tensor) -> torch.Tensor:
+    """On the CPU, the channels-last (NHWC) memory layout, in which oneDNN's convolutions and the layers
+    between them run about 9% faster here (benchmarks/README.md); later layers keep the layout. The values
+    are unchanged. On other devices ``x`` as it is (not measured)."""
+    return x.contiguous(memory_format=torch.channels_last) if x.device.type == "cpu" else x
 
 
 class PixelNorm(nn.Module):

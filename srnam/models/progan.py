@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .hub import HubModel
-from .layers import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm
+from .layers import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, UpsampleConv2d, fast_layout
 
 PROGAN_CHANNELS = {
     "paper": (512, 512, 512, 512, 256),
@@ -45,10 +45,12 @@ class ProGANGenerator(HubModel):
         # gain sqrt(2)/4: the 4×4 map is 16 outputs per channel (official implementation).
         self.input = EqualizedLinear(latent_size, c0 * 16, gain=math.sqrt(2) / 4)
         self.input_conv = nn.Sequential(act, PixelNorm(), EqualizedConv2d(c0, c0, 3), act, PixelNorm())
+        # Upsample ×2 then conv, fused into one layer. Index 0 held a separate nn.Upsample (no parameters);
+        # the Identity keeps the parameter names of saved models (blocks.N.1.weight, ...).
         self.blocks = nn.ModuleList(
             nn.Sequential(
-                nn.Upsample(scale_factor=2, mode="nearest"),
-                EqualizedConv2d(c_in, c_out, 3), act, PixelNorm(),
+                nn.Identity(),
+                UpsampleConv2d(c_in, c_out), act, PixelNorm(),
                 EqualizedConv2d(c_out, c_out, 3), act, PixelNorm(),
             )
             for c_in, c_out in zip(self.channels[:-1], self.channels[1:])
@@ -59,7 +61,7 @@ class ProGANGenerator(HubModel):
         stage = self.num_stages - 1 if stage is None else stage
         if not 0 <= stage < self.num_stages:
             raise ValueError(f"stage must be in [0, {self.num_stages - 1}], got {stage}")
-        x = self.input(self.latent_norm(z)).reshape(-1, self.channels[0], 4, 4)  # [N, C0, 4, 4]
+        x = fast_layout(self.input(self.latent_norm(z)).reshape(-1, self.channels[0], 4, 4))  # [N, C0, 4, 4]
         x = self.input_conv(x)
         if stage == 0:
             return self.to_rgb[0](x)

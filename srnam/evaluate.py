@@ -1,0 +1,367 @@
+"""``srnam evaluate``: measure SR-NAM on a folder of HR faces, against the ground truth and baselines.
+
+Every HR face is framed (``--crop corpus``: the training framing of faces128-style portraits; ``none``:
+the images already are face crops) and resized to 64×64. Its 16×16 LR input is made by ``--lr-source``:
+
+* ``degradation``: the pipeline's own degradation model with a seeded noise vector;
+* ``synthetic``: the realistic LR synthesiser of the training data (``srnam.data.RealisticDegradation``);
+* ``bicubic``: plain bicubic downsampling.
+
+The LR input is rounded to 8 bits, as a real LR image is. The search then finds K candidates per face, for
+several faces at once. Per face, and averaged over the faces (``srnam.metrics`` defines each figure):
+
+* LR consistency: L1 (on the [-1, 1] scale, the value the search minimises) and PSNR of each candidate's
+  projection D(G(z), n) against the LR input;
+* HR fidelity against the ground truth: PSNR and SSIM;
+* diversity: the mean pairwise L1 between the candidates;
+* the landmark-heatmap metric (paper eq. 7), the normalised landmark error, the identity distance and
+  the share of candidates dlib takes for the same person (needs the ``metrics`` extra);
+
+each for the best candidate (an oracle that knows the ground truth), the mean over the K candidates, and
+the candidate ranked first by LR consistency (what a user sees first). Baselines on the same LR inputs:
+nearest and bicubic upsampling, and K = 1. Candidates are searched independently of each other (the loss
+is a sum over candidates, Adam works per coordinate and the models are frozen), so the first K' candidates
+of the search *are* a K'-candidate search: K = 1 and the quality-against-K curve come from the same run.
+
+Outputs in ``--out``: ``results.json`` (every figure), ``results.md`` (the summary table), and with
+matplotlib ``lr_consistency.png`` (LR L1 over the steps) and ``quality_vs_k.png``. Metrics whose packages
+are missing are listed as not computed, with the reason, instead of failing the run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from tqdm.auto import tqdm
+
+from . import __version__, metrics
+from .data import RealisticDegradation, image_files
+from .errors import InvalidImageError, ModelLoadError
+from .faces import crop_centre, crop_corpus
+from .images import open_image, pil_to_tensor, tensor_to_pil
+from .nam import DEFAULT_LEARNING_RATE, latent_search
+from .pipeline import MAX_CANDIDATES, MAX_STEPS, SRNAMPipeline
+from .upscale import DEFAULT_MODEL, _int_between, _positive_float, image_seed
+
+LR_SOURCES = ("degradation", "synthetic", "bicubic")
+CROPS = {"corpus": crop_corpus, "none": crop_centre}
+BASELINES = ("bicubic", "nearest")
+# Faces searched together. With K = 8, 16 rows per batch: on the 2-core CPU, 16-32 rows gave the most
+# candidate-steps per second and 64 fewer (benchmarks/README.md). GPUs want larger batches.
+DEFAULT_BATCH_FACES = 2
+OK, USAGE = 0, 2
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    label: str  # column header of the Markdown table
+    higher_is_better: bool
+    table_format: str = "{:.3f}"
+    table_scale: float = 1.0  # the table shows value × scale (the JSON holds the values as computed)
+
+
+METRICS = [
+    Metric("lr_l1", "LR L1 ↓", False, "{:.4f}"),
+    Metric("lr_psnr", "LR PSNR dB ↑", True, "{:.2f}"),
+    Metric("hr_psnr", "HR PSNR dB ↑", True, "{:.2f}"),
+    Metric("hr_ssim", "HR SSIM ↑", True, "{:.4f}"),
+    Metric("landmark_heatmap", "heatmap MSE ×10³ ↓", False, "{:.3f}", 1e3),
+    Metric("landmark_nle", "landmark NLE ↓", False, "{:.4f}"),
+    Metric("identity_distance", "identity dist. ↓", False, "{:.3f}"),
+    Metric("same_person", "same person ↑", True, "{:.0%}"),
+]
+FACE_METRICS = ("landmark_heatmap", "landmark_nle", "identity_distance", "same_person")
+LR_METRICS = ("lr_l1", "lr_psnr")  # the baselines have no LR projection: n/a for them
+STATISTICS = {  # how the K values of a face become one: statistic → description in the table
+    "best": "best of K (oracle)",
+    "mean": "mean of K",
+    "first": "ranked first by LR L1",
+}
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate", help="measure SR-NAM on a folder of HR faces (fidelity, diversity, landmarks, identity, baselines)",
+        description=__doc__ + "\nexample:\n  srnam evaluate ../shared/data/faces128/dev --limit 50 --out eval",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("hr_folder", type=Path, metavar="HR_FOLDER", help="folder of HR face images (not recursive)")
+    parser.add_argument("--model", help="pipeline folder or Hub repo id (default: the shipped checkpoints/default)")
+    parser.add_argument("--lr-source", choices=LR_SOURCES, default="degradation",
+                        help="how the LR inputs are made from the HR faces (default degradation)")
+    parser.add_argument("-k", "--candidates", type=_int_between(1, MAX_CANDIDATES), default=8,
+                        help="candidates per face (default 8)")
+    parser.add_argument("-n", "--steps", type=_int_between(1, MAX_STEPS), default=300,
+                        help="search steps (default 300)")
+    parser.add_argument("--limit", type=_int_between(1, 10**9), help="evaluate only the first N faces (sorted by name)")
+    parser.add_argument("--crop", choices=CROPS, default="corpus",
+                        help="corpus: faces128-style portraits, cut with the training framing; none: the images "
+                             "are face crops already (centre square, resized to 64) (default corpus)")
+    parser.add_argument("--out", type=Path, default=Path("srnam_eval"), help="output folder (default srnam_eval)")
+    parser.add_argument("--seed", type=_int_between(0, 2**63 - 1), default=0,
+                        help="seed of the LR inputs and the search (default 0)")
+    parser.add_argument("--batch-faces", type=_int_between(1, 4096), default=DEFAULT_BATCH_FACES,
+                        help=f"faces searched in one batch (default {DEFAULT_BATCH_FACES}); results depend on it")
+    parser.add_argument("--lr", "--learning-rate", dest="learning_rate", type=_positive_float,
+                        default=DEFAULT_LEARNING_RATE, help=f"Adam learning rate (default {DEFAULT_LEARNING_RATE})")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = args.model or str(DEFAULT_MODEL)
+    try:
+        names, hr, skipped = load_faces(args.hr_folder, args.crop, args.limit)
+        pipe = SRNAMPipeline.from_pretrained(model)
+    except (ValueError, FileNotFoundError, ModelLoadError) as err:
+        print(f"srnam evaluate: error: {err}")
+        return USAGE
+    settings = {"hr_folder": str(args.hr_folder), "model": model, "lr_source": args.lr_source, "crop": args.crop,
+                "num_candidates": args.candidates, "num_steps": args.steps, "learning_rate": args.learning_rate,
+                "seed": args.seed, "batch_faces": args.batch_faces, "limit": args.limit}
+    results = evaluate(pipe, names, hr, args.lr_source, args.candidates, args.steps, args.seed, args.batch_faces,
+                       args.learning_rate)
+    results = {"srnam_version": __version__, "settings": settings, "skipped": skipped, **results}
+    write_outputs(results, args.out)
+    print(markdown_table(results))
+    for what, reason in results["not_computed"].items():
+        print(f"not computed: {what}: {reason}")
+    print(f"results: {args.out}")
+    return OK
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+def load_faces(folder: Path, crop: str, limit: int | None = None) -> tuple[list[str], torch.Tensor, list[dict]]:
+    """The face images of ``folder`` (sorted by name, the first ``limit``), framed by ``crop`` and resized to
+    64×64: their file names, [N, 3, 64, 64] in [-1, 1], and the files skipped as unreadable, with why."""
+    names, faces, skipped = [], [], []
+    for path in image_files(folder):
+        if limit is not None and len(names) == limit:
+            break
+        try:
+            faces.append(pil_to_tensor(CROPS[crop](open_image(path, square=False), 64)))
+            names.append(path.name)
+        except InvalidImageError as err:
+            skipped.append({"name": path.name, "reason": str(err)})
+    if not faces:
+        raise ValueError(f"{folder}: no readable images")
+    return names, torch.cat(faces), skipped
+
+
+def make_lr_inputs(hr: torch.Tensor, names: list[str], source: str, degradation, seed: int) -> torch.Tensor:
+    """The LR input of every face [N, 3, 16, 16] in [-1, 1], rounded to 8 bits. The random parts are seeded
+    per face name, so a face gets the same input whatever ``--limit`` or the other files are."""
+    lr_size = degradation.lr_size
+    if source == "degradation":
+        device = next(degradation.parameters()).device
+        noise = torch.stack([torch.randn(degradation.noise_size, generator=torch.Generator().manual_seed(
+            image_seed(seed, name))) for name in names])  # [N, noise_size]
+        with torch.inference_mode():
+            lr = degradation.eval()(hr.to(device), noise.to(device)).cpu()
+        images = [tensor_to_pil(image) for image in lr]
+    elif source == "synthetic":
+        synthesiser = RealisticDegradation(lr_size=lr_size)
+        images = [synthesiser(tensor_to_pil(face), random.Random(image_seed(seed, name)))
+                  for face, name in zip(hr, names)]
+    elif source == "bicubic":
+        images = [tensor_to_pil(face).resize((lr_size, lr_size), Image.Resampling.BICUBIC) for face in hr]
+    else:
+        raise ValueError(f"lr source must be one of {', '.join(LR_SOURCES)}, got {source!r}")
+    return torch.cat([pil_to_tensor(image) for image in images])
+
+
+# ---------------------------------------------------------------------------------------------- evaluation
+def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, lr_source: str = "degradation",
+             num_candidates: int = 8, num_steps: int = 300, seed: int = 0, batch_faces: int = DEFAULT_BATCH_FACES,
+             learning_rate: float = DEFAULT_LEARNING_RATE) -> dict:
+    """Evaluate on the faces ``hr`` [N, 3, 64, 64] in [-1, 1] named ``names``; returns the results as a dict
+    of plain Python values (the ``results.json`` layout, less the settings)."""
+    not_computed = {}
+    reason = metrics.face_metrics_unavailable()
+    if reason:
+        not_computed[", ".join(FACE_METRICS)] = reason
+    analyser = metrics.FaceAnalyser() if reason is None else None
+
+    lr = make_lr_inputs(hr, names, lr_source, pipe.degradation, seed)
+    faces, histories, search_seconds = [], [], 0.0
+    batches = range(0, len(names), batch_faces)
+    with tqdm(total=len(batches) * num_steps, desc="search steps", unit="step", dynamic_ncols=True) as progress:
+        def advance(state) -> None:  # returns None: a True would stop the search
+            progress.update()
+
+        for index, start in enumerate(batches):
+            batch = slice(start, start + batch_faces)
+            rng = torch.Generator().manual_seed(image_seed(seed, f"search batch {index}"))
+            started = time.perf_counter()
+            result = latent_search(pipe.generator, pipe.degradation, lr[batch].to(pipe.device), num_candidates,
+                                   num_steps, learning_rate, rng, callback=advance)
+            search_seconds += time.perf_counter() - started
+            histories.append(result.loss_history.cpu())  # [steps, B, K]
+            faces += score_batch(names[batch], hr[batch], lr[batch], result, analyser)
+    history = torch.cat(histories, dim=1)  # [steps, N, K]
+    ks = sorted({2 ** i for i in range(num_candidates.bit_length()) if 2 ** i <= num_candidates} | {num_candidates})
+    return {
+        "not_computed": not_computed,
+        "summary": summarise(faces, num_candidates),
+        "quality_vs_k": {"k": ks, "srnam": [summarise(faces, k)["srnam"] for k in ks]},
+        "lr_consistency_over_steps": {  # averaged over the faces
+            "mean_l1": _rounded(history.mean(dim=(1, 2))), "best_l1": _rounded(history.min(dim=2).values.mean(dim=1))},
+        "timing": {"search_seconds": round(search_seconds, 2), "device": str(pipe.device),
+                   "candidate_steps_per_second": round(len(names) * num_candidates * num_steps / search_seconds, 1)},
+        "faces": faces,
+    }
+
+
+def score_batch(names: list[str], hr: torch.Tensor, lr: torch.Tensor, result, analyser) -> list[dict]:
+    """The figures of one search batch, per face: each metric's value for every candidate (in search order)
+    and for each baseline, and the diversity of the first k candidates for every k."""
+    b, k = result.hr.shape[:2]
+    truth, lr_input = metrics.to_unit_range(hr), metrics.to_unit_range(lr)  # [B, 3, 64, 64], [B, 3, 16, 16]
+    candidates = metrics.to_unit_range(result.hr)  # [B, K, 3, 64, 64]
+    projections = metrics.to_unit_range(result.lr)  # [B, K, 3, 16, 16]
+    images = {"srnam": candidates, **{  # method → [B, K or 1, 3, 64, 64], rounded to 8 bits like the candidates
+        mode: metrics.to_unit_range(F.interpolate(lr, size=hr.shape[-1], mode=mode))[:, None] for mode in BASELINES}}
+    scores = {method: {"hr_psnr": metrics.psnr(x, truth[:, None]), "hr_ssim": metrics.ssim(x, truth[:, None])}
+              for method, x in images.items()}  # method → metric → [B, K or 1]
+    scores["srnam"].update(lr_l1=result.l1.cpu(), lr_psnr=metrics.psnr(projections, lr_input[:, None]))
+    if analyser is not None:
+        truth_points, truth_ids = analyser.analyse(truth)  # [B, 68, 2], [B, 128]
+        for method, x in images.items():
+            scores[method].update(face_scores(analyser, x, truth_points, truth_ids))
+    return [{
+        "name": name,
+        "srnam": {metric: _rounded(values[i]) for metric, values in scores["srnam"].items()},
+        **{mode: {metric: _rounded(values[i, 0]) for metric, values in scores[mode].items()} for mode in BASELINES},
+        "diversity": [round(metrics.mean_pairwise_l1(candidates[i, :n]), 6) for n in range(1, k + 1)],  # first n
+    } for i, name in enumerate(names)]
+
+
+def face_scores(analyser, images: torch.Tensor, truth_points: np.ndarray, truth_ids: np.ndarray) -> dict:
+    """The face metrics of ``images`` [B, n, 3, H, W] in [0, 1] against the landmarks and descriptors of their
+    ground truth (one per face, [B, ...]): metric → [B, n]."""
+    n, size = images.shape[1], images.shape[-1]
+    points, ids = analyser.analyse(images.flatten(0, 1))  # [B·n, 68, 2], [B·n, 128]
+    pairs = [(points[i], ids[i], truth_points[i // n], truth_ids[i // n]) for i in range(len(points))]
+    values = {
+        "landmark_heatmap": [metrics.landmark_heatmap_distance(p, p_true, size) for p, _, p_true, _ in pairs],
+        "landmark_nle": [metrics.normalised_landmark_error(p, p_true) for p, _, p_true, _ in pairs],
+        "identity_distance": [metrics.identity_distance(d, d_true) for _, d, _, d_true in pairs],
+    }
+    values["same_person"] = [float(d < metrics.SAME_PERSON_DISTANCE) for d in values["identity_distance"]]
+    return {name: torch.tensor(v).reshape(images.shape[:2]) for name, v in values.items()}
+
+
+def summarise(faces: list[dict], k: int) -> dict:
+    """Averages over the faces, from each face's first ``k`` candidates: for SR-NAM one value per statistic and
+    metric, and the diversity; for each baseline one value per metric. None: not computed or not applicable."""
+    collected: dict[tuple, list[float]] = {}  # (method, statistic, metric) → one value per face
+    for face in faces:
+        first = int(np.argmin(face["srnam"]["lr_l1"][:k]))  # the candidate a user sees first
+        for metric in METRICS:
+            values = face["srnam"].get(metric.name, [])[:k]
+            if values:
+                best = max(values) if metric.higher_is_better else min(values)
+                for stat, value in (("best", best), ("mean", float(np.mean(values))), ("first", values[first])):
+                    collected.setdefault(("srnam", stat, metric.name), []).append(value)
+            for mode in BASELINES:
+                if metric.name in face[mode]:
+                    collected.setdefault((mode, "", metric.name), []).append(face[mode][metric.name])
+
+    def average(key: tuple) -> float | None:
+        return round(float(np.mean(collected[key])), 6) if key in collected else None
+
+    summary = {"srnam": {stat: {m.name: average(("srnam", stat, m.name)) for m in METRICS} for stat in STATISTICS}}
+    summary["srnam"]["diversity"] = round(float(np.mean([face["diversity"][k - 1] for face in faces])), 6)
+    summary.update({mode: {m.name: average((mode, "", m.name)) for m in METRICS} for mode in BASELINES})
+    return summary
+
+
+def _rounded(values: torch.Tensor) -> float | list:
+    """A tensor as (nested) Python floats with 6 decimals, for a JSON of reasonable size."""
+    return np.round(values.double().numpy(), 6).tolist()
+
+
+# ---------------------------------------------------------------------------------------------- outputs
+def markdown_table(results: dict) -> str:
+    """The summary as a Markdown table: SR-NAM's statistics, K = 1 and the baselines, one column per metric."""
+    summary, k = results["summary"], results["settings"]["num_candidates"]
+    k1 = results["quality_vs_k"]["srnam"][0]["mean"]  # k = 1 comes first; its three statistics coincide
+    rows = [(f"SR-NAM K={k}, {description}", summary["srnam"][stat], summary["srnam"]["diversity"])
+            for stat, description in STATISTICS.items()]
+    rows += [("SR-NAM K=1", k1, 0.0)] + [(f"{mode} upsampling", summary[mode], None) for mode in BASELINES]
+
+    def cell(metric: Metric, value: float | None) -> str:
+        return "n/a" if value is None else metric.table_format.format(value * metric.table_scale)
+
+    header = ["method"] + [m.label for m in METRICS] + ["diversity ↑"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, values, diversity in rows:
+        lines.append("| " + " | ".join([label] + [cell(m, values[m.name]) for m in METRICS]
+                                       + ["n/a" if diversity is None else f"{diversity:.4f}"]) + " |")
+    settings = results["settings"]
+    lines.append(f"\n{len(results['faces'])} faces from {settings['hr_folder']} (crop {settings['crop']}), "
+                 f"LR source {settings['lr_source']}, {settings['num_steps']} steps, seed {settings['seed']}; "
+                 f"model {settings['model']}. PSNR and SSIM on 8-bit images; LR L1 on the [-1, 1] scale.")
+    return "\n".join(lines)
+
+
+def write_outputs(results: dict, out: Path) -> None:
+    """results.json, results.md and, with matplotlib, the two plots (else listed in ``not_computed``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        plot_lr_consistency(results, out / "lr_consistency.png")
+        plot_quality_vs_k(results, out / "quality_vs_k.png")
+    except ImportError as err:
+        results["not_computed"]["plots"] = f"{err} ({metrics.METRICS_EXTRA_HINT})"
+    (out / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    (out / "results.md").write_text(markdown_table(results) + "\n", encoding="utf-8")
+
+
+def _figure(columns: int):
+    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+
+    figure = Figure(figsize=(4.5 * columns, 3.6), layout="constrained")
+    return figure, figure.subplots(1, columns, squeeze=False)[0]
+
+
+def plot_lr_consistency(results: dict, path: Path) -> None:
+    figure, (axes,) = _figure(1)
+    curves = results["lr_consistency_over_steps"]
+    steps = np.arange(1, len(curves["mean_l1"]) + 1)
+    axes.plot(steps, curves["mean_l1"], label="mean of K")
+    axes.plot(steps, curves["best_l1"], label="best of K")
+    axes.set(xlabel="step", ylabel="LR L1 (before the step's update)",
+             title=f"LR consistency, mean over {len(results['faces'])} faces")
+    axes.legend()
+    figure.savefig(path, dpi=120)
+
+
+def plot_quality_vs_k(results: dict, path: Path) -> None:
+    """HR PSNR, identity distance (when computed) and diversity of SR-NAM against K, with the baselines."""
+    ks, by_k, summary = results["quality_vs_k"]["k"], results["quality_vs_k"]["srnam"], results["summary"]
+    panels = [("hr_psnr", "HR PSNR (dB)")]
+    if summary["bicubic"]["identity_distance"] is not None:
+        panels.append(("identity_distance", "identity distance (< 0.6: same person)"))
+    figure, axes = _figure(len(panels) + 1)
+    for ax, (metric, label) in zip(axes, panels):
+        for stat, description in STATISTICS.items():
+            ax.plot(ks, [row[stat][metric] for row in by_k], marker="o", label=description)
+        for mode, style in zip(BASELINES, ("--", ":")):
+            ax.axhline(summary[mode][metric], color="gray", linestyle=style, label=f"{mode} upsampling")
+        ax.set(ylabel=label, title=label.split(" (")[0])
+        ax.legend(fontsize="small")
+    axes[-1].plot(ks, [row["diversity"] for row in by_k], marker="o")
+    axes[-1].set(ylabel="mean pairwise L1", title="diversity")
+    for ax in axes:
+        ax.set_xscale("log", base=2)  # K doubles from point to point
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.minorticks_off()
+        ax.set_xlabel("K (candidates)")
+    figure.savefig(path, dpi=120)

@@ -1,0 +1,111 @@
+"""`srnam evaluate` end to end on the three corpus faces of tests/data/faces, with tiny models and 2 steps."""
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import make_tiny_models
+
+from srnam import SRNAMPipeline, evaluate, metrics
+from srnam.cli import main
+
+FACES = Path(__file__).parent / "data" / "faces"
+FAST = ["-k", "3", "-n", "2", "--batch-faces", "2"]  # 3 faces in two batches (2 + 1)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("model")
+    SRNAMPipeline(*make_tiny_models(), device="cpu").save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def full_run(model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval")
+    assert main(["evaluate", str(FACES), "--model", model, "--out", str(out), *FAST]) == 0
+    return out, json.loads((out / "results.json").read_text())
+
+
+def test_evaluate_writes_every_figure(full_run):
+    out, results = full_run
+    face_metrics = metrics.face_metrics_unavailable() is None
+    assert [face["name"] for face in results["faces"]] == ["dev_00000.jpg", "dev_00003.jpg", "dev_00007.jpg"]
+    assert results["settings"]["lr_source"] == "degradation" and results["skipped"] == []
+    for face in results["faces"]:
+        assert len(face["srnam"]["hr_psnr"]) == len(face["srnam"]["lr_l1"]) == 3  # one value per candidate
+        assert len(face["diversity"]) == 3 and face["diversity"][0] == 0.0 and face["diversity"][2] > 0
+        assert set(face["bicubic"]) == set(face["nearest"]) >= {"hr_psnr", "hr_ssim"}
+    srnam = results["summary"]["srnam"]
+    for metric in evaluate.METRICS:
+        expected = face_metrics or metric.name not in evaluate.FACE_METRICS
+        assert all((srnam[stat][metric.name] is not None) == expected for stat in evaluate.STATISTICS), metric.name
+        assert srnam["best"][metric.name] == (max if metric.higher_is_better else min)(
+            srnam["best"][metric.name], srnam["mean"][metric.name])  # the best is never worse than the mean
+    assert results["summary"]["bicubic"]["lr_l1"] is None  # no projection for the baselines
+    assert results["summary"]["bicubic"]["hr_psnr"] > 15  # bicubic on 8-bit inputs is a fair face
+    assert results["quality_vs_k"]["k"] == [1, 2, 3] and len(results["quality_vs_k"]["srnam"]) == 3
+    k1 = results["quality_vs_k"]["srnam"][0]
+    assert k1["best"] == k1["mean"] == k1["first"] and k1["diversity"] == 0.0  # one candidate: one value
+    assert len(results["lr_consistency_over_steps"]["mean_l1"]) == 2  # one value per step
+    table = (out / "results.md").read_text()
+    assert "| SR-NAM K=3, best of K (oracle) |" in table and "| bicubic upsampling |" in table
+    assert (out / "lr_consistency.png").is_file() and (out / "quality_vs_k.png").is_file()
+    assert set(results["not_computed"]) == (set() if face_metrics else {", ".join(evaluate.FACE_METRICS)})
+
+
+def test_without_the_metrics_extra_it_reports_what_it_cannot_compute(model, tmp_path, monkeypatch, capsys):
+    for module in ("dlib", "face_recognition_models", "matplotlib", "matplotlib.figure"):
+        monkeypatch.setitem(sys.modules, module, None)  # `import dlib` now raises ImportError
+    metrics._dlib_models.cache_clear()
+    try:
+        assert main(["evaluate", str(FACES), "--model", model, "--out", str(tmp_path), "--limit", "1", *FAST]) == 0
+    finally:
+        metrics._dlib_models.cache_clear()  # let later tests load the real models
+    printed = capsys.readouterr().out
+    results = json.loads((tmp_path / "results.json").read_text())
+    reasons = results["not_computed"]
+    assert set(reasons) == {", ".join(evaluate.FACE_METRICS), "plots"}
+    assert all("pip install -e .[metrics]" in reason for reason in reasons.values())
+    assert "not computed: plots" in printed and "n/a" in (tmp_path / "results.md").read_text()
+    assert results["summary"]["srnam"]["mean"]["identity_distance"] is None
+    assert results["summary"]["srnam"]["mean"]["hr_psnr"] is not None  # the rest is still measured
+    assert not list(tmp_path.glob("*.png"))
+
+
+@pytest.mark.parametrize("source", evaluate.LR_SOURCES)
+def test_lr_inputs_are_8_bit_and_seeded_per_face(source):
+    names, hr, _ = evaluate.load_faces(FACES, "corpus")
+    degradation = make_tiny_models()[1]
+    lr = evaluate.make_lr_inputs(hr, names, source, degradation, seed=5)
+    assert lr.shape == (3, 3, 16, 16) and lr.min() >= -1 and lr.max() <= 1
+    assert torch.allclose(((lr + 1) * 127.5).round(), (lr + 1) * 127.5, atol=1e-4)  # whole 8-bit levels
+    # A face gets the same input alone as among others (seeded by its name, not its position).
+    assert torch.equal(evaluate.make_lr_inputs(hr[1:2], names[1:2], source, degradation, seed=5), lr[1:2])
+    if source != "bicubic":
+        assert not torch.equal(evaluate.make_lr_inputs(hr, names, source, degradation, seed=6), lr)
+
+
+def test_load_faces_framing_limit_and_unreadable_files(tmp_path):
+    for path in sorted(FACES.glob("*.jpg")):
+        shutil.copy(path, tmp_path)
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    names, hr, skipped = evaluate.load_faces(tmp_path, "none", limit=2)
+    assert names == ["dev_00000.jpg", "dev_00003.jpg"] and hr.shape == (2, 3, 64, 64)
+    assert skipped[0]["name"] == "broken.png" and "not an image" in skipped[0]["reason"]
+    corpus = evaluate.load_faces(tmp_path, "corpus", limit=1)[1]
+    assert not torch.equal(corpus, hr[:1])  # corpus framing is a tighter crop than the whole image
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no readable images"):
+        evaluate.load_faces(tmp_path / "empty", "none")
+
+
+def test_usage_errors(model, tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "missing"), "--model", model]) == 2
+    assert main(["evaluate", str(FACES), "--model", str(tmp_path / "no-model")]) == 2
+    assert "no such folder" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:  # argparse rejects it with its usage message
+        main(["evaluate", str(FACES), "--model", model, "-k", "0"])
+    assert exit_info.value.code == 2 and "must be between 1 and 64" in capsys.readouterr().err
