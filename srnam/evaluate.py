@@ -47,6 +47,7 @@ from .data import RealisticDegradation, image_files
 from .errors import InvalidImageError, ModelLoadError
 from .faces import crop_centre, crop_corpus
 from .images import open_image, pil_to_tensor, tensor_to_pil
+from .lr_input import simulate_camera
 from .nam import DEFAULT_LEARNING_RATE, latent_search
 from .pipeline import MAX_CANDIDATES, MAX_STEPS, SRNAMPipeline
 from .upscale import DEFAULT_MODEL, _int_between, _positive_float, image_seed
@@ -160,11 +161,7 @@ def make_lr_inputs(hr: torch.Tensor, names: list[str], source: str, degradation,
     per face name, so a face gets the same input whatever ``--limit`` or the other files are."""
     lr_size = degradation.lr_size
     if source == "degradation":
-        device = next(degradation.parameters()).device
-        noise = torch.stack([torch.randn(degradation.noise_size, generator=torch.Generator().manual_seed(
-            image_seed(seed, name))) for name in names])  # [N, noise_size]
-        with torch.inference_mode():
-            lr = degradation.eval()(hr.to(device), noise.to(device)).cpu()
+        lr = simulate_camera(degradation, hr, [image_seed(seed, name) for name in names])  # [N, 3, 16, 16]
         images = [tensor_to_pil(image) for image in lr]
     elif source == "synthetic":
         synthesiser = RealisticDegradation(lr_size=lr_size)

@@ -53,8 +53,15 @@ def make_lr_input(source: ImageInput, mode: str, degradation: DegradationGenerat
     if mode == "downsample":
         lr = reference.resize((lr_size, lr_size), Image.Resampling.BOX)
     else:
-        device = next(degradation.parameters()).device
-        noise = torch.randn(1, degradation.noise_size, generator=torch.Generator().manual_seed(noise_seed))
-        with torch.inference_mode():
-            lr = tensor_to_pil(degradation.eval()(pil_to_tensor(reference).to(device), noise.to(device))[0])
+        lr = tensor_to_pil(simulate_camera(degradation, pil_to_tensor(reference), [noise_seed])[0])
     return LRInput(lr, mode, reference, found)
+
+
+def simulate_camera(degradation: DegradationGenerator, hr: torch.Tensor, noise_seeds: list[int]) -> torch.Tensor:
+    """``D(hr, n_i)`` with one seeded noise vector per face: HR [N, 3, 64, 64] → LR [N, 3, 16, 16] on the CPU,
+    both in [-1, 1]. Shared by the "degrade" mode here and ``srnam evaluate``."""
+    device = next(degradation.parameters()).device
+    noise = torch.stack([torch.randn(degradation.noise_size, generator=torch.Generator().manual_seed(seed))
+                         for seed in noise_seeds])  # [N, noise_size]
+    with torch.inference_mode():
+        return degradation.eval()(hr.to(device), noise.to(device)).cpu()
