@@ -1,7 +1,7 @@
 """Latent-search throughput: candidate-steps per second for several K, batched against sequential, the
 achieved FLOP/s as a share of the machine's measured matmul peak, and peak memory.
 
-    python benchmarks/search_throughput.py                         # checkpoints/default, else the 'small' configs
+    python benchmarks/search_throughput.py                         # checkpoints/default, else untrained 'compact' models
     python benchmarks/search_throughput.py --preset paper --steps 2 --rounds 1
     python benchmarks/search_throughput.py --model user/srnam-faces --ks 1,8,32
 
@@ -35,10 +35,11 @@ from srnam.models import DegradationGenerator, ProGANGenerator
 from srnam.nam import latent_search
 from srnam.training.degradation import DEGRADATION_CONFIGS
 from srnam.training.progan import PROGAN_CONFIGS
-from srnam.upscale import DEFAULT_MODEL
+from srnam.pipeline import DEFAULT_CHECKPOINT
 
 PRESETS = {  # the trainers' configs: (ProGAN config, degradation config)
-    "small": ("small", "small"),  # CPU-sized widths, what the shipped checkpoints are trained with
+    "compact": ("compact", "compact"),  # the widths of the shipped checkpoints/default
+    "small": ("small", "small"),  # twice as wide
     "paper": ("paper", "default"),  # the paper's ProGAN widths and the default degradation model
     "tiny": ("tiny", "tiny"),  # test size
 }
@@ -121,7 +122,7 @@ def _status_mib(field: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="pipeline folder or Hub repo (default: checkpoints/default if it exists)")
-    parser.add_argument("--preset", choices=PRESETS, default="small", help="untrained models when there is no model")
+    parser.add_argument("--preset", choices=PRESETS, default="compact", help="untrained models when there is no model")
     parser.add_argument("--ks", default="1,4,8,16", help="candidate counts to time (comma-separated)")
     parser.add_argument("--sequential-k", type=int, default=8, help="K for batched against sequential")
     parser.add_argument("--steps", type=int, default=5, help="steps per timed search")
@@ -130,8 +131,8 @@ def main() -> None:
     parser.add_argument("--matmul-size", type=int, default=2048)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
-    if args.model is None and DEFAULT_MODEL.is_dir():
-        args.model = str(DEFAULT_MODEL)
+    if args.model is None and DEFAULT_CHECKPOINT.is_dir():
+        args.model = str(DEFAULT_CHECKPOINT)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"

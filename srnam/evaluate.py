@@ -49,10 +49,11 @@ from .faces import crop_centre, crop_corpus
 from .images import open_image, pil_to_tensor, tensor_to_pil
 from .lr_input import simulate_camera
 from .nam import DEFAULT_LEARNING_RATE, latent_search
-from .pipeline import MAX_CANDIDATES, MAX_STEPS, SRNAMPipeline
-from .upscale import DEFAULT_MODEL, _int_between, _positive_float, image_seed
+from .pipeline import DEFAULT_CHECKPOINT, MAX_CANDIDATES, MAX_STEPS, SRNAMPipeline
+from .upscale import _int_between, _positive_float, image_seed
 
 LR_SOURCES = ("degradation", "synthetic", "bicubic")
+DEFAULT_FACENESS_SAMPLES = 500
 CROPS = {"corpus": crop_corpus, "none": crop_centre}
 BASELINES = ("bicubic", "nearest")
 # Faces searched together. With K = 8, 16 rows per batch: on the 2-core CPU, 16-32 rows gave the most
@@ -113,11 +114,14 @@ def add_parser(subparsers) -> None:
                         help=f"faces searched in one batch (default {DEFAULT_BATCH_FACES}); results depend on it")
     parser.add_argument("--lr", "--learning-rate", dest="learning_rate", type=_positive_float,
                         default=DEFAULT_LEARNING_RATE, help=f"Adam learning rate (default {DEFAULT_LEARNING_RATE})")
+    parser.add_argument("--faceness", type=_int_between(0, 100_000), default=DEFAULT_FACENESS_SAMPLES,
+                        help="random generator samples checked by the face detector (default "
+                             f"{DEFAULT_FACENESS_SAMPLES}; 0: skip)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    model = args.model or str(DEFAULT_MODEL)
+    model = args.model or str(DEFAULT_CHECKPOINT)
     try:
         names, hr, skipped = load_faces(args.hr_folder, args.crop, args.limit)
         pipe = SRNAMPipeline.from_pretrained(model)
@@ -128,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
                 "num_candidates": args.candidates, "num_steps": args.steps, "learning_rate": args.learning_rate,
                 "seed": args.seed, "batch_faces": args.batch_faces, "limit": args.limit}
     results = evaluate(pipe, names, hr, args.lr_source, args.candidates, args.steps, args.seed, args.batch_faces,
-                       args.learning_rate)
+                       args.learning_rate, args.faceness)
     results = {"srnam_version": __version__, "settings": settings, "skipped": skipped, **results}
     write_outputs(results, args.out)
     print(markdown_table(results))
@@ -177,7 +181,7 @@ def make_lr_inputs(hr: torch.Tensor, names: list[str], source: str, degradation,
 # ---------------------------------------------------------------------------------------------- evaluation
 def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, lr_source: str = "degradation",
              num_candidates: int = 8, num_steps: int = 300, seed: int = 0, batch_faces: int = DEFAULT_BATCH_FACES,
-             learning_rate: float = DEFAULT_LEARNING_RATE) -> dict:
+             learning_rate: float = DEFAULT_LEARNING_RATE, faceness_samples: int = 0) -> dict:
     """Evaluate on the faces ``hr`` [N, 3, 64, 64] in [-1, 1] named ``names``; returns the results as a dict
     of plain Python values (the ``results.json`` layout, less the settings)."""
     not_computed = {}
@@ -211,9 +215,24 @@ def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, lr_source:
         "lr_consistency_over_steps": {  # averaged over the faces
             "mean_l1": _rounded(history.mean(dim=(1, 2))), "best_l1": _rounded(history.min(dim=2).values.mean(dim=1))},
         "timing": {"search_seconds": round(search_seconds, 2), "device": str(pipe.device),
+                   "seconds_per_face": round(search_seconds / len(names), 3), "threads": torch.get_num_threads(),
                    "candidate_steps_per_second": round(len(names) * num_candidates * num_steps / search_seconds, 1)},
+        **({"faceness": faceness(pipe, hr, faceness_samples, seed)} if faceness_samples else {}),
         "faces": faces,
     }
+
+
+@torch.no_grad()
+def faceness(pipe: SRNAMPipeline, hr: torch.Tensor, num_samples: int, seed: int) -> dict:
+    """How often the face detector finds a face in random generator samples G(z), and, as the ceiling, in
+    the ground-truth faces ``hr`` framed the same way (both upsampled to 256 px)."""
+    rng = torch.Generator().manual_seed(image_seed(seed, "faceness"))
+    z = torch.randn(num_samples, pipe.generator.latent_size, generator=rng)
+    samples = torch.cat([pipe.generator(chunk.to(pipe.device)).cpu() for chunk in z.split(64)])  # [N, 3, 64, 64]
+    return {"detector": "OpenCV Haar cascade (srnam.faces.detect_face), images upsampled to "
+                        f"{metrics.ANALYSIS_SIZE} px",
+            "generator_samples": num_samples, "generator_rate": metrics.face_detection_rate(samples),
+            "ground_truth_faces": len(hr), "ground_truth_rate": metrics.face_detection_rate(hr)}
 
 
 def score_batch(names: list[str], hr: torch.Tensor, lr: torch.Tensor, result, analyser) -> list[dict]:
@@ -302,6 +321,14 @@ def markdown_table(results: dict) -> str:
     for label, values, diversity in rows:
         lines.append("| " + " | ".join([label] + [cell(m, values[m.name]) for m in METRICS]
                                        + ["n/a" if diversity is None else f"{diversity:.4f}"]) + " |")
+    if "faceness" in results:
+        found = results["faceness"]
+        lines.append(f"\nFace-ness: a face is found in {found['generator_rate']:.1%} of {found['generator_samples']} "
+                     f"random samples G(z) and in {found['ground_truth_rate']:.1%} of the {found['ground_truth_faces']} "
+                     f"ground-truth faces (the ceiling); detector: {found['detector']}.")
+    timing = results["timing"]
+    lines.append(f"\nSearch time: {timing['seconds_per_face']:.2f} s per face ({timing['device']}, "
+                 f"{timing['threads']} threads, {timing['candidate_steps_per_second']:.0f} candidate-steps/s).")
     settings = results["settings"]
     lines.append(f"\n{len(results['faces'])} faces from {settings['hr_folder']} (crop {settings['crop']}), "
                  f"LR source {settings['lr_source']}, {settings['num_steps']} steps, seed {settings['seed']}; "

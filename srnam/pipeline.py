@@ -30,8 +30,12 @@ GENERATOR_FOLDER = "generator"
 DEGRADATION_FOLDER = "degradation"
 MODEL_CARD = "README.md"
 SAMPLES = "samples.png"
+CARD_ASSET_SUFFIXES = (".png", ".jpg", ".json")  # files of the model card (figures, figures' data) at the root
 MAX_CANDIDATES = 64
 MAX_STEPS = 10_000
+# The trained models shipped with the repository (see checkpoints/default/README.md): what from_pretrained()
+# loads when it is given no repo id. Found next to the package, so it needs a clone (pip install -e .).
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "default"
 
 
 @dataclass
@@ -58,14 +62,24 @@ class SRNAMPipeline:
         self.generator = generator.to(self.device).eval()
         self.degradation = degradation.to(self.device).eval()
         self.model_card = model_card  # the card this pipeline was loaded with, kept on save
+        # Files the card shows or links (figures), by name: written next to it on save, so a re-saved or
+        # re-pushed pipeline keeps a complete card. samples.png is not one: it is always drawn afresh.
+        self.card_assets: dict[str, bytes] = {}
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod
-    def from_pretrained(cls, repo_id_or_path: str | os.PathLike, revision: str | None = None, *,
+    def from_pretrained(cls, repo_id_or_path: str | os.PathLike | None = None, revision: str | None = None, *,
                         cache_dir: str | os.PathLike | None = None, token: str | bool | None = None,
                         local_files_only: bool = False, device: str | torch.device | None = None
                         ) -> "SRNAMPipeline":
-        """Load from a local pipeline folder or a Hub repo id (``revision``: branch, tag or commit)."""
+        """Load from a local pipeline folder or a Hub repo id (``revision``: branch, tag or commit); with
+        neither, the shipped default models (:data:`DEFAULT_CHECKPOINT`), which need no network."""
+        if repo_id_or_path is None:
+            if not DEFAULT_CHECKPOINT.is_dir():
+                raise ModelLoadError(
+                    f"the shipped default models are not at {DEFAULT_CHECKPOINT} (they come with a clone of the "
+                    "repository, installed with pip install -e .); pass a pipeline folder or a Hub repo id")
+            repo_id_or_path = DEFAULT_CHECKPOINT
         folder = _resolve_folder(str(repo_id_or_path), revision, cache_dir, token, local_files_only)
         for part in (GENERATOR_FOLDER, DEGRADATION_FOLDER):
             if not (folder / part).is_dir():
@@ -73,26 +87,32 @@ class SRNAMPipeline:
                     f"{repo_id_or_path} is not an SR-NAM pipeline: it has no {part}/ folder (expected "
                     f"{GENERATOR_FOLDER}/ and {DEGRADATION_FOLDER}/, each with config.json and model.safetensors)")
         card = folder / MODEL_CARD
-        return cls(
+        pipe = cls(
             ProGANGenerator.from_folder(folder / GENERATOR_FOLDER),
             DegradationGenerator.from_folder(folder / DEGRADATION_FOLDER),
             device=device,
             model_card=card.read_text(encoding="utf-8") if card.is_file() else None,
         )
+        pipe.card_assets = {path.name: path.read_bytes() for path in sorted(folder.iterdir())
+                            if path.is_file() and path.suffix in CARD_ASSET_SUFFIXES and path.name != SAMPLES}
+        return pipe
 
     def save_pretrained(self, save_directory: str | os.PathLike, training_data: str | None = None,
-                        training_details: str | None = None) -> Path:
-        """Write the pipeline folder with a sample grid of the generator (``samples.png``). The model card
-        is the loaded one, or a new one when there is none or ``training_data`` (Markdown describing the
-        data) or ``training_details`` (Markdown describing the runs) is given."""
+                        training_details: str | None = None, sections: str | None = None) -> Path:
+        """Write the pipeline folder with a sample grid of the generator (``samples.png``) and the card's
+        other files (``card_assets``). The model card is the loaded one, or a new one when there is none or
+        ``training_data`` (Markdown describing the data), ``training_details`` (Markdown describing the
+        runs) or ``sections`` (more Markdown sections: examples, evaluation) is given."""
         root = Path(save_directory)
         self.generator.save_pretrained(root / GENERATOR_FOLDER)
         self.degradation.save_pretrained(root / DEGRADATION_FOLDER)
-        fresh = not self.model_card or training_data is not None or training_details is not None
-        card = render_model_card(self.generator, self.degradation, training_data, training_details) if fresh \
-            else self.model_card
+        fresh = not self.model_card or any(x is not None for x in (training_data, training_details, sections))
+        card = render_model_card(self.generator, self.degradation, training_data, training_details, sections) \
+            if fresh else self.model_card
         (root / MODEL_CARD).write_text(card, encoding="utf-8")
         self.sample_grid().save(root / SAMPLES)
+        for name, data in self.card_assets.items():
+            (root / name).write_bytes(data)
         return root
 
     @torch.no_grad()
@@ -105,7 +125,7 @@ class SRNAMPipeline:
 
     def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | None = None,
                     commit_message: str = "Upload SR-NAM pipeline", training_data: str | None = None,
-                    training_details: str | None = None) -> str:
+                    training_details: str | None = None, sections: str | None = None) -> str:
         """Create ``repo_id`` if needed and upload the pipeline folder with its model card.
         Returns the URL of the commit."""
         from huggingface_hub import HfApi
@@ -113,7 +133,8 @@ class SRNAMPipeline:
         api = HfApi(token=token)
         repo = api.create_repo(repo_id, private=private, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
-            self.save_pretrained(tmp, training_data=training_data, training_details=training_details)
+            self.save_pretrained(tmp, training_data=training_data, training_details=training_details,
+                                 sections=sections)
             commit = api.upload_folder(folder_path=tmp, repo_id=repo.repo_id, commit_message=commit_message)
         return commit.commit_url
 
@@ -179,7 +200,8 @@ def _resolve_folder(name: str, revision: str | None, cache_dir, token, local_fil
     try:
         return Path(snapshot_download(
             name, revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only,
-            allow_patterns=[f"{GENERATOR_FOLDER}/*", f"{DEGRADATION_FOLDER}/*", MODEL_CARD, SAMPLES],
+            allow_patterns=[f"{GENERATOR_FOLDER}/*", f"{DEGRADATION_FOLDER}/*", MODEL_CARD,
+                            *(f"*{suffix}" for suffix in CARD_ASSET_SUFFIXES)],
         ))
     except HFValidationError as err:
         raise ModelLoadError(f"{name!r} is neither a local folder nor a valid Hub repo id") from err

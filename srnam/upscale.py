@@ -39,9 +39,8 @@ from .grid import make_grid
 from .lr_input import LR_MODES, make_lr_input
 from .metrics import lr_psnr
 from .nam import DEFAULT_LEARNING_RATE
-from .pipeline import MAX_CANDIDATES, MAX_STEPS, SRNAMOutput, SRNAMPipeline
+from .pipeline import DEFAULT_CHECKPOINT, MAX_CANDIDATES, MAX_STEPS, SRNAMOutput, SRNAMPipeline
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "checkpoints" / "default"
 # Files a folder is searched for (explicit files and glob matches are taken whatever their name).
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
 RESULT = "result.json"
@@ -198,10 +197,10 @@ def plan_jobs(inputs: list[tuple[Path, Path]], out: Path) -> list[Job]:
 def _model_location(args: argparse.Namespace) -> str:
     if args.model:
         return args.model
-    if not DEFAULT_MODEL.is_dir():
-        raise UsageError(f"no --model given and the default checkpoint {DEFAULT_MODEL} is not there; pass "
+    if not DEFAULT_CHECKPOINT.is_dir():
+        raise UsageError(f"no --model given and the default checkpoint {DEFAULT_CHECKPOINT} is not there; pass "
                          f"--model with a pipeline folder or a Hub repo id (e.g. --model user/srnam-faces)")
-    return str(DEFAULT_MODEL)
+    return str(DEFAULT_CHECKPOINT)
 
 
 # ---------------------------------------------------------------------- one image
@@ -273,7 +272,7 @@ def image_seed(base_seed: int, name: str) -> int:
 
 
 def _settings(args: argparse.Namespace) -> dict:
-    return {"model": args.model or str(DEFAULT_MODEL), "num_candidates": args.candidates, "num_steps": args.steps,
+    return {"model": args.model or str(DEFAULT_CHECKPOINT), "num_candidates": args.candidates, "num_steps": args.steps,
             "learning_rate": args.learning_rate, "lr_mode": args.lr_mode, "base_seed": args.seed,
             "allow_no_face": args.allow_no_face}
 

@@ -345,8 +345,29 @@ def test_app_py_serves_a_model_folder_and_survives_an_offline_share(tmp_path, pi
         process.stdout.close()
 
 
+def test_python_app_py_serves_the_shipped_models_offline(tmp_path):
+    """The README's main command: no arguments, no network, the trained checkpoints/default."""
+    port = reserve_port()
+    process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], env=_app_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if "Running on local URL" in line:
+                break
+        log = "".join(lines)
+        assert f"model: {ROOT / 'checkpoints' / 'default'}" in log, log
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        assert search(client, EXAMPLE, candidates=2, steps=3)["status"].startswith("2 candidates")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        process.stdout.close()
+
+
 def test_app_py_without_a_model_exits_with_a_hint(tmp_path):
-    # A copy of app.py in a folder without checkpoints/: what a clone looks like before they ship.
+    # A copy of app.py in a folder without checkpoints/: a copy that lost the shipped models.
     (tmp_path / "app.py").write_text((ROOT / "app.py").read_text())
     result = subprocess.run([sys.executable, str(tmp_path / "app.py")], env=_app_env(), capture_output=True,
                             text=True, timeout=60)

@@ -6,13 +6,15 @@ from PIL import Image
 from srnam.cli import main
 
 
-def test_quickstart_runs_end_to_end(tmp_path, capsys):
+def test_quickstart_runs_the_shipped_models_end_to_end(tmp_path, capsys):
     assert main(["quickstart", "--out", str(tmp_path), "-k", "3", "-n", "4"]) == 0
     printed = capsys.readouterr().out
-    assert "3 candidates × 4 steps" in printed and "untrained" in printed
+    assert "the shipped checkpoints/default" in printed and "face found in" in printed
+    assert "3 candidates × 4 steps" in printed and "bicubic upsampling" in printed
+    scores = printed.split("best LR consistency first: ")[1].split(";")[0].split()
+    assert len(scores) == 3 and all(10 < float(v) < 40 for v in scores)  # dB against the ground truth
     grid = Image.open(tmp_path / "grid.png")
     assert grid.size == (4 + 4 * 132, 16 + 3 * 132 + 4)  # reference + 3 candidate columns, 3 rows
-    assert (tmp_path / "pipeline" / "generator" / "model.safetensors").is_file()
 
 
 def test_help_and_no_command(capsys):

@@ -12,7 +12,7 @@ from srnam import SRNAMPipeline, evaluate, metrics
 from srnam.cli import main
 
 FACES = Path(__file__).parent / "data" / "faces"
-FAST = ["-k", "3", "-n", "2", "--batch-faces", "2"]  # 3 faces in two batches (2 + 1)
+FAST = ["-k", "3", "-n", "2", "--batch-faces", "2", "--faceness", "5"]  # 3 faces in two batches (2 + 1)
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,11 @@ def test_evaluate_writes_every_figure(full_run):
     assert "| SR-NAM K=3, best of K (oracle) |" in table and "| bicubic upsampling |" in table
     assert (out / "lr_consistency.png").is_file() and (out / "quality_vs_k.png").is_file()
     assert set(results["not_computed"]) == (set() if face_metrics else {", ".join(evaluate.FACE_METRICS)})
+    faceness = results["faceness"]
+    assert (faceness["generator_samples"], faceness["ground_truth_faces"]) == (5, 3)
+    assert faceness["ground_truth_rate"] == 2 / 3 and faceness["generator_rate"] == 0.0  # untrained G: no faces
+    assert "Face-ness: a face is found in 0.0% of 5 random samples" in table
+    assert results["timing"]["seconds_per_face"] > 0 and "s per face" in table
 
 
 def test_without_the_metrics_extra_it_reports_what_it_cannot_compute(model, tmp_path, monkeypatch, capsys):

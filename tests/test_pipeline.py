@@ -92,6 +92,34 @@ def test_save_and_load_round_trip(pipe, face, tmp_path):
     assert (tmp_path / "again" / "README.md").read_text() == card
 
 
+def test_card_figures_travel_with_the_card(pipe, tmp_path):
+    pipe.card_assets = {"search_examples.png": b"figure bytes", "evaluation.json": b"{}"}
+    pipe.save_pretrained(tmp_path / "pipe", sections="## Examples\n\n![search](search_examples.png)")
+    card = (tmp_path / "pipe" / "README.md").read_text()
+    assert card.index("## Examples") < card.index("## Intended use")  # after the samples, before the use
+    loaded = SRNAMPipeline.from_pretrained(tmp_path / "pipe", device="cpu")
+    assert loaded.card_assets == pipe.card_assets  # samples.png is not an asset: it is redrawn
+    loaded.save_pretrained(tmp_path / "again")
+    assert (tmp_path / "again" / "search_examples.png").read_bytes() == b"figure bytes"
+    assert (tmp_path / "again" / "README.md").read_text() == card
+
+
+def test_from_pretrained_without_a_repo_id_loads_the_shipped_default(face):
+    pipe = SRNAMPipeline.from_pretrained(device="cpu")
+    assert (pipe.generator.resolution, pipe.degradation.lr_size) == (64, 16)
+    assert "faces128" in pipe.model_card and {"degradation_examples.png", "search_examples.png"} <= set(pipe.card_assets)
+    out = pipe(face, num_candidates=2, num_steps=3, seed=0)
+    assert len(out.hr_candidates) == 2 and out.hr_candidates[0].size == (64, 64)
+
+
+def test_from_pretrained_says_where_the_default_should_be(monkeypatch, tmp_path):
+    from srnam import pipeline
+
+    monkeypatch.setattr(pipeline, "DEFAULT_CHECKPOINT", tmp_path / "checkpoints" / "default")
+    with pytest.raises(ModelLoadError, match=r"shipped default models are not at .*checkpoints/default.*pip install -e"):
+        SRNAMPipeline.from_pretrained()
+
+
 def test_missing_parts_and_mismatched_weights(pipe, tmp_path):
     folder = pipe.save_pretrained(tmp_path / "p")
     (folder / "degradation" / "model.safetensors").rename(tmp_path / "d.safetensors")

@@ -13,11 +13,13 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from srnam import SRNAMPipeline
+from srnam.cli import main as cli_main
 from srnam.training.degradation import DEGRADATION_CONFIGS
 from srnam.training.degradation import train as train_degradation
 from srnam.training.progan import PROGAN_CONFIGS, Schedule
 from srnam.training.progan import train as train_progan
-from srnam.training.run import NonFiniteLossError
+from srnam.models import DegradationGenerator, ProGANDiscriminator, ProGANGenerator
+from srnam.training.run import EMA, NonFiniteLossError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_PROGAN = PROGAN_CONFIGS["tiny"]  # 8 images × 1 epoch per stage, batch 4 → 10 steps
@@ -53,7 +55,7 @@ def test_schedule_grows_and_fades():
 
 
 def test_progan_trains_exports_and_loads(data, tmp_path):
-    config = dataclasses.replace(TINY_PROGAN, distill_weight=1.0)
+    config = dataclasses.replace(TINY_PROGAN, distill_weight=1.0, snapshot_every=5)
     run = train_progan(data / "hr", tmp_path / "run", config)
     metrics = _metrics(tmp_path / "run")
     assert [m["step"] for m in metrics] == list(range(1, 11))
@@ -63,12 +65,55 @@ def test_progan_trains_exports_and_loads(data, tmp_path):
     assert metrics[-1]["rank_images"] == [40] and metrics[-1]["img_s"] > 0
     assert sorted(p.name for p in (tmp_path / "run" / "samples").iterdir())[-1] == "step-0000008.png"
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-0000008", "step-0000010"]
-    generator = SRNAMPipeline.from_pretrained  # the export is in the pipeline's model layout
-    from srnam.models import ProGANGenerator
-    g = ProGANGenerator.from_folder(tmp_path / "run" / "export" / "generator")
+    g = ProGANGenerator.from_folder(tmp_path / "run" / "export" / "generator")  # the pipeline's model layout
     assert g(torch.randn(2, 32)).shape == (2, 3, 64, 64)
     assert run.state.stage == 4 and run.state.alpha == 1.0 and run.state.images_seen == 40
-    assert generator is not None
+    # snapshots only once the last stage is faded in: step 5 (16×16) has none, step 10 (64×64, alpha 1) has one
+    snapshot = tmp_path / "run" / "snapshots" / "step-0000010"
+    assert sorted(p.name for p in snapshot.parent.iterdir()) == ["step-0000010"]
+    assert json.loads((snapshot / "generator_training.json").read_text())["steps"] == 10
+    assert _weights(snapshot / "generator" / "model.safetensors").keys() == \
+        _weights(tmp_path / "run" / "export" / "generator" / "model.safetensors").keys()
+
+
+def test_learned_latents_without_a_critic(data, tmp_path):
+    config = dataclasses.replace(TINY_PROGAN, distill_weight=1.0, latent_lr=0.05, gan_weight=0.0,
+                                 stage_epochs=(1, 1, 1, 1, 10))
+    train_progan(data / "hr", tmp_path / "run", config)
+    metrics = _metrics(tmp_path / "run")
+    assert all(m["loss_d"] == 0.0 and m["gp"] == 0.0 and m["loss_g"] == m["distill"] for m in metrics)
+    faded_in = [m["distill"] for m in metrics if m["resolution"] == 64 and m["alpha"] == 1.0]
+    assert len(faded_in) == 10 and faded_in[-1] < 0.9 * faded_in[0]  # the paired loss falls at 64×64
+    checkpoint = sorted((tmp_path / "run" / "checkpoints").iterdir())[-1]
+    state = [torch.load(checkpoint / f"custom_checkpoint_{i}.pkl", weights_only=True) for i in (1, 6)]
+    torch.manual_seed(config.seed)  # the trainer's initialisation: generator first, then the critic
+    ProGANGenerator(config.latent_size, config.channels)
+    untouched = ProGANDiscriminator(config.channels).state_dict()
+    assert all(torch.equal(state[0][k], untouched[k]) for k in untouched)  # the critic never trained
+    codes, initial = state[1]["codes"], torch.from_numpy(np.load(data / "hr" / "latents.npy"))
+    assert torch.allclose(codes.norm(dim=1), torch.full((8,), 32 ** 0.5))  # on the sphere
+    moved = (codes - torch.nn.functional.normalize(initial, dim=1) * 32 ** 0.5).norm(dim=1)
+    assert (moved > 0.1).all()  # every face's latent was learned
+
+
+@pytest.mark.parametrize("fields, message", [
+    (dict(latent_lr=0.1, distill_weight=0.0), "latent_lr > 0 learns the latents of the paired loss"),
+    (dict(gan_weight=0.0, distill_weight=0.0), "leave no loss to train with"),
+])
+def test_progan_loss_settings_that_cannot_train(data, tmp_path, fields, message):
+    with pytest.raises(ValueError, match=message):
+        train_progan(data / "hr", tmp_path / "run", dataclasses.replace(TINY_PROGAN, **fields))
+
+
+def test_ema_warms_up_then_keeps_its_decay():
+    model = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.constant_(model.weight, 0.0)
+    ema = EMA(model, beta=0.999)
+    torch.nn.init.constant_(model.weight, 1.0)
+    ema.update(model, step=0)  # decay min(0.999, 1/10): the average moves 90 % of the way at once
+    assert ema.model.weight.item() == pytest.approx(0.9)
+    ema.update(model, step=10_000)  # (10001/10010 > 0.999): the configured decay
+    assert ema.model.weight.item() == pytest.approx(0.9 + 0.1 * 0.001)
 
 
 def test_progan_resume_matches_uninterrupted_run(data, tmp_path):
@@ -134,22 +179,71 @@ def test_pixel_loss_falls(data, tmp_path):
     assert np.mean(l1[-5:]) < 0.9 * np.mean(l1[:5]), l1
 
 
-def test_publish_assembles_a_loadable_pipeline(data, tmp_path, hub):
-    train_progan(data / "hr", tmp_path / "g", TINY_PROGAN)
+def test_select_then_publish_with_examples_and_evaluation(data, tmp_path, hub):
+    train_progan(data / "hr", tmp_path / "g", dataclasses.replace(TINY_PROGAN, snapshot_every=5))
     with pytest.warns(UserWarning):
         train_degradation(data / "hr", data / "lr", tmp_path / "d",
                           dataclasses.replace(TINY_DEGRADATION, noise_size=8))
+    faces = ROOT / "tests" / "data" / "faces"
+
+    def script(name, *args):
+        result = subprocess.run([sys.executable, str(ROOT / "train" / name), *map(str, args)],
+                                capture_output=True, text=True, env=os.environ, timeout=300)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        return result.stdout
+
+    # selection: every snapshot evaluated on held-out faces
+    out = script("select_checkpoint.py", tmp_path / "g", tmp_path / "d", faces, "--skip", 1, "--limit", 2,
+                 "-k", 2, "-n", 2, "--faceness", 2)
+    selection = json.loads((tmp_path / "g" / "selection.json").read_text())
+    assert selection["selected"] == "step-0000010" and "selected step-0000010" in out
+    assert selection["faces"].endswith("[1:3]") and 0 <= selection["snapshots"]["step-0000010"]["faceness"] <= 1
+    again = script("select_checkpoint.py", tmp_path / "g", tmp_path / "d", faces, "--skip", 1, "--limit", 2,
+                   "-k", 2, "-n", 2, "--faceness", 2)
+    assert "step-0000010 {" in out and "step-0000010 {" not in again  # measured once, kept on a re-run
+    assert json.loads((tmp_path / "g" / "selection.json").read_text()) == selection
+
+    # an evaluation folder for the card, made by srnam evaluate
+    snapshot = tmp_path / "g" / "snapshots" / "step-0000010" / "generator"
+    SRNAMPipeline(ProGANGenerator.from_folder(snapshot), DegradationGenerator.from_folder(
+        tmp_path / "d" / "export" / "degradation")).save_pretrained(tmp_path / "pipe0")
+    assert cli_main(["evaluate", str(faces), "--model", str(tmp_path / "pipe0"), "-k", "2", "-n", "2",
+                     "--faceness", "2", "--out", str(tmp_path / "eval")]) == 0
+
     repo = "tester/published-tiny"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "train" / "publish.py"), str(tmp_path / "g"), str(tmp_path / "d"),
-         "--out", str(tmp_path / "pipe"), "--training-data", "Eight noise images.", "--push", repo],
-        capture_output=True, text=True, env=os.environ, timeout=300)
-    assert result.returncode == 0, result.stderr
+    (tmp_path / "notes.md").write_text("Trained in two slices.")
+    (tmp_path / "limits.md").write_text("## Known limitations\n\nNoise in, noise out.")
+    script("publish.py", tmp_path / "g", tmp_path / "d", "--snapshot", "step-0000010", "--out", tmp_path / "pipe",
+           "--training-data", "Eight noise images.", "--notes-file", tmp_path / "notes.md", "--examples", faces,
+           "--evaluation", tmp_path / "eval", "--section-file", tmp_path / "limits.md", "--push", repo)
     card = (tmp_path / "pipe" / "README.md").read_text()
-    assert "Eight noise images." in card and "10 steps, 40 images seen" in card and "samples.png" in card
+    assert "Eight noise images." in card and "10 steps, 40 images seen" in card and "snapshots/step-0000010" in card
+    assert card.index("## Training") < card.index("Trained in two slices.") < card.index("### generator")
+    assert card.index("## Examples") < card.index("## Evaluation") < card.index("## Known limitations") \
+        < card.index("## Intended use")
+    assert "| SR-NAM K=2, best of K (oracle) |" in card and "Face-ness: a face is found in" in card
     assert Image.open(tmp_path / "pipe" / "samples.png").size == (256, 256)
+    degradation_figure = Image.open(tmp_path / "pipe" / "degradation_examples.png")
+    search_figure = Image.open(tmp_path / "pipe" / "search_examples.png")
+    assert degradation_figure.size == (4 + 7 * 100, 16 + 2 * 100 + 4)  # 2 faces: HR, 5 noise vectors, area ÷4
+    assert search_figure.size == (4 + 10 * 100, 16 + 3 * 100 + 4)  # 3 faces: LR, 4 candidates, 4 LR, truth
+    summary = json.loads((tmp_path / "pipe" / "evaluation.json").read_text())
+    assert "faces" not in summary and summary["settings"]["num_candidates"] == 2
     pipe = SRNAMPipeline.from_pretrained(repo, cache_dir=tmp_path / "cache")
+    assert pipe.model_card == card and "search_examples.png" in pipe.card_assets
     assert len(pipe(Image.new("RGB", (16, 16)), num_candidates=2, num_steps=2, seed=0).hr_candidates) == 2
+
+
+def test_degradation_cli_lr_folder_and_learning_rate(data, tmp_path):
+    """The LR folder (positional "lr") and the learning rate (--lr) are different arguments."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "train" / "train_degradation.py"), str(data / "hr"), str(data / "lr"),
+         "--out", str(tmp_path / "run"), "--config", "tiny", "--lr", "0.0003", "--num-steps", "2"],
+        capture_output=True, text=True, env=os.environ, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["lr"] == 0.0003 and config["lr_data"] == str(data / "lr")
+    assert (tmp_path / "run" / "export" / "degradation" / "model.safetensors").is_file()
 
 
 def test_two_process_run(data, tmp_path):

@@ -130,7 +130,7 @@ def test_usage_errors(model, inputs, tmp_path, capsys, monkeypatch):
     assert "no image files found for: " + str(tmp_path / "nothing*.png") in capsys.readouterr().out
     assert _upscale(str(tmp_path / "no-model"), tmp_path / "out", inputs / "a") == 2
     assert "srnam upscale: error: " + repr(str(tmp_path / "no-model")) in capsys.readouterr().out
-    monkeypatch.setattr(upscale, "DEFAULT_MODEL", tmp_path / "checkpoints" / "default")
+    monkeypatch.setattr(upscale, "DEFAULT_CHECKPOINT", tmp_path / "checkpoints" / "default")
     assert main(["upscale", str(inputs / "a"), "--out", str(tmp_path / "out")]) == 2
     assert "pass --model" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exit_:

@@ -5,39 +5,99 @@ examples:
   python train/publish.py runs/progan runs/degradation --out my-pipeline \\
       --training-data "64×64 face crops of ... (licence ...)"
   python train/publish.py runs/progan runs/degradation --out my-pipeline --push user/srnam-faces
+  python train/publish.py runs/progan runs/degradation --snapshot step-0004000 --out checkpoints/default \\
+      --training-data-file card_data.md --examples ../shared/data/faces128/dev --evaluation eval_dev200
 
 The model card records each run's config, steps, images, processes, hardware and wall time (from the
-run folders) and shows a sample grid of random faces from the generator.
+run folders) and shows a sample grid of random faces from the generator. With --examples (a folder of
+held-out portraits, framed like the training data) it also shows degradation examples (one HR face, LR
+photos under several noise vectors) and latent-search results; with --evaluation (an ``srnam evaluate``
+output folder) the figures and plots of that evaluation.
 """
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
 import platform
 import sys
 from pathlib import Path
 
 import torch
 
-from srnam import ModelLoadError, SRNAMPipeline
+from srnam import ModelLoadError, SRNAMPipeline, showcase
+from srnam.evaluate import load_faces, make_lr_inputs, markdown_table
 from srnam.models import DegradationGenerator, ProGANGenerator
 
 
-def describe_run(run_dir: Path, part: str) -> str:
-    """Markdown: the run's config and what the exported model's training took."""
+def describe_run(run_dir: Path, export: Path, part: str) -> str:
+    """Markdown: the run's config and what the exported model (in ``export/<part>``) took to train."""
     config = json.loads((run_dir / "config.json").read_text())
-    info = json.loads((run_dir / "export" / f"{part}_training.json").read_text())
+    info = json.loads((export / f"{part}_training.json").read_text())
     hours = info["wall_seconds"] / 3600
-    lines = [f"### {part} (`{run_dir.name}`)", "",
+    lines = [f"### {part} (`{run_dir.name}`, export `{export.relative_to(run_dir)}`)", "",
              f"- {info['steps']} steps, {info['images_seen']} images seen, {hours:.2f} h of training "
              f"on {info['processes']} process(es), device `{info['device']}`",
              f"- config: `{json.dumps({k: v for k, v in config.items() if k not in ('trainer',)})}`", ""]
     return "\n".join(lines)
 
 
+def examples_section(pipe: SRNAMPipeline, folder: Path, seed: int = 0) -> tuple[str, dict[str, bytes]]:
+    """Degradation examples and latent-search results on the first faces of ``folder``."""
+    names, hr, _ = load_faces(folder, "corpus", limit=4)
+    lr = make_lr_inputs(hr, names, "degradation", pipe.degradation, seed)
+    figures = {
+        "degradation_examples.png": showcase.degradation_examples(pipe.degradation, hr[:2], seed=seed),
+        "search_examples.png": showcase.search_examples(pipe.generator, pipe.degradation, hr, lr, seed=seed),
+    }
+    effect = showcase.noise_effect(pipe.degradation, hr, seed=seed)
+    text = f"""## Examples
+
+Faces from `{folder.name}/` ({', '.join(names)}), not seen in training, cut with the training framing.
+
+**Degradation model.** An HR face, its LR photos D(hr, n) under five noise vectors, and plain 4× area
+downsampling (`degradation_examples.png`). On these faces, different noise vectors change the LR photo by
+{effect['noise_spread']:.2f} 8-bit levels on average (mean pairwise absolute difference), while the LR photo
+differs from plain area downsampling by {effect['difference_from_area']:.2f} levels:
+
+![degradation examples](degradation_examples.png)
+
+**Latent search** (4 candidates, 300 steps, seed {seed}). The LR input is made from the ground truth by the
+degradation model; each row shows the input, the candidates (best LR consistency first), their LR
+projections and, last, the ground truth the search never saw (`search_examples.png`):
+
+![search examples](search_examples.png)
+"""
+    return text, {name: _png(image) for name, image in figures.items()}
+
+
+def evaluation_section(folder: Path) -> tuple[str, dict[str, bytes]]:
+    """The table and plots of an ``srnam evaluate`` output folder; its figures without the per-face lists
+    as ``evaluation.json``."""
+    results = json.loads((folder / "results.json").read_text())
+    plots = {name: (folder / name).read_bytes() for name in ("lr_consistency.png", "quality_vs_k.png")
+             if (folder / name).is_file()}
+    settings = results["settings"]
+    command = (f"srnam evaluate {settings['hr_folder']} --model checkpoints/default --limit {settings['limit']} "
+               f"-k {settings['num_candidates']} -n {settings['num_steps']} --batch-faces {settings['batch_faces']} "
+               f"--seed {settings['seed']} --out {folder.name}")
+    text = "\n".join(["## Evaluation", "", f"Measured with `{command}`:", "", markdown_table(results), ""]
+                     + [f"![{name}]({name})\n" for name in plots])
+    summary = {key: value for key, value in results.items() if key != "faces"}
+    return text, {**plots, "evaluation.json": json.dumps(summary, indent=1).encode()}
+
+
+def _png(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def hardware() -> str:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"published from {platform.machine()} / {platform.system()}, {gpu}, torch {torch.__version__}"
+    return (f"Published from {platform.processor() or platform.machine()} / {platform.system()}, "
+            f"{os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}.")
 
 
 def main(argv=None) -> int:
@@ -45,25 +105,44 @@ def main(argv=None) -> int:
     parser.add_argument("generator_run", type=Path, help="run folder of train/train_progan.py")
     parser.add_argument("degradation_run", type=Path, help="run folder of train/train_degradation.py")
     parser.add_argument("--out", type=Path, required=True, help="pipeline folder to write")
+    parser.add_argument("--snapshot", help="use the generator snapshot of this name (in GENERATOR_RUN/snapshots/) "
+                                           "instead of the run's final export")
     parser.add_argument("--training-data", help="Markdown describing the training data (source, licence)")
+    parser.add_argument("--training-data-file", type=Path, help="the same, read from a Markdown file")
+    parser.add_argument("--notes-file", type=Path,
+                        help="Markdown for the card's training section, before the runs' details (method, history)")
+    parser.add_argument("--examples", type=Path, help="folder of held-out portraits for the card's example figures")
+    parser.add_argument("--evaluation", type=Path, help="output folder of srnam evaluate, for the card's figures")
+    parser.add_argument("--section-file", type=Path, action="append", default=[],
+                        help="a Markdown file with more card sections (e.g. known limitations); repeatable")
     parser.add_argument("--push", metavar="REPO_ID", help="also push the pipeline to this Hub repo")
     parser.add_argument("--private", action="store_true", help="create the Hub repo as private")
     args = parser.parse_args(argv)
+    generator_export = args.generator_run / ("snapshots/" + args.snapshot if args.snapshot else "export")
+    degradation_export = args.degradation_run / "export"
+    training_data = args.training_data_file.read_text() if args.training_data_file else args.training_data
     try:
         pipe = SRNAMPipeline(
-            ProGANGenerator.from_folder(args.generator_run / "export" / "generator"),
-            DegradationGenerator.from_folder(args.degradation_run / "export" / "degradation"),
+            ProGANGenerator.from_folder(generator_export / "generator"),
+            DegradationGenerator.from_folder(degradation_export / "degradation"),
         )
-        details = "\n".join([describe_run(args.generator_run, "generator"),
-                             describe_run(args.degradation_run, "degradation"), hardware()])
+        details = "\n".join(([args.notes_file.read_text()] if args.notes_file else [])
+                            + [describe_run(args.generator_run, generator_export, "generator"),
+                               describe_run(args.degradation_run, degradation_export, "degradation"), hardware()])
     except (ModelLoadError, FileNotFoundError) as err:
         print(f"error: {err} (has the run finished and exported?)", file=sys.stderr)
         return 1
-    pipe.save_pretrained(args.out, training_data=args.training_data, training_details=details)
+    made = ([examples_section(pipe, args.examples)] if args.examples else []) + \
+        ([evaluation_section(args.evaluation)] if args.evaluation else [])
+    sections = [text for text, _ in made] + [path.read_text() for path in args.section_file]
+    for _, assets in made:
+        pipe.card_assets.update(assets)
+    pipe.save_pretrained(args.out, training_data=training_data, training_details=details,
+                         sections="\n".join(sections) or None)
     print(f"wrote {args.out} (model card: {args.out / 'README.md'})")
     if args.push:
-        url = pipe.push_to_hub(args.push, private=args.private or None, training_data=args.training_data,
-                               training_details=details)
+        url = pipe.push_to_hub(args.push, private=args.private or None, training_data=training_data,
+                               training_details=details, sections="\n".join(sections) or None)
         print(f"pushed to {url}")
     return 0
 

@@ -21,13 +21,14 @@ from srnam.training.run import add_run_arguments, config_from_args, exit_code
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("hr", type=Path, help="folder of 64×64 HR faces")
-    parser.add_argument("lr", type=Path, help="folder of 16×16 LR faces (the target distribution)")
+    parser.add_argument("hr_dir", metavar="hr", type=Path, help="folder of 64×64 HR faces")
+    # dest lr_dir: "lr" is also the config's learning rate (--lr)
+    parser.add_argument("lr_dir", metavar="lr", type=Path, help="folder of 16×16 LR faces (the target distribution)")
     parser.add_argument("--vgg-weights", type=Path, help="VGG-19 ImageNet weights (.pth state dict or .safetensors)")
     add_run_arguments(parser, DEGRADATION_CONFIGS)
     args = parser.parse_args(argv)
     config = config_from_args(DEGRADATION_CONFIGS, args)
-    return exit_code(lambda: train(args.hr, args.lr, args.out, config, resume=args.resume, max_steps=args.max_steps,
+    return exit_code(lambda: train(args.hr_dir, args.lr_dir, args.out, config, resume=args.resume, max_steps=args.max_steps,
                                    max_minutes=args.max_minutes, vgg_weights=args.vgg_weights))
 
 

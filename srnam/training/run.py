@@ -74,7 +74,12 @@ class RunState:
 
 
 class EMA:
-    """Exponential moving average of a model's parameters (the weights ProGAN exports)."""
+    """Exponential moving average of a model's parameters (the weights ProGAN exports).
+
+    The decay warms up: at step t it is min(beta, (1 + t) / (10 + t)), so the average forgets the random
+    initial weights within the first few hundred steps; a fixed 0.999 would still hold 60 % of them after
+    500 steps, which matters in short (CPU-sized) runs.
+    """
 
     def __init__(self, model: nn.Module, beta: float):
         import copy
@@ -83,9 +88,11 @@ class EMA:
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
 
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
+    def update(self, model: nn.Module, step: int) -> None:
+        """``step``: the number of optimiser steps taken before this one."""
+        beta = min(self.beta, (1 + step) / (10 + step))
         for ema_p, p in zip(self.model.parameters(), model.parameters()):
-            ema_p.lerp_(p, 1.0 - self.beta)
+            ema_p.lerp_(p, 1.0 - beta)
         for ema_b, b in zip(self.model.buffers(), model.buffers()):
             ema_b.copy_(b)
 
@@ -223,15 +230,21 @@ class TrainingRun:
         if self.state.step % checkpoint_every:
             self.average_buffers(*sync)
             self.save_checkpoint()
-        folder = self.dir / "export" / part
+        return self.export(model, part, self.dir / "export")
+
+    def export(self, model: nn.Module, part: str, folder: Path) -> Path:
+        """Save ``model`` to ``folder/<part>/`` in the pipeline's layout, with ``<part>_training.json`` (steps,
+        images, wall time, hardware) beside it. Only the main process writes."""
         if self.is_main:
-            model.eval().save_pretrained(folder)
-            (self.dir / "export" / f"{part}_training.json").write_text(json.dumps(
+            was_training = model.training
+            model.eval().save_pretrained(folder / part)
+            model.train(was_training)
+            (folder / f"{part}_training.json").write_text(json.dumps(
                 {"steps": self.state.step, "images_seen": self.state.images_seen,
                  "wall_seconds": round(self.wall_seconds()), "processes": self.world, "device": str(self.device)},
                 indent=2))
-            self.print(f"exported {part} to {folder}")
-        return folder
+            self.print(f"exported {part} to {folder / part}")
+        return folder / part
 
     def wall_seconds(self) -> float:
         return self._wall_at_start + time.perf_counter() - self._session_start

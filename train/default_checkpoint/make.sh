@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# How checkpoints/default was made, start to end, on a 2-core CPU (about 1.5 h of training). Each training
+# command can be stopped and re-run with --resume; the logs stay in runs/ and are copied next to the models.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+CORPUS=${CORPUS:-../shared/data/faces128}
+
+# 1. Data: 6,300 HR face crops with their latents, 2,700 disjoint synthetic LR faces (12 s).
+python train/prepare_data.py "$CORPUS/train" data --crop corpus --latents "$CORPUS/train_latents.npy" --lr-fraction 0.3
+
+# 2. The degradation model first (stopped after 400 of the config's 1,000 steps, 14 min: its L1 had flattened).
+python train/train_degradation.py data/hr data/lr --out runs/degradation --config compact --num-steps 400
+
+# 3. ProGAN 4×4 → 64×64 with EMA, trained by the paired loss with learned latents (no critic); EMA snapshots
+#    every 500 steps once 64×64 is faded in. It ran in slices: 12 epochs at 64×64 first (fade-in over 6),
+#    then resumed with the config's 20 (a longer last stage only lengthens the faded-in part).
+python train/train_progan.py data/hr --out runs/progan --config compact --stage-epochs 1,2,2,4,12
+python train/train_progan.py data/hr --out runs/progan --config compact --resume
+
+# 4. Pick the snapshot by its results on held-out dev faces (not the ones evaluated below).
+python train/select_checkpoint.py runs/progan runs/degradation "$CORPUS/dev" --skip 400 --limit 24 -n 150
+SNAPSHOT=$(python -c "import json; print(json.load(open('runs/progan/selection.json'))['selected'])")
+
+# 5. Evaluate it on 200 dev faces, then assemble checkpoints/default with its model card.
+python train/publish.py runs/progan runs/degradation --snapshot "$SNAPSHOT" --out runs/candidate \
+    --training-data-file train/default_checkpoint/training_data.md
+srnam evaluate "$CORPUS/dev" --model runs/candidate --limit 200 -k 8 -n 300 --batch-faces 8 --out runs/eval_dev200
+python train/publish.py runs/progan runs/degradation --snapshot "$SNAPSHOT" --out checkpoints/default \
+    --training-data-file train/default_checkpoint/training_data.md --examples "$CORPUS/dev" \
+    --evaluation runs/eval_dev200
+mkdir -p checkpoints/default/training_logs
+cp runs/progan/metrics.jsonl checkpoints/default/training_logs/progan_metrics.jsonl
+cp runs/degradation/metrics.jsonl checkpoints/default/training_logs/degradation_metrics.jsonl
+cp runs/progan/selection.json checkpoints/default/training_logs/selection.json
