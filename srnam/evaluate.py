@@ -56,9 +56,9 @@ LR_SOURCES = ("degradation", "synthetic", "bicubic")
 DEFAULT_FACENESS_SAMPLES = 500
 CROPS = {"corpus": crop_corpus, "none": crop_centre}
 BASELINES = ("bicubic", "nearest")
-# Faces searched together. With K = 8, 16 rows per batch: on the 2-core CPU, 16-32 rows gave the most
-# candidate-steps per second and 64 fewer (benchmarks/README.md). GPUs want larger batches.
-DEFAULT_BATCH_FACES = 2
+# Faces searched together. With K = 8, 32 rows per batch: on the 2-core CPU, 32 rows gave the shipped models
+# the most candidate-steps per second and 64 fewer (benchmarks/README.md). GPUs want larger batches.
+DEFAULT_BATCH_FACES = 4
 OK, USAGE = 0, 2
 
 

@@ -24,11 +24,17 @@ SNAPSHOT=$(python -c "import json; print(json.load(open('runs/progan/selection.j
 # 5. Evaluate it on 200 dev faces, then assemble checkpoints/default with its model card.
 python train/publish.py runs/progan runs/degradation --snapshot "$SNAPSHOT" --out runs/candidate \
     --training-data-file train/default_checkpoint/training_data.md
-srnam evaluate "$CORPUS/dev" --model runs/candidate --limit 200 -k 8 -n 300 --batch-faces 8 --out runs/eval_dev200
+srnam evaluate "$CORPUS/dev" --model runs/candidate --limit 200 -k 8 -n 300 --batch-faces 4 --out runs/eval_dev200
 python train/publish.py runs/progan runs/degradation --snapshot "$SNAPSHOT" --out checkpoints/default \
-    --training-data-file train/default_checkpoint/training_data.md --examples "$CORPUS/dev" \
-    --evaluation runs/eval_dev200
+    --training-data-file train/default_checkpoint/training_data.md --notes-file train/default_checkpoint/notes.md \
+    --examples "$CORPUS/dev" --evaluation runs/eval_dev200 --section-file train/default_checkpoint/limitations.md
 mkdir -p checkpoints/default/training_logs
 cp runs/progan/metrics.jsonl checkpoints/default/training_logs/progan_metrics.jsonl
 cp runs/degradation/metrics.jsonl checkpoints/default/training_logs/degradation_metrics.jsonl
 cp runs/progan/selection.json checkpoints/default/training_logs/selection.json
+cp runs/progan/config.json checkpoints/default/training_logs/progan_config.json
+cp runs/degradation/config.json checkpoints/default/training_logs/degradation_config.json
+
+# The ablation behind the choice of generator loss (16×16 runs; the card quotes its table).
+python benchmarks/distillation_ablation.py data/hr "$CORPUS/dev" --out runs/ablation
+cp runs/ablation/ablation.json checkpoints/default/training_logs/ablation.json
