@@ -52,46 +52,58 @@ async def run_search(pipe: SRNAMPipeline, request: SearchRequest, limits: Limits
     def status(text: str) -> str:
         return " ".join([text, *notes])
 
-    shown_input = {"reference": _enlarge(lr.reference), "lr_input": _enlarge(lr.lr)}
-    if stop.is_set():  # Stop was pressed while this request waited in the queue
-        yield {**cleared("Stopped before the search started."), **shown_input}
-        return
-    yield {**cleared(status("Searching…")), **shown_input}
+    # Every image goes to the page as a PNG file of this request's folder, never as a PIL image: Gradio copies
+    # files into its cache atomically, but rewrites a PIL image's cached file in place, so two requests with
+    # identical images (the same photo, the same seed) could truncate it while a browser downloads it.
+    folder = Path(tempfile.mkdtemp(prefix="srnam-demo-"))
+    try:
+        shown_input = {"reference": _shown(lr.reference, folder, "reference.png"),
+                       "lr_input": _shown(lr.lr, folder, "lr_input.png")}
+        if stop.is_set():  # Stop was pressed while this request waited in the queue
+            yield {**cleared("Stopped before the search started."), **shown_input}
+            return
+        yield {**cleared(status("Searching…")), **shown_input}
+        async for update in _search(pipe, request, limits, stop, lr, status, folder):
+            yield {**update, **shown_input} if "downloads" in update else update
+    finally:
+        # Runs when the generator ends, fails or is cancelled. Gradio has copied the files of the last
+        # update into its own cache before it resumes the generator, so ours can go.
+        stop.set()
+        shutil.rmtree(folder, ignore_errors=True)
 
+
+async def _search(pipe: SRNAMPipeline, request: SearchRequest, limits: Limits, stop: threading.Event,
+                  lr: LRInput, status, folder: Path) -> AsyncIterator[dict]:
+    """The search itself: previews about every ``limits.preview_seconds``, then the final page."""
     latest: list[SearchState] = []  # at most one: the newest state (the page skips the ones it had no time for)
 
     def callback(state: SearchState) -> bool:
         latest[:] = [state]
         return stop.is_set()
 
-    downloads = Path(tempfile.mkdtemp(prefix="srnam-demo-"))
     started = time.perf_counter()
     task = asyncio.ensure_future(asyncio.to_thread(
         pipe, lr.lr, num_candidates=request.num_candidates, num_steps=request.num_steps, seed=request.seed,
         learning_rate=request.learning_rate, callback=callback))
-    try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=limits.preview_seconds)
-            if done:
-                break
-            if latest:
-                state = latest.pop()
-                yield {"status": status(f"Searching: step {state.step} of {state.num_steps} "
-                                        f'<progress value="{state.step}" max="{state.num_steps}"></progress> '
-                                        f"best LR L1 so far {state.l1.min():.3f}."),
-                       "grid": make_grid(_preview(state, lr.lr, request.seed), reference=lr.reference)}
-        output: SRNAMOutput = task.result()
-        seconds = time.perf_counter() - started
-        steps = len(output.loss_history[0])
-        summary = f"Stopped after {steps} of {request.num_steps} steps" if output.stopped_early else \
-            f"{request.num_candidates} candidates × {request.num_steps} steps"
-        yield {"status": status(f"{summary} in {seconds:.1f} s, seed {output.seed}, LR input: {lr.mode}."),
-               **shown_input, **render(output, lr, downloads)}  # complete, for API clients that read only this
-    finally:
-        # Runs when the generator ends, fails or is cancelled. Gradio has copied the files of the last
-        # update into its own cache before it resumes the generator, so ours can go.
-        stop.set()
-        shutil.rmtree(downloads, ignore_errors=True)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=limits.preview_seconds)
+        if done:
+            break
+        if latest:
+            state = latest.pop()
+            preview = make_grid(_preview(state, lr.lr, request.seed), reference=lr.reference)
+            yield {"status": status(f"Searching: step {state.step} of {state.num_steps} "
+                                    f'<progress value="{state.step}" max="{state.num_steps}"></progress> '
+                                    f"best LR L1 so far {state.l1.min():.3f}."),
+                   "grid": _shown(preview, folder, "preview.png", enlarge=False)}
+    output: SRNAMOutput = task.result()
+    seconds = time.perf_counter() - started
+    steps = len(output.loss_history[0])
+    summary = f"Stopped after {steps} of {request.num_steps} steps" if output.stopped_early else \
+        f"{request.num_candidates} candidates × {request.num_steps} steps"
+    # complete (with the input images, added by the caller), for API clients that read only the last update
+    yield {"status": status(f"{summary} in {seconds:.1f} s, seed {output.seed}, LR input: {lr.mode}."),
+           **render(output, lr, folder)}
 
 
 def cleared(status: str) -> dict:
@@ -107,11 +119,11 @@ def render(output: SRNAMOutput, lr: LRInput, folder: Path) -> dict:
     grid.save(files[0])
     gallery, scores = [], []
     for k, (hr, l1, db) in enumerate(zip(output.hr_candidates, output.lr_l1, lr_psnr(output)), 1):
-        gallery.append((_enlarge(hr), f"#{k}  LR L1 {l1:.3f}  PSNR {db:.1f} dB"))
+        gallery.append((_shown(hr, folder, f"shown_{k:02d}.png"), f"#{k}  LR L1 {l1:.3f}  PSNR {db:.1f} dB"))
         scores.append([k, round(l1, 4), round(db, 2)])
         files.append(folder / f"candidate_{k:02d}.png")
         hr.save(files[-1])  # the candidate itself, 64×64
-    return {"grid": grid, "gallery": gallery, "scores": scores, "downloads": [str(f) for f in files]}
+    return {"grid": str(files[0]), "gallery": gallery, "scores": scores, "downloads": [str(f) for f in files]}
 
 
 def _input_notes(lr: LRInput) -> list[str]:
@@ -130,5 +142,12 @@ def _preview(state: SearchState, lr_input: Image.Image, seed: int) -> SRNAMOutpu
         loss_history=[], latents=torch.empty(0))
 
 
-def _enlarge(image: Image.Image | None) -> Image.Image | None:
-    return None if image is None else image.resize((DISPLAY, DISPLAY), Image.Resampling.NEAREST)
+def _shown(image: Image.Image | None, folder: Path, name: str, enlarge: bool = True) -> str | None:
+    """``image`` as a PNG in ``folder`` (enlarged to ``DISPLAY`` without smoothing): the path, for the page."""
+    if image is None:
+        return None
+    if enlarge:
+        image = image.resize((DISPLAY, DISPLAY), Image.Resampling.NEAREST)
+    path = folder / name
+    image.save(path)
+    return str(path)
