@@ -121,10 +121,10 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    model = args.model or str(DEFAULT_CHECKPOINT)
+    model = args.model or str(DEFAULT_CHECKPOINT)  # recorded in the results
     try:
         names, hr, skipped = load_faces(args.hr_folder, args.crop, args.limit)
-        pipe = SRNAMPipeline.from_pretrained(model)
+        pipe = SRNAMPipeline.from_pretrained(args.model)  # None: the shipped default, or why it is missing
     except (ValueError, FileNotFoundError, ModelLoadError) as err:
         print(f"srnam evaluate: error: {err}")
         return USAGE

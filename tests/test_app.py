@@ -3,6 +3,7 @@
 conftest.py has set GRADIO_ANALYTICS_ENABLED=False and pointed the Hub at a local server; app.py runs in a
 subprocess with HF_HUB_OFFLINE=1 and every outside HTTP request failing (an unreachable proxy).
 """
+import contextlib
 import os
 import subprocess
 import sys
@@ -321,49 +322,42 @@ def _app_env(**extra):
     return {**env, **extra}
 
 
-def test_app_py_serves_a_model_folder_and_survives_an_offline_share(tmp_path, pipe):
-    folder = SRNAMPipeline(pipe.generator, pipe.degradation, device="cpu").save_pretrained(tmp_path / "tiny")
+@contextlib.contextmanager
+def running_app(tmp_path, *args: str, until: str):
+    """``python app.py ARGS`` on a free port, offline; yields its console output up to the first line containing
+    ``until``, a client and the port. The app is stopped afterwards, whatever happened."""
     port = reserve_port()
-    process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--model", str(folder), "--port", str(port),
-                                "--share"], env=_app_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, cwd=tmp_path)
+    process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), *args, "--port", str(port)], env=_app_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
     lines = []
     try:
         for line in process.stdout:  # ends when the process does: a crash fails below instead of hanging
             lines.append(line)
-            if "only the local URL works" in line:
+            if until in line:
                 break
         log = "".join(lines)
         assert f"Running on local URL:  http://127.0.0.1:{port}" in log, log
-        assert f"No public link: only the local URL works: http://127.0.0.1:{port}" in log, log
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        assert client.predict(api_name="/notice")["visible"]
-        assert search(client, EXAMPLE, candidates=1, steps=1)["status"].startswith("1 candidates")
+        yield log, Client(f"http://127.0.0.1:{port}/", verbose=False), port
     finally:
         process.terminate()
         process.wait(timeout=30)
         process.stdout.close()
+
+
+def test_app_py_serves_a_model_folder_and_survives_an_offline_share(tmp_path, pipe):
+    folder = SRNAMPipeline(pipe.generator, pipe.degradation, device="cpu").save_pretrained(tmp_path / "tiny")
+    with running_app(tmp_path, "--model", str(folder), "--share", until="only the local URL works") as \
+            (log, client, port):
+        assert f"No public link: only the local URL works: http://127.0.0.1:{port}" in log, log
+        assert client.predict(api_name="/notice")["visible"]
+        assert search(client, EXAMPLE, candidates=1, steps=1)["status"].startswith("1 candidates")
 
 
 def test_python_app_py_serves_the_shipped_models_offline(tmp_path):
     """The README's main command: no arguments, no network, the trained checkpoints/default."""
-    port = reserve_port()
-    process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], env=_app_env(),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
-    lines = []
-    try:
-        for line in process.stdout:
-            lines.append(line)
-            if "Running on local URL" in line:
-                break
-        log = "".join(lines)
+    with running_app(tmp_path, until="Running on local URL") as (log, client, _):
         assert f"model: {ROOT / 'checkpoints' / 'default'}" in log, log
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         assert search(client, EXAMPLE, candidates=2, steps=3)["status"].startswith("2 candidates")
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        process.stdout.close()
 
 
 def test_app_py_without_a_model_exits_with_a_hint(tmp_path):

@@ -79,7 +79,7 @@ def evaluation_section(folder: Path) -> tuple[str, dict[str, bytes]]:
     plots = {name: (folder / name).read_bytes() for name in ("lr_consistency.png", "quality_vs_k.png")
              if (folder / name).is_file()}
     settings = results["settings"]
-    command = (f"srnam evaluate {settings['hr_folder']} --model checkpoints/default --limit {settings['limit']} "
+    command = (f"srnam evaluate {settings['hr_folder']} --model {settings['model']} --limit {settings['limit']} "
                f"-k {settings['num_candidates']} -n {settings['num_steps']} --batch-faces {settings['batch_faces']} "
                f"--seed {settings['seed']} --out {folder.name}")
     text = "\n".join(["## Evaluation", "", f"Measured with `{command}`:", "", markdown_table(results), ""]
