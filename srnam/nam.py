@@ -14,6 +14,7 @@ lower mean L1 at every learning rate from 0.1 up (0.025 vs 0.119 at the best rat
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Callable, Literal
 
@@ -68,6 +69,46 @@ class _EvalMode:
             m.train(training)
 
 
+class _ExactCudaMath:
+    """On CUDA, for as long as a search runs: float32 convolutions and matmuls without TF32, and cuDNN's
+    deterministic algorithms. Torch's defaults let cuDNN use TF32, which moved G(z) by 1.5e-3 and the
+    gradient to z by 2% (float32 rounding: 2e-6 and 0.2%), and pick algorithms that sum in varying order,
+    so that the same seed gave different candidates. Measured on an H200, the search was also faster
+    without TF32 up to K = 64 (benchmarks/README.md). No effect on the CPU.
+
+    The flags are process-wide, and several searches may run at once (the demo's threads): the first
+    search to enter sets them, the last to leave restores what the caller had.
+    """
+
+    SETTINGS = {"allow_tf32": False, "deterministic": True}  # cudnn's flags; the matmul one follows allow_tf32
+    _lock = threading.Lock()
+    _active = 0
+    _saved: tuple = ()
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+
+    def __enter__(self):
+        if self.cuda:
+            with self._lock:
+                cls = type(self)
+                if cls._active == 0:
+                    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+                    cls._saved = (cudnn.allow_tf32, cudnn.deterministic, matmul.allow_tf32)
+                    cudnn.allow_tf32 = matmul.allow_tf32 = self.SETTINGS["allow_tf32"]
+                    cudnn.deterministic = self.SETTINGS["deterministic"]
+                cls._active += 1
+
+    def __exit__(self, *exc):
+        if self.cuda:
+            with self._lock:
+                cls = type(self)
+                cls._active -= 1
+                if cls._active == 0:
+                    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+                    cudnn.allow_tf32, cudnn.deterministic, matmul.allow_tf32 = cls._saved
+
+
 @torch.inference_mode(False)  # callers may sit in no_grad/inference mode; the search needs gradients
 @torch.enable_grad()
 def latent_search(
@@ -101,7 +142,7 @@ def latent_search(
     optimizer = torch.optim.Adam([z], lr=learning_rate)
     history = []
     stopped_early = False
-    with _EvalMode(generator, degradation):
+    with _EvalMode(generator, degradation), _ExactCudaMath(device):
         for step in range(1, num_steps + 1):
             hr = generator(z)
             lr = degradation(hr, noise)

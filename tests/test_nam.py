@@ -1,6 +1,8 @@
+import threading
+
 import torch
 
-from srnam.nam import latent_search
+from srnam.nam import _ExactCudaMath, latent_search
 
 
 def _target(generator, degradation, seed=123):
@@ -116,3 +118,29 @@ def test_concurrent_searches_share_models_safely(tiny_models):
     for seed in range(3):
         assert torch.equal(results[seed].latents, expected[seed].latents)
     assert all(p.grad is None and p.requires_grad for p in generator.parameters())
+
+
+def test_exact_cuda_math_is_set_while_any_search_runs_then_restored():
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = (cudnn.allow_tf32, cudnn.deterministic, matmul.allow_tf32)
+    cudnn.allow_tf32, cudnn.deterministic, matmul.allow_tf32 = True, False, True
+    try:
+        with _ExactCudaMath(torch.device("cpu")):  # the CPU has no such settings: untouched
+            assert cudnn.allow_tf32 and not cudnn.deterministic
+        first, second = _ExactCudaMath(torch.device("cuda")), _ExactCudaMath(torch.device("cuda"))
+        inside = threading.Event()
+
+        def other_search():
+            with second:
+                inside.set()
+        first.__enter__()
+        assert (cudnn.allow_tf32, cudnn.deterministic, matmul.allow_tf32) == (False, True, False)
+        thread = threading.Thread(target=other_search)
+        thread.start(), thread.join()
+        assert inside.is_set()
+        # the other search ended, this one still runs: still exact
+        assert (cudnn.allow_tf32, cudnn.deterministic, matmul.allow_tf32) == (False, True, False)
+        first.__exit__(None, None, None)
+        assert (cudnn.allow_tf32, cudnn.deterministic, matmul.allow_tf32) == (True, False, True)
+    finally:
+        cudnn.allow_tf32, cudnn.deterministic, matmul.allow_tf32 = saved
