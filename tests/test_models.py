@@ -117,3 +117,42 @@ def test_fused_upsample_conv_equals_upsample_then_conv():
     assert layer(x).shape == (2, 3, 12, 12)
     torch.testing.assert_close(layer(x), expected, atol=1e-10, rtol=1e-10)
     assert "taps" not in layer.state_dict()  # derived, not saved: old checkpoints keep loading
+
+
+@pytest.mark.parametrize("slope", [None, 0.2])
+def test_fused_pixel_norm_matches_the_written_out_layers(slope):
+    torch.manual_seed(0)
+    x = (torch.randn(3, 5, 4, 4, dtype=torch.float64) * 3).contiguous(memory_format=torch.channels_last)
+    layer = PixelNorm(leaky_relu_slope=slope)
+
+    def written_out(x):
+        a = x if slope is None else torch.nn.functional.leaky_relu(x, slope)
+        return a * torch.rsqrt(a.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+
+    torch.testing.assert_close(layer(x), written_out(x), atol=1e-12, rtol=1e-12)
+    # the hand-written backward against finite differences, and against autograd on the written-out layers
+    assert torch.autograd.gradcheck(layer, (x.clone().requires_grad_(True),))
+    grad = torch.randn_like(x)
+    ours = torch.autograd.grad(layer(x.requires_grad_(True)), x, grad)[0]
+    torch.testing.assert_close(ours, torch.autograd.grad(written_out(x), x, grad)[0], atol=1e-12, rtol=1e-12)
+    assert ours.is_contiguous(memory_format=torch.channels_last)  # keeps the fast layout
+
+
+def test_batch_norm_eval_is_the_affine_map_and_trains_as_torch_does():
+    from srnam.models.degradation import BatchNorm2d
+
+    torch.manual_seed(0)
+    ours, torchs = BatchNorm2d(4).double(), torch.nn.BatchNorm2d(4).double()
+    with torch.no_grad():
+        for p in ("weight", "bias", "running_mean"):
+            getattr(ours, p).normal_()
+        ours.running_var.uniform_(0.5, 2.0)
+    torchs.load_state_dict(ours.state_dict())  # same parameters and buffers: checkpoints load in both
+    x = torch.randn(6, 4, 5, 5, dtype=torch.float64, requires_grad=True)
+    ours.eval(), torchs.eval()
+    torch.testing.assert_close(ours(x), torchs(x))
+    grad = torch.randn(6, 4, 5, 5, dtype=torch.float64)
+    torch.testing.assert_close(torch.autograd.grad(ours(x), x, grad)[0], torch.autograd.grad(torchs(x), x, grad)[0])
+    ours.train(), torchs.train()  # training: batch statistics, running averages updated alike
+    torch.testing.assert_close(ours(x), torchs(x))
+    torch.testing.assert_close(ours.running_mean, torchs.running_mean)

@@ -40,20 +40,24 @@ class ProGANGenerator(HubModel):
         self.channels = tuple(channels)
         self.num_stages = len(self.channels)
         self.resolution = 4 * 2 ** (self.num_stages - 1)
-        act = nn.LeakyReLU(0.2)
         c0 = self.channels[0]
         # Pixel norm on z: G depends only on the direction of z (see srnam.nam).
         self.latent_norm = PixelNorm()
         # gain sqrt(2)/4: the 4×4 map is 16 outputs per channel (official implementation).
         self.input = EqualizedLinear(latent_size, c0 * 16, gain=math.sqrt(2) / 4)
-        self.input_conv = nn.Sequential(act, PixelNorm(), EqualizedConv2d(c0, c0, 3), act, PixelNorm())
-        # Upsample ×2 then conv, fused into one layer. Index 0 held a separate nn.Upsample (no parameters);
-        # the Identity keeps the parameter names of saved models (blocks.N.1.weight, ...).
+
+        def act_norm():  # leaky ReLU (0.2) then pixel norm, as one layer (faster; see PixelNorm)
+            return PixelNorm(leaky_relu_slope=0.2)
+
+        # The nn.Identity() layers hold the places of layers that were merged into their neighbours (the
+        # leaky ReLUs; blocks' index 0, an nn.Upsample), so that the parameters keep the names of saved models
+        # (input_conv.2.weight, blocks.N.1.weight, blocks.N.4.weight).
+        self.input_conv = nn.Sequential(nn.Identity(), act_norm(), EqualizedConv2d(c0, c0, 3), nn.Identity(), act_norm())
         self.blocks = nn.ModuleList(
             nn.Sequential(
                 nn.Identity(),
-                UpsampleConv2d(c_in, c_out), act, PixelNorm(),
-                EqualizedConv2d(c_out, c_out, 3), act, PixelNorm(),
+                UpsampleConv2d(c_in, c_out), nn.Identity(), act_norm(),  # upsample ×2 and conv, fused
+                EqualizedConv2d(c_out, c_out, 3), nn.Identity(), act_norm(),
             )
             for c_in, c_out in zip(self.channels[:-1], self.channels[1:])
         )
