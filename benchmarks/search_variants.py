@@ -15,7 +15,8 @@ time is printed too: that is where torch.compile compiles), and two checks of th
 
 Variants (those that do not apply to the device are skipped):
   float32            the library's default (CPU: channels_last activations; CUDA: NCHW, no TF32, deterministic cuDNN)
-  nchw / channels_last   the other activation layout than the default of the device
+  nchw               CPU: the activation layout the CPU's default replaced
+  channels_last      CUDA: the CPU's default layout, tried on the GPU
   torch-defaults     CUDA: torch's own cuDNN settings (TF32 allowed, algorithms not deterministic)
   bfloat16, float16  autocast (float16: CUDA only)
   compile            torch.compile (inductor) on G and D
@@ -159,8 +160,8 @@ def main() -> None:
     for name in args.variants.split(","):
         if name not in ALL_VARIANTS:
             raise SystemExit(f"unknown variant {name!r}; choose from {', '.join(ALL_VARIANTS)}")
-        if device != "cuda" and name in CUDA_ONLY:
-            continue
+        if device != "cuda" and name in CUDA_ONLY or name == {"cpu": "channels_last", "cuda": "nchw"}[device]:
+            continue  # not on this device, or the same as float32 (the device's default layout)
         try:
             print(measure(Variant(name, generator, degradation, device), ks, args, reference, (z, noise, target),
                           quality_targets), flush=True)

@@ -32,10 +32,10 @@ def test_search_on_cuda_starts_where_the_cpu_does_and_fits():
     # The starting latents and noise come from a CPU generator: the same on both devices.
     torch.testing.assert_close(cuda.noise.cpu(), cpu.noise)
     torch.testing.assert_close(cuda.loss_history.cpu(), cpu.loss_history, atol=1e-4, rtol=1e-3)
-    # A long search fits as well as on the CPU (rounding differs, so the trajectories do too).
-    cpu, cuda = _search("cpu", 150), _search("cuda", 150)
-    assert cuda.l1.mean() < cuda.loss_history[0].mean() / 3
-    assert abs(cuda.l1.mean().item() - cpu.l1.mean().item()) < 0.2 * cpu.l1.mean().item()
+    # A long search fits on both devices. Rounding differs, so the trajectories do too, and a candidate
+    # either finds the target or stalls in a local minimum: compare the best candidate of each image.
+    for result in (_search("cpu", 150), _search("cuda", 150)):
+        assert result.l1.min(dim=1).values.max() < result.loss_history[0].mean() / 5
 
 
 def test_pipeline_on_cuda(tmp_path):
