@@ -1,0 +1,39 @@
+"""The benchmark scripts run end to end (a step or two, on the shipped models) and print what the
+benchmarks page quotes. They time nothing here: their figures come from real runs (benchmarks/README.md)."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(script, *args):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_search_throughput_prints_every_configuration_and_the_ratios():
+    out = _run("search_throughput.py", "--ks", "1,2", "--sequential-k", "2", "--steps", "1", "--rounds", "1",
+               "--matmul-size", "256", "--threads", "2")
+    assert "0.42 GFLOP per candidate-step" in out  # the shipped checkpoints/default
+    rows = [line for line in out.splitlines() if line.startswith(("| batched", "| sequential"))]
+    assert [row.split("|")[1].strip() for row in rows] == ["batched K=1", "batched K=2", "sequential K=2"]
+    for row in rows:  # ms per step, memory of a fresh process that ran the search
+        ms, memory = float(row.split("|")[2].split()[0]), row.split("|")[7]
+        assert ms > 0 and re.search(r"\d+ \(search: \+\d+\)", memory), row
+    assert re.search(r"batched / sequential, candidate-steps per second: K=1 [\d.]+×, K=2 [\d.]+×", out)
+
+
+def test_search_variants_prints_times_and_errors_against_float64():
+    out = _run("search_variants.py", "--variants", "float32,nchw,channels_last,float16", "--ks", "1",
+               "--steps", "1", "--rounds", "1", "--quality-steps", "3")
+    rows = {line.split("|")[1].strip(): line.split("|")[2:-1] for line in out.splitlines()
+            if line.startswith("| ") and not line.startswith("| variant")}
+    # On the CPU: channels_last is float32's own layout and float16 needs CUDA, so both are skipped
+    assert sorted(rows) == ["float32", "nchw"]
+    for name, (warm_up, ms, hr_error, grad_error, final_l1) in rows.items():
+        assert float(ms) > 0 and float(final_l1) > 0
+        assert float(hr_error) < 1e-4 and float(grad_error) < 1e-2, (name, hr_error, grad_error)  # float32 noise
