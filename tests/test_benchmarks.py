@@ -37,3 +37,11 @@ def test_search_variants_prints_times_and_errors_against_float64():
     for name, (warm_up, ms, hr_error, grad_error, final_l1) in rows.items():
         assert float(ms) > 0 and float(final_l1) > 0
         assert float(hr_error) < 1e-4 and float(grad_error) < 1e-2, (name, hr_error, grad_error)  # float32 noise
+
+
+def test_profile_search_lists_the_costliest_operators():
+    out = _run("profile_search.py", "--k", "2", "--steps", "1", "--rows", "5", "--by-shape")
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| aten::") or line.startswith("| _")]
+    assert len(rows) == 5
+    assert any("convolution" in row[1] for row in rows)  # the convolutions are among the top five
+    assert all(float(row[2]) > 0 and "[2, " in row[5] for row in rows if row[1].strip().startswith("aten::conv"))
