@@ -6,7 +6,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 HF_HUB_OF
 out=${1:-cuda_checks}; mkdir -p "$out"
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))" || exit 1
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
-timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_nam.py 2>&1 | tee "$out/pytest_cuda.txt"
+timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_nam.py tests/test_models.py tests/test_benchmarks.py 2>&1 | tee "$out/pytest_cuda.txt"
 timeout 90 python3 benchmarks/search_throughput.py --ks 1,4,8,16,64,256 --steps 20 --rounds 3 2>&1 | tee "$out/search_throughput.txt"
 timeout 220 python3 benchmarks/search_variants.py --ks 1,8,64,256 --steps 20 2>&1 | tee "$out/search_variants.txt"
 timeout 70 python3 benchmarks/training_speed.py --progan-config compact --degradation-config compact 2>&1 | tee "$out/training_compact.txt"

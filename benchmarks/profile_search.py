@@ -1,5 +1,6 @@
 """Where a search step's time goes: torch.profiler over a few steps, the operators with the most time of their
 own (not counting the operators they call), per step. This is how the fused layers of srnam.models were found.
+On CUDA the times are the CPU side of each operator (its launch), which is what bounds a step there.
 
     python benchmarks/profile_search.py                  # checkpoints/default, K = 8, by operator
     python benchmarks/profile_search.py --k 1 --by-shape # split by input shapes: which layer is it?
