@@ -13,8 +13,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from srnam.nam import latent_search
-from srnam.pipeline import DEFAULT_CHECKPOINT
-from search_throughput import build_models
+from search_throughput import models_for
 
 
 def main() -> None:
@@ -26,10 +25,7 @@ def main() -> None:
     parser.add_argument("--by-shape", action="store_true", help="one row per operator and input shapes")
     parser.add_argument("--rows", type=int, default=25)
     args = parser.parse_args()
-    if args.model is None and DEFAULT_CHECKPOINT.is_dir():
-        args.model = str(DEFAULT_CHECKPOINT)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    generator, degradation, description = build_models(args.model, args.preset, device)
+    generator, degradation, description, device = models_for(args)
     target = torch.zeros(1, 3, degradation.lr_size, degradation.lr_size, device=device)
     latent_search(generator, degradation, target, args.k, 3)  # warm-up: first-call costs are not the step's
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
@@ -38,7 +34,8 @@ def main() -> None:
     events = profiler.key_averages(group_by_input_shape=args.by_shape)
     total = sum(event.self_cpu_time_total for event in events) / args.steps / 1000
     print(f"{description}, K={args.k}, {device}, {torch.get_num_threads()} threads: {total:.1f} ms of operator "
-          f"self time per step (the profiler adds some)\n")
+          f"self time per step (the profiler adds some, and the search's final forward pass, which makes the "
+          f"returned candidates, is shared among the steps)\n")
     print(f"| operator | ms per step | calls per step | share |{' input shapes |' if args.by_shape else ''}")
     print(f"|---|---|---|---|{'---|' if args.by_shape else ''}")
     for event in sorted(events, key=lambda e: -e.self_cpu_time_total)[:args.rows]:

@@ -61,6 +61,18 @@ def build_models(model: str | None, preset: str, device: str) -> tuple[ProGANGen
     return generator, degrader, f"preset {preset}: G {progan.channels}, D {degradation.channels}"
 
 
+def models_for(args: argparse.Namespace) -> tuple[ProGANGenerator, DegradationGenerator, str, str]:
+    """The models a benchmark's command line asks for, on CUDA if there is one, else the CPU: ``--model``
+    (default: the shipped checkpoints/default, written back into ``args`` for workers that load them again),
+    else ``--preset``; ``--threads`` where the script has it. Returns G, D, their description, the device."""
+    if args.model is None and DEFAULT_CHECKPOINT.is_dir():
+        args.model = str(DEFAULT_CHECKPOINT)
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return (*build_models(args.model, args.preset, device), device)
+
+
 def search(generator, degradation, k: int, steps: int) -> None:
     target = torch.zeros(1, 3, degradation.lr_size, degradation.lr_size, device=next(generator.parameters()).device)
     latent_search(generator, degradation, target, k, steps, generator_rng=torch.Generator().manual_seed(0))
@@ -131,12 +143,7 @@ def main() -> None:
     parser.add_argument("--matmul-size", type=int, default=2048)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
-    if args.model is None and DEFAULT_CHECKPOINT.is_dir():
-        args.model = str(DEFAULT_CHECKPOINT)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    generator, degradation, description = build_models(args.model, args.preset, device)
+    generator, degradation, description, device = models_for(args)
     ks = [int(k) for k in args.ks.split(",")]
     hardware = torch.cuda.get_device_name(0) if device == "cuda" else \
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads"

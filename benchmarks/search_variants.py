@@ -36,19 +36,18 @@ import srnam.models.degradation
 import srnam.models.progan
 from srnam.models.layers import fast_layout
 from srnam.nam import _ExactCudaMath, latent_search
-from search_throughput import build_models, timed
+from search_throughput import models_for, timed
 
 ALL_VARIANTS = ("float32", "nchw", "channels_last", "torch-defaults", "bfloat16", "float16", "compile", "cudagraphs")
 CUDA_ONLY = {"torch-defaults", "float16", "cudagraphs"}
 
 
 @contextlib.contextmanager
-def layout(memory_format: torch.memory_format | None):
-    """Overrides the models' activation layout (``fast_layout``) with ``memory_format``; None: the default."""
+def layout(memory_format: torch.memory_format):
+    """Overrides the models' activation layout (``fast_layout``) with ``memory_format``."""
     modules = (srnam.models.progan, srnam.models.degradation)
-    if memory_format is not None:
-        for module in modules:
-            module.fast_layout = lambda x: x.contiguous(memory_format=memory_format)
+    for module in modules:
+        module.fast_layout = lambda x: x.contiguous(memory_format=memory_format)
     try:
         yield
     finally:
@@ -133,14 +132,7 @@ def main() -> None:
     parser.add_argument("--quality-steps", type=int, default=300, help="0: skip the final-L1 check")
     parser.add_argument("--threads", type=int)
     args = parser.parse_args()
-    from srnam.pipeline import DEFAULT_CHECKPOINT
-
-    if args.model is None and DEFAULT_CHECKPOINT.is_dir():
-        args.model = str(DEFAULT_CHECKPOINT)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    generator, degradation, description = build_models(args.model, args.preset, device)
+    generator, degradation, description, device = models_for(args)
     hardware = torch.cuda.get_device_name(0) if device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"{hardware}; torch {torch.__version__}; models: {description}; load {os.getloadavg()[0]:.1f}")
 

@@ -58,7 +58,8 @@ def main() -> None:
         hr = write_images(tmp / "hr", args.images, 64)
         # The paired loss's latents (train/prepare_data.py --latents writes them for real data).
         latent_size = PROGAN_CONFIGS[args.progan_config].latent_size
-        np.save(hr / "latents.npy", np.random.default_rng(1).standard_normal((args.images, latent_size)).astype(np.float32))
+        latents = np.random.default_rng(1).standard_normal((args.images, latent_size)).astype(np.float32)
+        np.save(hr / "latents.npy", latents)
         lr = write_images(tmp / "lr", args.images, 16)
         progan = dataclasses.replace(PROGAN_CONFIGS[args.progan_config], stage_epochs=(2,) * 5, log_every=1,
                                      sample_every=10**9, checkpoint_every=10**9)

@@ -88,25 +88,31 @@ class _ExactCudaMath:
     def __init__(self, device: torch.device):
         self.cuda = device.type == "cuda"
 
+    @staticmethod
+    def _flags() -> tuple[bool, bool, bool]:
+        cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+        return cudnn.allow_tf32, cudnn.deterministic, matmul.allow_tf32
+
+    @staticmethod
+    def _set_flags(flags: tuple[bool, bool, bool]) -> None:
+        cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+        cudnn.allow_tf32, cudnn.deterministic, matmul.allow_tf32 = flags
+
     def __enter__(self):
         if self.cuda:
-            with self._lock:
-                cls = type(self)
-                if cls._active == 0:
-                    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
-                    cls._saved = (cudnn.allow_tf32, cudnn.deterministic, matmul.allow_tf32)
-                    cudnn.allow_tf32 = matmul.allow_tf32 = self.SETTINGS["allow_tf32"]
-                    cudnn.deterministic = self.SETTINGS["deterministic"]
-                cls._active += 1
+            with _ExactCudaMath._lock:
+                if _ExactCudaMath._active == 0:
+                    _ExactCudaMath._saved = self._flags()
+                    tf32 = self.SETTINGS["allow_tf32"]
+                    self._set_flags((tf32, self.SETTINGS["deterministic"], tf32))
+                _ExactCudaMath._active += 1
 
     def __exit__(self, *exc):
         if self.cuda:
-            with self._lock:
-                cls = type(self)
-                cls._active -= 1
-                if cls._active == 0:
-                    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
-                    cudnn.allow_tf32, cudnn.deterministic, matmul.allow_tf32 = cls._saved
+            with _ExactCudaMath._lock:
+                _ExactCudaMath._active -= 1
+                if _ExactCudaMath._active == 0:
+                    self._set_flags(_ExactCudaMath._saved)
 
 
 @torch.inference_mode(False)  # callers may sit in no_grad/inference mode; the search needs gradients

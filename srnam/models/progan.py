@@ -52,7 +52,9 @@ class ProGANGenerator(HubModel):
         # The nn.Identity() layers hold the places of layers that were merged into their neighbours (the
         # leaky ReLUs; blocks' index 0, an nn.Upsample), so that the parameters keep the names of saved models
         # (input_conv.2.weight, blocks.N.1.weight, blocks.N.4.weight).
-        self.input_conv = nn.Sequential(nn.Identity(), act_norm(), EqualizedConv2d(c0, c0, 3), nn.Identity(), act_norm())
+        self.input_conv = nn.Sequential(
+            nn.Identity(), act_norm(), EqualizedConv2d(c0, c0, 3), nn.Identity(), act_norm(),
+        )
         self.blocks = nn.ModuleList(
             nn.Sequential(
                 nn.Identity(),
