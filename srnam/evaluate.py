@@ -14,10 +14,18 @@ several faces at once. Per face, and averaged over the faces (``srnam.metrics`` 
   projection D(G(z), n) against the LR input;
 * HR fidelity against the ground truth: PSNR and SSIM;
 * diversity: the mean pairwise L1 between the candidates;
+* sharpness: the candidates' mean squared Laplacian (fine detail) divided by the ground truth's: 1 is the
+  detail of real faces, below 1 blur (the mean face), above 1 noise;
+* realism (with ``--reference`` and the ``metrics`` extra): the Fréchet distance between the dlib face
+  descriptors of the candidates and those of real reference faces, disjoint from the evaluated ones; the
+  ground truth's own figure at the same set size is the floor (Fréchet distances are biased upwards for
+  small sets), bicubic and nearest upsampling the baselines. The same for random samples G(z), against the
+  figure of as many further real faces;
 * the landmark-heatmap metric (paper eq. 7), the normalised landmark error, the identity distance and
   the share of candidates dlib takes for the same person (needs the ``metrics`` extra);
 
-each for the best candidate (an oracle that knows the ground truth), the mean over the K candidates, and
+PSNR and SSIM reward blur (the mean face scores well on them): judge a generative model by LR consistency,
+sharpness, realism and diversity first. Each figure is given for the best candidate (an oracle that knows the ground truth), the mean over the K candidates, and
 the candidate ranked first by LR consistency (what a user sees first). Baselines on the same LR inputs:
 nearest and bicubic upsampling, and K = 1. Candidates are searched independently of each other (the loss
 is a sum over candidates, Adam works per coordinate and the models are frozen), so the first K' candidates
@@ -59,6 +67,7 @@ BASELINES = ("bicubic", "nearest")
 # Faces searched together. With K = 8, 32 rows per batch: on the 2-core CPU, 32 rows gave the shipped models
 # the most candidate-steps per second and 64 fewer (benchmarks/README.md). GPUs want larger batches.
 DEFAULT_BATCH_FACES = 4
+DEFAULT_REFERENCE_FACES = 1000
 OK, USAGE = 0, 2
 
 
@@ -80,6 +89,11 @@ METRICS = [
     Metric("landmark_nle", "landmark NLE ↓", False, "{:.4f}"),
     Metric("identity_distance", "identity dist. ↓", False, "{:.3f}"),
     Metric("same_person", "same person ↑", True, "{:.0%}"),
+]
+# Figures of a set of images, not averages of per-face values (summarise() and add_realism() compute them).
+SET_METRICS = [
+    Metric("sharpness", "sharpness (truth = 1)", True, "{:.2f}"),
+    Metric("realism_fd", "face FD ↓", False, "{:.3f}"),
 ]
 FACE_METRICS = ("landmark_heatmap", "landmark_nle", "identity_distance", "same_person")
 LR_METRICS = ("lr_l1", "lr_psnr")  # the baselines have no LR projection: n/a for them
@@ -117,6 +131,12 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--faceness", type=_int_between(0, 100_000), default=DEFAULT_FACENESS_SAMPLES,
                         help="random generator samples checked by the face detector (default "
                              f"{DEFAULT_FACENESS_SAMPLES}; 0: skip)")
+    parser.add_argument("--reference", type=Path, metavar="FOLDER",
+                        help="real faces for the realism figures, disjoint from HR_FOLDER's (same --crop), e.g. "
+                             "the training split; without it realism is not computed")
+    parser.add_argument("--reference-limit", type=_int_between(2, 10**6), default=DEFAULT_REFERENCE_FACES,
+                        help=f"reference faces (default {DEFAULT_REFERENCE_FACES}); the next --faceness ones of "
+                             "the folder give the real-face floor for the random samples")
     parser.set_defaults(run=run)
 
 
@@ -124,15 +144,22 @@ def run(args: argparse.Namespace) -> int:
     model = args.model or str(DEFAULT_CHECKPOINT)  # recorded in the results
     try:
         names, hr, skipped = load_faces(args.hr_folder, args.crop, args.limit)
+        reference = None
+        if args.reference is not None:
+            if args.reference.resolve() == args.hr_folder.resolve():
+                raise ValueError("--reference must be a folder of other faces than HR_FOLDER's (disjoint sets)")
+            reference = load_faces(args.reference, args.crop, args.reference_limit + args.faceness)[1]
         pipe = SRNAMPipeline.from_pretrained(args.model)  # None: the shipped default, or why it is missing
     except (ValueError, FileNotFoundError, ModelLoadError) as err:
         print(f"srnam evaluate: error: {err}")
         return USAGE
     settings = {"hr_folder": str(args.hr_folder), "model": model, "lr_source": args.lr_source, "crop": args.crop,
                 "num_candidates": args.candidates, "num_steps": args.steps, "learning_rate": args.learning_rate,
-                "seed": args.seed, "batch_faces": args.batch_faces, "limit": args.limit}
+                "seed": args.seed, "batch_faces": args.batch_faces, "limit": args.limit,
+                "reference": None if args.reference is None else str(args.reference),
+                "reference_limit": args.reference_limit}
     results = evaluate(pipe, names, hr, args.lr_source, args.candidates, args.steps, args.seed, args.batch_faces,
-                       args.learning_rate, args.faceness)
+                       args.learning_rate, args.faceness, reference, args.reference_limit)
     results = {"srnam_version": __version__, "settings": settings, "skipped": skipped, **results}
     write_outputs(results, args.out)
     print(markdown_table(results))
@@ -179,19 +206,45 @@ def make_lr_inputs(hr: torch.Tensor, names: list[str], source: str, degradation,
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
+@dataclass
+class RealismReference:
+    """The real faces that realism is measured against, analysed once (select_checkpoint reuses them)."""
+
+    descriptors: np.ndarray  # [R, 128] dlib descriptors of the reference faces
+    floor_descriptors: np.ndarray  # [S, 128] of further real faces: the floor for S random samples
+    laplacian: float  # mean Laplacian energy of the reference faces: the sharpness of random samples is against it
+
+    @classmethod
+    def from_faces(cls, analyser, faces: torch.Tensor, count: int) -> "RealismReference":
+        """``faces`` [M, 3, 64, 64] in [-1, 1]: the first ``count`` are the reference, the rest the floor set."""
+        if len(faces) < 2:
+            raise ValueError(f"realism needs at least 2 reference faces, got {len(faces)}")
+        unit = metrics.to_unit_range(faces)
+        ids = np.concatenate([analyser.analyse(chunk)[1] for chunk in unit.split(64)])
+        return cls(ids[:count], ids[count:], float(metrics.laplacian_energy(unit[:count]).mean()))
+
+
 def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, lr_source: str = "degradation",
              num_candidates: int = 8, num_steps: int = 300, seed: int = 0, batch_faces: int = DEFAULT_BATCH_FACES,
-             learning_rate: float = DEFAULT_LEARNING_RATE, faceness_samples: int = 0) -> dict:
+             learning_rate: float = DEFAULT_LEARNING_RATE, faceness_samples: int = 0,
+             reference: torch.Tensor | RealismReference | None = None,
+             reference_faces: int = DEFAULT_REFERENCE_FACES) -> dict:
     """Evaluate on the faces ``hr`` [N, 3, 64, 64] in [-1, 1] named ``names``; returns the results as a dict
-    of plain Python values (the ``results.json`` layout, less the settings)."""
+    of plain Python values (the ``results.json`` layout, less the settings). ``reference``: real faces
+    disjoint from ``hr`` ([M, 3, 64, 64], the first ``reference_faces`` as the reference, the rest as the
+    floor set of the random samples), or a :class:`RealismReference`; None: no realism figures."""
     not_computed = {}
     reason = metrics.face_metrics_unavailable()
     if reason:
-        not_computed[", ".join(FACE_METRICS)] = reason
+        not_computed[", ".join(FACE_METRICS + ("realism",))] = reason
     analyser = metrics.FaceAnalyser() if reason is None else None
+    if reference is None and analyser is not None:
+        not_computed["realism"] = "no reference faces given (srnam evaluate --reference FOLDER)"
+    if isinstance(reference, torch.Tensor):
+        reference = RealismReference.from_faces(analyser, reference, reference_faces) if analyser else None
 
     lr = make_lr_inputs(hr, names, lr_source, pipe.degradation, seed)
-    faces, histories, search_seconds = [], [], 0.0
+    faces, histories, descriptors, search_seconds = [], [], [], 0.0
     batches = range(0, len(names), batch_faces)
     with tqdm(total=len(batches) * num_steps, desc="search steps", unit="step", dynamic_ncols=True) as progress:
         def advance(state) -> None:  # returns None: a True would stop the search
@@ -205,63 +258,92 @@ def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, lr_source:
                                    num_steps, learning_rate, rng, callback=advance)
             search_seconds += time.perf_counter() - started
             histories.append(result.loss_history.cpu())  # [steps, B, K]
-            faces += score_batch(names[batch], hr[batch], lr[batch], result, analyser)
+            scored, ids = score_batch(names[batch], hr[batch], lr[batch], result, analyser)
+            faces += scored
+            descriptors.append(ids)
     history = torch.cat(histories, dim=1)  # [steps, N, K]
     ks = sorted({2 ** i for i in range(num_candidates.bit_length()) if 2 ** i <= num_candidates} | {num_candidates})
+    summary = summarise(faces, num_candidates)
+    if reference is not None:
+        ids = {key: np.concatenate([d[key] for d in descriptors]) for key in descriptors[0]}
+        add_realism(summary, faces, ids, reference)
     return {
         "not_computed": not_computed,
-        "summary": summarise(faces, num_candidates),
+        "summary": summary,
         "quality_vs_k": {"k": ks, "srnam": [summarise(faces, k)["srnam"] for k in ks]},
         "lr_consistency_over_steps": {  # averaged over the faces
             "mean_l1": _rounded(history.mean(dim=(1, 2))), "best_l1": _rounded(history.min(dim=2).values.mean(dim=1))},
         "timing": {"search_seconds": round(search_seconds, 2), "device": str(pipe.device),
                    "seconds_per_face": round(search_seconds / len(names), 3), "threads": torch.get_num_threads(),
                    "candidate_steps_per_second": round(len(names) * num_candidates * num_steps / search_seconds, 1)},
-        **({"faceness": faceness(pipe, hr, faceness_samples, seed)} if faceness_samples else {}),
+        **({"faceness": faceness(pipe, hr, faceness_samples, seed, analyser, reference)} if faceness_samples else {}),
         "faces": faces,
     }
 
 
 @torch.no_grad()
-def faceness(pipe: SRNAMPipeline, hr: torch.Tensor, num_samples: int, seed: int) -> dict:
+def faceness(pipe: SRNAMPipeline, hr: torch.Tensor, num_samples: int, seed: int, analyser=None,
+             reference: RealismReference | None = None) -> dict:
     """How often the face detector finds a face in random generator samples G(z), and, as the ceiling, in
-    the ground-truth faces ``hr`` framed the same way (both upsampled to 256 px)."""
+    the ground-truth faces ``hr`` framed the same way (both upsampled to 256 px). With a ``reference``, also
+    the samples' realism (Fréchet distance of their face descriptors to the reference, beside that of as many
+    further real faces: the floor) and sharpness (against the reference faces)."""
     rng = torch.Generator().manual_seed(image_seed(seed, "faceness"))
     z = torch.randn(num_samples, pipe.generator.latent_size, generator=rng)
     samples = torch.cat([pipe.generator(chunk.to(pipe.device)).cpu() for chunk in z.split(64)])  # [N, 3, 64, 64]
-    return {"detector": "OpenCV Haar cascade (srnam.faces.detect_face), images upsampled to "
-                        f"{metrics.ANALYSIS_SIZE} px",
-            "generator_samples": num_samples, "generator_rate": metrics.face_detection_rate(samples),
-            "ground_truth_faces": len(hr), "ground_truth_rate": metrics.face_detection_rate(hr)}
+    found = {"detector": "OpenCV Haar cascade (srnam.faces.detect_face), images upsampled to "
+                         f"{metrics.ANALYSIS_SIZE} px",
+             "generator_samples": num_samples, "generator_rate": metrics.face_detection_rate(samples),
+             "ground_truth_faces": len(hr), "ground_truth_rate": metrics.face_detection_rate(hr)}
+    if reference is not None and analyser is not None:
+        unit = metrics.to_unit_range(samples)
+        ids = np.concatenate([analyser.analyse(chunk)[1] for chunk in unit.split(64)])
+        floor = reference.floor_descriptors
+        found.update({
+            "generator_face_fd": round(metrics.frechet_distance(ids, reference.descriptors), 6),
+            "real_faces_at_this_size": len(floor),
+            "real_face_fd": round(metrics.frechet_distance(floor, reference.descriptors), 6) if len(floor) > 1 else None,
+            "reference_faces": len(reference.descriptors),
+            "generator_sharpness": round(float(metrics.laplacian_energy(unit).mean()) / reference.laplacian, 6)})
+    return found
 
 
-def score_batch(names: list[str], hr: torch.Tensor, lr: torch.Tensor, result, analyser) -> list[dict]:
+def score_batch(names: list[str], hr: torch.Tensor, lr: torch.Tensor, result, analyser) -> tuple[list[dict], dict]:
     """The figures of one search batch, per face: each metric's value for every candidate (in search order)
-    and for each baseline, and the diversity of the first k candidates for every k."""
+    and for each baseline, the Laplacian energy of each (and of the ground truth: the sharpness), and the
+    diversity of the first k candidates for every k. Also the dlib descriptors of every image (for realism):
+    "srnam" [B, K, 128], each baseline [B, 1, 128], "truth" [B, 128]; none without the analyser."""
     b, k = result.hr.shape[:2]
     truth, lr_input = metrics.to_unit_range(hr), metrics.to_unit_range(lr)  # [B, 3, 64, 64], [B, 3, 16, 16]
     candidates = metrics.to_unit_range(result.hr)  # [B, K, 3, 64, 64]
     projections = metrics.to_unit_range(result.lr)  # [B, K, 3, 16, 16]
     images = {"srnam": candidates, **{  # method → [B, K or 1, 3, 64, 64], rounded to 8 bits like the candidates
         mode: metrics.to_unit_range(F.interpolate(lr, size=hr.shape[-1], mode=mode))[:, None] for mode in BASELINES}}
-    scores = {method: {"hr_psnr": metrics.psnr(x, truth[:, None]), "hr_ssim": metrics.ssim(x, truth[:, None])}
+    scores = {method: {"hr_psnr": metrics.psnr(x, truth[:, None]), "hr_ssim": metrics.ssim(x, truth[:, None]),
+                       "laplacian": metrics.laplacian_energy(x)}
               for method, x in images.items()}  # method → metric → [B, K or 1]
     scores["srnam"].update(lr_l1=result.l1.cpu(), lr_psnr=metrics.psnr(projections, lr_input[:, None]))
+    truth_laplacian = metrics.laplacian_energy(truth)  # [B]
+    descriptors = {}
     if analyser is not None:
         truth_points, truth_ids = analyser.analyse(truth)  # [B, 68, 2], [B, 128]
+        descriptors["truth"] = truth_ids
         for method, x in images.items():
-            scores[method].update(face_scores(analyser, x, truth_points, truth_ids))
+            values, descriptors[method] = face_scores(analyser, x, truth_points, truth_ids)
+            scores[method].update(values)
     return [{
         "name": name,
         "srnam": {metric: _rounded(values[i]) for metric, values in scores["srnam"].items()},
         **{mode: {metric: _rounded(values[i, 0]) for metric, values in scores[mode].items()} for mode in BASELINES},
+        "truth_laplacian": _rounded(truth_laplacian[i]),
         "diversity": [round(metrics.mean_pairwise_l1(candidates[i, :n]), 6) for n in range(1, k + 1)],  # first n
-    } for i, name in enumerate(names)]
+    } for i, name in enumerate(names)], descriptors
 
 
-def face_scores(analyser, images: torch.Tensor, truth_points: np.ndarray, truth_ids: np.ndarray) -> dict:
+def face_scores(analyser, images: torch.Tensor, truth_points: np.ndarray,
+                truth_ids: np.ndarray) -> tuple[dict, np.ndarray]:
     """The face metrics of ``images`` [B, n, 3, H, W] in [0, 1] against the landmarks and descriptors of their
-    ground truth (one per face, [B, ...]): metric → [B, n]."""
+    ground truth (one per face, [B, ...]): metric → [B, n]; and the images' descriptors [B, n, 128]."""
     n, size = images.shape[1], images.shape[-1]
     points, ids = analyser.analyse(images.flatten(0, 1))  # [B·n, 68, 2], [B·n, 128]
     pairs = [(points[i], ids[i], truth_points[i // n], truth_ids[i // n]) for i in range(len(points))]
@@ -271,12 +353,33 @@ def face_scores(analyser, images: torch.Tensor, truth_points: np.ndarray, truth_
         "identity_distance": [metrics.identity_distance(d, d_true) for _, d, _, d_true in pairs],
     }
     values["same_person"] = [float(d < metrics.SAME_PERSON_DISTANCE) for d in values["identity_distance"]]
-    return {name: torch.tensor(v).reshape(images.shape[:2]) for name, v in values.items()}
+    return ({name: torch.tensor(v).reshape(images.shape[:2]) for name, v in values.items()},
+            ids.reshape(*images.shape[:2], -1))
+
+
+def add_realism(summary: dict, faces: list[dict], ids: dict, reference: RealismReference) -> None:
+    """Add the Fréchet distances of the face descriptors to the reference faces into ``summary``: SR-NAM's
+    first-ranked candidates, the mean over k of the distance of every face's k-th candidate (sets of one
+    candidate per face, the size of the ground truth's set, so the figures compare), each baseline, and the
+    ground truth itself (the floor at this size)."""
+    def fd(features: np.ndarray) -> float:
+        return round(metrics.frechet_distance(features, reference.descriptors), 6)
+
+    srnam = ids["srnam"]  # [N, K, 128]
+    first = [int(np.argmin(face["srnam"]["lr_l1"])) for face in faces]
+    summary["srnam"]["first"]["realism_fd"] = fd(srnam[np.arange(len(faces)), first])
+    summary["srnam"]["mean"]["realism_fd"] = round(float(np.mean([fd(srnam[:, k]) for k in range(srnam.shape[1])])), 6)
+    for mode in BASELINES:
+        summary[mode]["realism_fd"] = fd(ids[mode][:, 0])
+    summary["ground_truth"]["realism_fd"] = fd(ids["truth"])
+    summary["realism_reference_faces"] = len(reference.descriptors)
 
 
 def summarise(faces: list[dict], k: int) -> dict:
     """Averages over the faces, from each face's first ``k`` candidates: for SR-NAM one value per statistic and
-    metric, and the diversity; for each baseline one value per metric. None: not computed or not applicable."""
+    metric, and the diversity; for each baseline one value per metric; sharpness for each (ratios of mean
+    Laplacian energies to the ground truth's, "best" excluded: it is not a per-face choice) and for the ground
+    truth itself (1). None: not computed or not applicable."""
     collected: dict[tuple, list[float]] = {}  # (method, statistic, metric) → one value per face
     for face in faces:
         first = int(np.argmin(face["srnam"]["lr_l1"][:k]))  # the candidate a user sees first
@@ -289,13 +392,29 @@ def summarise(faces: list[dict], k: int) -> dict:
             for mode in BASELINES:
                 if metric.name in face[mode]:
                     collected.setdefault((mode, "", metric.name), []).append(face[mode][metric.name])
+        laplacian = face["srnam"]["laplacian"][:k]
+        collected.setdefault(("srnam", "mean", "laplacian"), []).append(float(np.mean(laplacian)))
+        collected.setdefault(("srnam", "first", "laplacian"), []).append(laplacian[first])
+        for mode in BASELINES:
+            collected.setdefault((mode, "", "laplacian"), []).append(face[mode]["laplacian"])
+        collected.setdefault(("truth", "", "laplacian"), []).append(face["truth_laplacian"])
 
     def average(key: tuple) -> float | None:
         return round(float(np.mean(collected[key])), 6) if key in collected else None
 
+    def sharpness(method: str, stat: str = "") -> float:
+        return round(float(np.mean(collected[(method, stat, "laplacian")]) /
+                           max(np.mean(collected[("truth", "", "laplacian")]), 1e-12)), 6)
+
     summary = {"srnam": {stat: {m.name: average(("srnam", stat, m.name)) for m in METRICS} for stat in STATISTICS}}
     summary["srnam"]["diversity"] = round(float(np.mean([face["diversity"][k - 1] for face in faces])), 6)
     summary.update({mode: {m.name: average((mode, "", m.name)) for m in METRICS} for mode in BASELINES})
+    for stat in STATISTICS:
+        summary["srnam"][stat]["sharpness"] = None if stat == "best" else sharpness("srnam", stat)
+        summary["srnam"][stat]["realism_fd"] = None  # add_realism() fills it in when a reference is given
+    for mode in BASELINES:
+        summary[mode].update(sharpness=sharpness(mode), realism_fd=None)
+    summary["ground_truth"] = {"sharpness": 1.0, "realism_fd": None}
     return summary
 
 
@@ -312,20 +431,33 @@ def markdown_table(results: dict) -> str:
     rows = [(f"SR-NAM K={k}, {description}", summary["srnam"][stat], summary["srnam"]["diversity"])
             for stat, description in STATISTICS.items()]
     rows += [("SR-NAM K=1", k1, 0.0)] + [(f"{mode} upsampling", summary[mode], None) for mode in BASELINES]
+    rows += [("ground truth", summary["ground_truth"], None)]
+    columns = METRICS + SET_METRICS
 
     def cell(metric: Metric, value: float | None) -> str:
         return "n/a" if value is None else metric.table_format.format(value * metric.table_scale)
 
-    header = ["method"] + [m.label for m in METRICS] + ["diversity ↑"]
+    header = ["method"] + [m.label for m in columns] + ["diversity ↑"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label, values, diversity in rows:
-        lines.append("| " + " | ".join([label] + [cell(m, values[m.name]) for m in METRICS]
+        lines.append("| " + " | ".join([label] + [cell(m, values.get(m.name)) for m in columns]
                                        + ["n/a" if diversity is None else f"{diversity:.4f}"]) + " |")
     if "faceness" in results:
         found = results["faceness"]
         lines.append(f"\nFace-ness: a face is found in {found['generator_rate']:.1%} of {found['generator_samples']} "
                      f"random samples G(z) and in {found['ground_truth_rate']:.1%} of the {found['ground_truth_faces']} "
                      f"ground-truth faces (the ceiling); detector: {found['detector']}.")
+        if "generator_face_fd" in found:
+            floor = found["real_face_fd"]
+            lines.append(f"Random samples G(z): face FD {found['generator_face_fd']:.3f} against "
+                         f"{found['reference_faces']} reference faces ({found['real_faces_at_this_size']} further real "
+                         f"faces: {'n/a' if floor is None else f'{floor:.3f}'}, the floor), sharpness "
+                         f"{found['generator_sharpness']:.2f} of real faces'.")
+    if summary.get("realism_reference_faces"):
+        lines.append(f"\nFace FD: Fréchet distance between dlib face descriptors and those of "
+                     f"{summary['realism_reference_faces']} reference faces (one candidate per face; the ground "
+                     f"truth's own figure is the floor at this set size). Sharpness: mean squared Laplacian "
+                     f"against the ground truth's.")
     timing = results["timing"]
     lines.append(f"\nSearch time: {timing['seconds_per_face']:.2f} s per face ({timing['device']}, "
                  f"{timing['threads']} threads, {timing['candidate_steps_per_second']:.0f} candidate-steps/s).")

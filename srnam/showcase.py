@@ -1,4 +1,5 @@
-"""Figures for a model card: what the degradation model does, and what the latent search finds.
+"""Figures for a model card: what the degradation model does, what the latent search finds, and how a
+model compares with the one it replaces.
 
 Both take faces the models were not trained on (e.g. the corpus's dev/ split) and draw labelled grids
 of enlarged tiles (no smoothing, so the 16×16 pixels stay visible).
@@ -71,3 +72,33 @@ def search_examples(generator, degradation, hr: torch.Tensor, lr: torch.Tensor, 
     header = ["LR input", *(f"candidate {k + 1}" for k in range(num_candidates)),
               *(f"its LR {k + 1}" for k in range(num_candidates)), "ground truth"]
     return labelled_rows(header, rows)
+
+
+def stacked(panels: list[tuple[str, Image.Image]]) -> Image.Image:
+    """Figures one below the other, each under its title."""
+    width = max(image.width for _, image in panels)
+    height = sum(CAPTION + image.height for _, image in panels)
+    out = Image.new("RGB", (width, height), "white")
+    draw, y = ImageDraw.Draw(out), 0
+    for title, image in panels:
+        draw.text((PAD, y + 2), title, fill=(0, 0, 0))
+        out.paste(image, (0, y + CAPTION))
+        y += CAPTION + image.height
+    return out
+
+
+@torch.no_grad()
+def sample_comparison(generators: dict[str, torch.nn.Module], num_samples: int = 8, seed: int = 0) -> Image.Image:
+    """One row of random samples G(z) per generator (label → model), the same z for all."""
+    latent_size = next(iter(generators.values())).latent_size
+    z = torch.randn(num_samples, latent_size, generator=torch.Generator().manual_seed(seed))
+    rows = [[*g(z)] for g in generators.values()]
+    grid = labelled_rows([f"z {i + 1}" for i in range(num_samples)], rows)
+    return stacked([(" / ".join(f"row {i + 1}: {label}" for i, label in enumerate(generators)), grid)])
+
+
+def search_comparison(pipelines: dict[str, tuple], hr: torch.Tensor, lr: torch.Tensor, num_candidates: int = 4,
+                      num_steps: int = 300, seed: int = 0) -> Image.Image:
+    """``search_examples`` for each (generator, degradation) pair (label → pair) on the same LR inputs, stacked."""
+    return stacked([(label, search_examples(g, d, hr, lr, num_candidates, num_steps, seed))
+                    for label, (g, d) in pipelines.items()])

@@ -52,3 +52,12 @@ def test_profile_search_lists_the_costliest_operators():
     assert len(rows) == 5
     assert any("convolution" in row[1] for row in rows)  # the convolutions are among the top five
     assert all(float(row[2]) > 0 and "[2, " in row[5] for row in rows if row[1].strip().startswith("aten::conv"))
+
+
+def test_training_speed_prints_every_adversarial_variant_and_its_ratio():
+    out = _run("training_speed.py", "--adversarial-variants", "--progan-config", "tiny", "--images", "160")
+    rows = re.findall(r"^  (.+?)\s+([\d.]+) img/s\s+([\d.]+)×$", out, flags=re.M)
+    assert [name for name, _, _ in rows] == ["float32, penalty every step", "float32, lazy penalty (every 4th)",
+                                             "bfloat16, penalty every step", "bfloat16, lazy penalty (every 4th)",
+                                             "bfloat16, lazy penalty (every 8th)"]
+    assert rows[0][2] == "1.00" and all(float(img_s) > 0 for _, img_s, _ in rows)

@@ -22,10 +22,24 @@ def model(tmp_path_factory):
     return str(folder)
 
 
+def write_reference_faces(folder: Path) -> Path:
+    """Six real faces other than the evaluated files: the test faces mirrored, and brightened."""
+    from PIL import Image, ImageEnhance, ImageOps
+
+    folder.mkdir()
+    for path in sorted(FACES.glob("*.jpg")):
+        image = Image.open(path).convert("RGB")
+        ImageOps.mirror(image).save(folder / f"mirrored_{path.stem}.png")
+        ImageEnhance.Brightness(image).enhance(1.2).save(folder / f"bright_{path.stem}.png")
+    return folder
+
+
 @pytest.fixture(scope="module")
 def full_run(model, tmp_path_factory):
     out = tmp_path_factory.mktemp("eval")
-    assert main(["evaluate", str(FACES), "--model", model, "--out", str(out), *FAST]) == 0
+    reference = write_reference_faces(tmp_path_factory.mktemp("ref") / "faces")
+    assert main(["evaluate", str(FACES), "--model", model, "--out", str(out), *FAST,
+                 "--reference", str(reference), "--reference-limit", "4"]) == 0
     return out, json.loads((out / "results.json").read_text())
 
 
@@ -48,12 +62,31 @@ def test_evaluate_writes_every_figure(full_run):
     assert results["summary"]["bicubic"]["hr_psnr"] > 15  # bicubic on 8-bit inputs is a fair face
     assert results["quality_vs_k"]["k"] == [1, 2, 3] and len(results["quality_vs_k"]["srnam"]) == 3
     k1 = results["quality_vs_k"]["srnam"][0]
-    assert k1["best"] == k1["mean"] == k1["first"] and k1["diversity"] == 0.0  # one candidate: one value
+    per_face = [{m.name: k1[stat][m.name] for m in evaluate.METRICS} for stat in evaluate.STATISTICS]
+    assert per_face[0] == per_face[1] == per_face[2] and k1["diversity"] == 0.0  # one candidate: one value
+    assert k1["mean"]["sharpness"] == k1["first"]["sharpness"]
     assert len(results["lr_consistency_over_steps"]["mean_l1"]) == 2  # one value per step
     table = (out / "results.md").read_text()
     assert "| SR-NAM K=3, best of K (oracle) |" in table and "| bicubic upsampling |" in table
     assert (out / "lr_consistency.png").is_file() and (out / "quality_vs_k.png").is_file()
-    assert set(results["not_computed"]) == (set() if face_metrics else {", ".join(evaluate.FACE_METRICS)})
+    assert set(results["not_computed"]) == (set() if face_metrics else {", ".join(evaluate.FACE_METRICS + ("realism",))})
+    summary = results["summary"]
+    # Sharpness: each set's Laplacian energy over the ground truth's, recomputed from the per-face values.
+    truth = sum(face["truth_laplacian"] for face in results["faces"])
+    candidates = sum(sum(face["srnam"]["laplacian"]) / 3 for face in results["faces"])
+    assert summary["srnam"]["mean"]["sharpness"] == pytest.approx(candidates / truth, rel=1e-4)
+    assert summary["ground_truth"]["sharpness"] == 1.0 and summary["srnam"]["best"]["sharpness"] is None
+    assert 0 < summary["bicubic"]["sharpness"] < summary["nearest"]["sharpness"]  # bicubic smooths, nearest has edges
+    if face_metrics:  # realism: Fréchet distances of face descriptors to the 4 reference faces
+        assert summary["realism_reference_faces"] == 4
+        for row in (summary["srnam"]["first"], summary["srnam"]["mean"], summary["bicubic"], summary["ground_truth"]):
+            assert row["realism_fd"] > 0
+        # the mirrored/brightened reference are the ground truth's own faces: closer than an untrained G's noise
+        assert summary["ground_truth"]["realism_fd"] < summary["srnam"]["mean"]["realism_fd"]
+        assert "| ground truth |" in table and "Face FD: Fréchet distance" in table
+        samples = results["faceness"]
+        assert samples["real_faces_at_this_size"] == 2 and samples["reference_faces"] == 4
+        assert samples["real_face_fd"] < samples["generator_face_fd"] and samples["generator_sharpness"] > 0
     faceness = results["faceness"]
     assert (faceness["generator_samples"], faceness["ground_truth_faces"]) == (5, 3)
     assert faceness["ground_truth_rate"] == 2 / 3 and faceness["generator_rate"] == 0.0  # untrained G: no faces
@@ -72,7 +105,7 @@ def test_without_the_metrics_extra_it_reports_what_it_cannot_compute(model, tmp_
     printed = capsys.readouterr().out
     results = json.loads((tmp_path / "results.json").read_text())
     reasons = results["not_computed"]
-    assert set(reasons) == {", ".join(evaluate.FACE_METRICS), "plots"}
+    assert set(reasons) == {", ".join(evaluate.FACE_METRICS + ("realism",)), "plots"}
     assert all("pip install -e .[metrics]" in reason for reason in reasons.values())
     assert "not computed: plots" in printed and "n/a" in (tmp_path / "results.md").read_text()
     assert results["summary"]["srnam"]["mean"]["identity_distance"] is None
@@ -114,3 +147,5 @@ def test_usage_errors(model, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:  # argparse rejects it with its usage message
         main(["evaluate", str(FACES), "--model", model, "-k", "0"])
     assert exit_info.value.code == 2 and "must be between 1 and 64" in capsys.readouterr().err
+    assert main(["evaluate", str(FACES), "--model", model, "--reference", str(FACES)]) == 2
+    assert "disjoint" in capsys.readouterr().out

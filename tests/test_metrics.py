@@ -129,3 +129,31 @@ def test_face_detection_rate(corpus_faces):
     flat = torch.zeros(2, 3, 64, 64)
     noise = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
     assert metrics.face_detection_rate(torch.cat([faces, flat, noise])) == 2 / 7  # no face in flat or noise
+
+
+def test_laplacian_energy_and_sharpness():
+    flat = torch.full((2, 3, 8, 8), 0.5)
+    assert metrics.laplacian_energy(flat).tolist() == [0.0, 0.0]
+    checker = ((torch.arange(8).view(8, 1) + torch.arange(8).view(1, 8)) % 2).float().expand(1, 3, 8, 8)
+    assert metrics.laplacian_energy(checker).item() == pytest.approx(16.0)  # ±4 at every inner pixel
+    noise = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    blurred = torch.nn.functional.avg_pool2d(noise, 3, stride=1, padding=1)
+    assert metrics.sharpness(noise, noise) == pytest.approx(1.0)
+    assert metrics.sharpness(blurred, noise) < 0.1 < metrics.sharpness(noise, blurred)
+
+
+def test_frechet_distance_matches_the_closed_form():
+    d = 4
+    eye = np.eye(d)
+
+    def star(a, shift=0.0):  # ±a·e_i: mean shift, covariance exactly 2a²/(2d − 1) · I
+        return np.concatenate([a * eye, -a * eye]) + shift
+
+    assert metrics.frechet_distance(star(1.0), star(1.0)) == pytest.approx(0.0, abs=1e-9)
+    assert metrics.frechet_distance(star(1.0, shift=0.5), star(1.0)) == pytest.approx(d * 0.25)
+    ca, cb = 2 * 1.0 / (2 * d - 1), 2 * 9.0 / (2 * d - 1)
+    assert metrics.frechet_distance(star(1.0), star(3.0)) == pytest.approx(d * (ca ** 0.5 - cb ** 0.5) ** 2)
+    with pytest.raises(ValueError, match="one D"):
+        metrics.frechet_distance(np.zeros((3, 2)), np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="at least 2"):
+        metrics.frechet_distance(np.zeros((1, 2)), np.zeros((3, 2)))

@@ -1,5 +1,6 @@
 """Trainers on tiny configs and a handful of random images: a few steps each, CPU only."""
 import dataclasses
+import importlib.util
 import json
 import os
 import subprocess
@@ -179,6 +180,26 @@ def test_pixel_loss_falls(data, tmp_path):
     assert np.mean(l1[-5:]) < 0.9 * np.mean(l1[:5]), l1
 
 
+def test_selection_criterion_rewards_consistent_sharp_realistic_snapshots():
+    spec = importlib.util.spec_from_file_location("select_checkpoint", ROOT / "train" / "select_checkpoint.py")
+    select = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(select)
+
+    def row(lr_psnr, sharpness, fd=None, samples_fd=None, hr_psnr=20.0):
+        return {"lr_psnr_mean": lr_psnr, "sharpness_mean": sharpness, "face_fd_mean": fd,
+                "samples_face_fd": samples_fd, "hr_psnr_mean": hr_psnr}
+
+    table = {"blurred": row(30.0, 0.2, 0.30, 0.25, hr_psnr=25.0),  # best PSNR: the mean face, never chosen
+             "sharp": row(29.5, 0.9, 0.20, 0.10),
+             "realer": row(29.2, 1.2, 0.15, 0.08),
+             "inconsistent": row(27.0, 1.0, 0.05, 0.05),  # most realistic, but 3 dB off the input
+             "noisy": row(29.8, 2.0, 0.10, 0.05)}  # outside the sharpness band
+    assert select.choose(table) == "realer"
+    assert select.choose({k: table[k] for k in ("blurred", "noisy")}) == "noisy"  # nearest to the band: log 2.0/1.3 < log 0.7/0.2
+    no_reference = {k: {**v, "face_fd_mean": None} for k, v in table.items()}
+    assert select.choose(no_reference) == "sharp"  # sharpness nearest 1 among the consistent, in-band ones
+
+
 def test_select_then_publish_with_examples_and_evaluation(data, tmp_path, hub):
     train_progan(data / "hr", tmp_path / "g", dataclasses.replace(TINY_PROGAN, snapshot_every=5))
     with pytest.warns(UserWarning):
@@ -209,13 +230,16 @@ def test_select_then_publish_with_examples_and_evaluation(data, tmp_path, hub):
         tmp_path / "d" / "export" / "degradation")).save_pretrained(tmp_path / "pipe0")
     assert cli_main(["evaluate", str(faces), "--model", str(tmp_path / "pipe0"), "-k", "2", "-n", "2",
                      "--faceness", "2", "--out", str(tmp_path / "eval")]) == 0
+    assert cli_main(["evaluate", str(faces), "--model", str(tmp_path / "pipe0"), "-k", "2", "-n", "2",
+                     "--faceness", "0", "--lr-source", "bicubic", "--out", str(tmp_path / "eval_bicubic")]) == 0
 
     repo = "tester/published-tiny"
     (tmp_path / "notes.md").write_text("Trained in two slices.")
     (tmp_path / "limits.md").write_text("## Known limitations\n\nNoise in, noise out.")
     script("publish.py", tmp_path / "g", tmp_path / "d", "--snapshot", "step-0000010", "--out", tmp_path / "pipe",
            "--training-data", "Eight noise images.", "--notes-file", tmp_path / "notes.md", "--examples", faces,
-           "--evaluation", tmp_path / "eval", "--section-file", tmp_path / "limits.md", "--push", repo)
+           "--evaluation", tmp_path / "eval", "--evaluation", tmp_path / "eval_bicubic", "--compare-with",
+           tmp_path / "pipe0", "--section-file", tmp_path / "limits.md", "--push", repo)
     card = (tmp_path / "pipe" / "README.md").read_text()
     assert "Eight noise images." in card and "10 steps, 40 images seen" in card and "snapshots/step-0000010" in card
     assert card.index("## Training") < card.index("Trained in two slices.") < card.index("### generator")
@@ -229,6 +253,12 @@ def test_select_then_publish_with_examples_and_evaluation(data, tmp_path, hub):
     assert search_figure.size == (4 + 10 * 100, 16 + 3 * 100 + 4)  # 3 faces: LR, 4 candidates, 4 LR, truth
     summary = json.loads((tmp_path / "pipe" / "evaluation.json").read_text())
     assert "faces" not in summary and summary["settings"]["num_candidates"] == 2
+    # the second evaluation keeps its own files; before/after figures: 8 samples in 2 rows, 2 searches stacked
+    assert json.loads((tmp_path / "pipe" / "evaluation_bicubic.json").read_text())["settings"]["lr_source"] == "bicubic"
+    assert "### Evaluation with LR inputs from `bicubic`" in card and "quality_vs_k_bicubic.png" in card
+    assert card.index("## Examples") < card.index("## Before and after") < card.index("## Evaluation")
+    assert Image.open(tmp_path / "pipe" / "comparison_samples.png").size == (4 + 8 * 100, 16 + 16 + 2 * 100 + 4)
+    assert Image.open(tmp_path / "pipe" / "comparison_search.png").size == (4 + 10 * 100, 2 * (16 + 16 + 3 * 100 + 4))
     pipe = SRNAMPipeline.from_pretrained(repo, cache_dir=tmp_path / "cache")
     assert pipe.model_card == card and "search_examples.png" in pipe.card_assets
     assert len(pipe(Image.new("RGB", (16, 16)), num_candidates=2, num_steps=2, seed=0).hr_candidates) == 2

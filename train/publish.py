@@ -11,8 +11,10 @@ examples:
 The model card records each run's config, steps, images, processes, hardware and wall time (from the
 run folders) and shows a sample grid of random faces from the generator. With --examples (a folder of
 held-out portraits, framed like the training data) it also shows degradation examples (one HR face, LR
-photos under several noise vectors) and latent-search results; with --evaluation (an ``srnam evaluate``
-output folder) the figures and plots of that evaluation.
+photos under several noise vectors) and latent-search results; with --compare-with (the pipeline folder this
+one replaces) and --examples, old against new: random samples from the same z and search results on the
+same inputs; with --evaluation (an ``srnam evaluate`` output folder, repeatable) the figures and plots of
+that evaluation.
 """
 from __future__ import annotations
 
@@ -72,20 +74,55 @@ projections and, last, the ground truth the search never saw (`search_examples.p
     return text, {name: _png(image) for name, image in figures.items()}
 
 
-def evaluation_section(folder: Path) -> tuple[str, dict[str, bytes]]:
+def comparison_section(old_folder: Path, pipe: SRNAMPipeline, folder: Path, seed: int = 0) -> tuple[str, dict]:
+    """Old against new: random samples from the same z, and both searches on the same LR inputs (made by the new
+    pipeline's degradation model), from the first faces of ``folder``."""
+    old = SRNAMPipeline.from_pretrained(old_folder)
+    names, hr, _ = load_faces(folder, "corpus", limit=4)
+    lr = make_lr_inputs(hr, names, "degradation", pipe.degradation, seed)
+    labels = (f"before: {old_folder}", "this model")
+    figures = {
+        "comparison_samples.png": showcase.sample_comparison(dict(zip(labels, (old.generator, pipe.generator))),
+                                                             num_samples=8, seed=seed),
+        "comparison_search.png": showcase.search_comparison(
+            dict(zip(labels, ((old.generator, old.degradation), (pipe.generator, pipe.degradation)))), hr, lr,
+            seed=seed),
+    }
+    text = f"""## Before and after
+
+The models this one replaces (`{old_folder}`) against this one. Random samples G(z) from the same eight z
+(`comparison_samples.png`):
+
+![samples before and after](comparison_samples.png)
+
+Both searches (4 candidates, 300 steps, seed {seed}) on the same LR inputs, made from dev faces
+({', '.join(names)}) by this model's degradation model (`comparison_search.png`):
+
+![search before and after](comparison_search.png)
+"""
+    return text, {name: _png(image) for name, image in figures.items()}
+
+
+def evaluation_section(folder: Path, index: int = 0) -> tuple[str, dict[str, bytes]]:
     """The table and plots of an ``srnam evaluate`` output folder; its figures without the per-face lists
-    as ``evaluation.json``."""
+    as ``evaluation.json`` (``index`` > 0: a further evaluation, its files named after its LR source)."""
     results = json.loads((folder / "results.json").read_text())
     plots = {name: (folder / name).read_bytes() for name in ("lr_consistency.png", "quality_vs_k.png")
              if (folder / name).is_file()}
     settings = results["settings"]
     command = (f"srnam evaluate {settings['hr_folder']} --model {settings['model']} --limit {settings['limit']} "
                f"-k {settings['num_candidates']} -n {settings['num_steps']} --batch-faces {settings['batch_faces']} "
-               f"--seed {settings['seed']} --out {folder.name}")
-    text = "\n".join(["## Evaluation", "", f"Measured with `{command}`:", "", markdown_table(results), ""]
-                     + [f"![{name}]({name})\n" for name in plots])
+               f"--seed {settings['seed']} --lr-source {settings['lr_source']}"
+               + (f" --reference {settings['reference']}" if settings.get("reference") else "")
+               + f" --out {folder.name}")
+    # Several evaluations (e.g. per LR source) get their own file names, the first keeps the plain ones.
+    suffix = "" if index == 0 else f"_{settings['lr_source']}"
+    renamed = {name.replace(".png", f"{suffix}.png"): data for name, data in plots.items()}
+    title = "## Evaluation" if index == 0 else f"### Evaluation with LR inputs from `{settings['lr_source']}`"
+    text = "\n".join([title, "", f"Measured with `{command}`:", "", markdown_table(results), ""]
+                     + [f"![{name}]({name})\n" for name in renamed])
     summary = {key: value for key, value in results.items() if key != "faces"}
-    return text, {**plots, "evaluation.json": json.dumps(summary, indent=1).encode()}
+    return text, {**renamed, f"evaluation{suffix}.json": json.dumps(summary, indent=1).encode()}
 
 
 def _png(image) -> bytes:
@@ -112,7 +149,10 @@ def main(argv=None) -> int:
     parser.add_argument("--notes-file", type=Path,
                         help="Markdown for the card's training section, before the runs' details (method, history)")
     parser.add_argument("--examples", type=Path, help="folder of held-out portraits for the card's example figures")
-    parser.add_argument("--evaluation", type=Path, help="output folder of srnam evaluate, for the card's figures")
+    parser.add_argument("--evaluation", type=Path, action="append", default=[],
+                        help="output folder of srnam evaluate, for the card's figures; repeatable")
+    parser.add_argument("--compare-with", type=Path,
+                        help="the pipeline folder this one replaces: before/after figures (needs --examples)")
     parser.add_argument("--section-file", type=Path, action="append", default=[],
                         help="a Markdown file with more card sections (e.g. known limitations); repeatable")
     parser.add_argument("--push", metavar="REPO_ID", help="also push the pipeline to this Hub repo")
@@ -132,8 +172,12 @@ def main(argv=None) -> int:
     except (ModelLoadError, FileNotFoundError) as err:
         print(f"error: {err} (has the run finished and exported?)", file=sys.stderr)
         return 1
+    if args.compare_with and not args.examples:
+        print("error: --compare-with needs --examples (the faces to compare on)", file=sys.stderr)
+        return 1
     made = ([examples_section(pipe, args.examples)] if args.examples else []) + \
-        ([evaluation_section(args.evaluation)] if args.evaluation else [])
+        ([comparison_section(args.compare_with, pipe, args.examples)] if args.compare_with else []) + \
+        [evaluation_section(folder, i) for i, folder in enumerate(args.evaluation)]
     sections = [text for text, _ in made] + [path.read_text() for path in args.section_file]
     for _, assets in made:
         pipe.card_assets.update(assets)

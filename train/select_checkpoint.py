@@ -1,28 +1,58 @@
 """Pick the generator snapshot of a ProGAN run by its results on held-out faces, not by the last step.
 
 examples:
-  python train/select_checkpoint.py runs/progan runs/degradation ../shared/data/faces128/dev --skip 400 --limit 48
+  python train/select_checkpoint.py runs/progan runs/degradation ../shared/data/faces128/dev --skip 400 --limit 48 \
+      --reference ../shared/data/faces128/train
 
 Every snapshot in GENERATOR_RUN/snapshots/ (written in the last stage by --snapshot-every) is paired with the
 degradation run's export and evaluated like ``srnam evaluate`` does: LR inputs made from the faces by the
-degradation model, K candidates × N steps. It also checks how often the face detector finds a face in
-random samples. The table goes to the terminal and OUT (default GENERATOR_RUN/selection.json); the best
-snapshot by mean-of-K HR PSNR (what a user gets on average, not just the luckiest candidate) is named last.
-Select on faces that the final evaluation does not use (--skip). Run it again while the run goes on: the
-snapshots already measured with the same settings are kept, only new ones are evaluated.
+degradation model, K candidates × N steps. It also measures random samples: face-detection rate and, with
+--reference, their realism and sharpness. The table goes to the terminal and OUT (default
+GENERATOR_RUN/selection.json), and the chosen snapshot is named last. Select on faces that the final
+evaluation does not use (--skip). Run it again while the run goes on: the snapshots already measured with
+the same settings are kept, only new ones are evaluated.
+
+The criterion (``choose``) rewards realism, never blur; HR PSNR is reported but not used (the mean face wins it):
+  1. LR consistency is the method's contract: only snapshots whose mean LR PSNR is within 1 dB of the best
+     snapshot's take part;
+  2. of those, the ones whose candidates' sharpness is in the band of real faces (0.7–1.3; if none is, the
+     ones nearest to it);
+  3. of those, the lowest face-descriptor Fréchet distance of the candidates to real faces plus that of random
+     samples (without --reference: the sharpness nearest to 1).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 from srnam import SRNAMPipeline
-from srnam.evaluate import evaluate, load_faces
+from srnam import metrics
+from srnam.evaluate import RealismReference, evaluate, load_faces
 from srnam.models import DegradationGenerator, ProGANGenerator
 
-CRITERION = ("mean", "hr_psnr")  # summary["srnam"]["mean"]["hr_psnr"]
+LR_PSNR_MARGIN_DB = 1.0
+SHARPNESS_BAND = (0.7, 1.3)
+CRITERION = (f"mean LR PSNR within {LR_PSNR_MARGIN_DB} dB of the best; then sharpness in {SHARPNESS_BAND} (else "
+             "nearest to it); then the lowest candidate + sample face FD (without a reference: sharpness nearest 1)")
+
+
+def choose(table: dict) -> str:
+    """The snapshot to ship from ``table`` (name → figures), by the criterion above."""
+    best_lr = max(row["lr_psnr_mean"] for row in table.values())
+    consistent = {name: row for name, row in table.items() if row["lr_psnr_mean"] >= best_lr - LR_PSNR_MARGIN_DB}
+
+    def off_band(row) -> float:  # how far the sharpness is outside the band, in log ratio (0 inside)
+        low, high = SHARPNESS_BAND
+        return max(0.0, math.log(low / row["sharpness_mean"]), math.log(row["sharpness_mean"] / high))
+
+    nearest = min(off_band(row) for row in consistent.values())
+    sharp = {name: row for name, row in consistent.items() if off_band(row) <= nearest + 1e-9}
+    if all(row.get("face_fd_mean") is not None for row in sharp.values()):
+        return min(sharp, key=lambda name: sharp[name]["face_fd_mean"] + (sharp[name].get("samples_face_fd") or 0.0))
+    return min(sharp, key=lambda name: abs(math.log(sharp[name]["sharpness_mean"])))
 
 
 def main(argv=None) -> int:
@@ -35,6 +65,9 @@ def main(argv=None) -> int:
     parser.add_argument("-k", "--candidates", type=int, default=8)
     parser.add_argument("-n", "--steps", type=int, default=300)
     parser.add_argument("--faceness", type=int, default=200, help="random samples for the face-detection rate")
+    parser.add_argument("--reference", type=Path,
+                        help="real faces for realism, disjoint from FACES (e.g. the training split)")
+    parser.add_argument("--reference-limit", type=int, default=1000, help="reference faces (default 1000)")
     parser.add_argument("--out", type=Path, help="default: GENERATOR_RUN/selection.json")
     args = parser.parse_args(argv)
 
@@ -48,27 +81,39 @@ def main(argv=None) -> int:
     degradation = DegradationGenerator.from_folder(args.degradation_run / "export" / "degradation")
     out = args.out or args.generator_run / "selection.json"
     settings = {"faces": f"{args.faces} [{args.skip}:{args.skip + len(names)}]", "candidates": args.candidates,
-                "steps": args.steps, "faceness_samples": args.faceness, "criterion": "mean-of-K HR PSNR"}
+                "steps": args.steps, "faceness_samples": args.faceness, "criterion": CRITERION,
+                "reference": None if args.reference is None else f"{args.reference} [:{args.reference_limit}]"}
     table = {}
     if out.is_file():  # a run still training: snapshots measured before with the same settings are kept
         previous = json.loads(out.read_text())
         if {key: previous.get(key) for key in settings} == settings:
             table = previous["snapshots"]
-    for snapshot in snapshots:
-        if snapshot.name in table:
-            continue
+    reference = None
+    todo = [snapshot for snapshot in snapshots if snapshot.name not in table]
+    if todo and args.reference is not None and metrics.face_metrics_unavailable() is None:
+        faces = load_faces(args.reference, "corpus", args.reference_limit + args.faceness)[1]
+        reference = RealismReference.from_faces(metrics.FaceAnalyser(), faces, args.reference_limit)  # once
+    for snapshot in todo:
         pipe = SRNAMPipeline(ProGANGenerator.from_folder(snapshot / "generator"), degradation)
         results = evaluate(pipe, names, hr, "degradation", args.candidates, args.steps, batch_faces=8,
-                           faceness_samples=args.faceness)
-        srnam = results["summary"]["srnam"]
-        table[snapshot.name] = {"hr_psnr_mean": srnam["mean"]["hr_psnr"], "hr_psnr_best": srnam["best"]["hr_psnr"],
-                                "hr_ssim_mean": srnam["mean"]["hr_ssim"], "lr_psnr_mean": srnam["mean"]["lr_psnr"],
-                                "diversity": srnam["diversity"], "faceness": results["faceness"]["generator_rate"]}
+                           faceness_samples=args.faceness, reference=reference)
+        summary, samples = results["summary"], results.get("faceness", {})
+        srnam = summary["srnam"]
+        table[snapshot.name] = {
+            "lr_psnr_mean": srnam["mean"]["lr_psnr"], "sharpness_mean": srnam["mean"]["sharpness"],
+            "face_fd_mean": srnam["mean"]["realism_fd"], "face_fd_ground_truth": summary["ground_truth"]["realism_fd"],
+            "face_fd_bicubic": summary["bicubic"]["realism_fd"], "samples_face_fd": samples.get("generator_face_fd"),
+            "samples_sharpness": samples.get("generator_sharpness"), "diversity": srnam["diversity"],
+            "faceness": samples.get("generator_rate"), "same_person_best": srnam["best"]["same_person"],
+            "hr_psnr_mean": srnam["mean"]["hr_psnr"], "hr_psnr_best": srnam["best"]["hr_psnr"]}  # reported only
         print(snapshot.name, json.dumps(table[snapshot.name]), flush=True)
         out.write_text(json.dumps({**settings, "snapshots": table}, indent=1))  # after each: safe to stop
-    best = max(table, key=lambda name: table[name]["hr_psnr_mean"])
-    out.write_text(json.dumps({**settings, "snapshots": table, "selected": best}, indent=1))
-    print(f"selected {best} (mean-of-{args.candidates} HR PSNR {table[best]['hr_psnr_mean']:.2f} dB); table: {out}")
+    chosen = choose(table)
+    out.write_text(json.dumps({**settings, "snapshots": table, "selected": chosen}, indent=1))
+    row = table[chosen]
+    realism = "" if row["face_fd_mean"] is None else f", face FD {row['face_fd_mean']:.3f}"
+    print(f"selected {chosen} (LR PSNR {row['lr_psnr_mean']:.2f} dB, sharpness {row['sharpness_mean']:.2f}"
+          f"{realism}); table: {out}")
     return 0
 
 

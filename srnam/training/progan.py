@@ -13,6 +13,18 @@ the student then need not reproduce the teacher's exact z → face mapping, only
 with well-spread codes, which a small generator learns many times faster. ``gan_weight`` = 0 switches
 the adversarial loss and the critic off (each critic step with its gradient penalty costs several
 generator steps).
+
+Fine-tuning a trained generator adversarially (``init_from``, with a schedule that starts at the last stage,
+e.g. ``stage_epochs=(0, 0, 0, 0, N)``): a fresh critic (or ``init_critic``) sharpens the faces, and the
+*anchor* keeps what the latent search needs. It is an L1 between G(z) and the initial generator G0(z) on
+the same z, on images area-downsampled to ``anchor_resolution`` (16: the LR side the search compares) and
+coarser, so the layout, pose and colouring that G0 learned stay, and only the detail above 16×16, which the
+anchor does not see, is left to the critic. Without it, a short trial broke the face structure into colour
+artefacts before any sharpening showed.
+
+Speed on a CPU: the gradient penalty can be lazy (``gp_every`` = k: on every k-th critic step, weighted ×k,
+as StyleGAN2 does for R1), the critic's weights take no gradients in the generator step, one generator
+forward pass serves both steps, and ``precision="bf16"`` runs both networks under bfloat16 autocast.
 """
 from __future__ import annotations
 
@@ -27,7 +39,9 @@ from tqdm import tqdm
 
 from ..data import ImageFolderDataset
 from ..grid import image_grid
+from ..errors import ModelLoadError
 from ..models import PROGAN_CHANNELS, ProGANDiscriminator, ProGANGenerator
+from .augment import diff_augment, parse_policy, xflip
 from .losses import gradient_penalty
 from .run import EMA, TrainingRun, epoch_batch_indices
 
@@ -39,13 +53,22 @@ class ProGANConfig:
     stage_epochs: tuple[float, ...] = (1, 2, 2, 2, 4)  # per stage; one epoch = one pass over the data
     batch_sizes: tuple[int, ...] = (32, 32, 32, 16, 16)  # global, over all processes
     lr: float = 1e-3
+    lr_g: float = 0.0  # the generator's learning rate; 0: the same as lr (a gentler one suits fine-tuning)
     betas: tuple[float, float] = (0.0, 0.99)
     gp_lambda: float = 10.0
+    gp_every: int = 1  # lazy gradient penalty: on every gp_every-th step only, weighted by gp_every
     drift: float = 1e-3  # keeps the critic's scores near 0
     ema_beta: float = 0.999
     distill_weight: float = 0.0  # paired pyramid L1 between G(z_i) and face i, when the data has latents
     latent_lr: float = 0.0  # > 0: the z_i are learned too (Adam, this learning rate), kept on the sphere
     gan_weight: float = 1.0  # weight of the adversarial loss; 0 skips the critic entirely
+    xflip: int = 1  # 1: mirror the real faces the critic sees at random (0: off)
+    diffaugment: str = ""  # critic-side DiffAugment policy for reals and fakes: "", "color", "color,translation"
+    precision: str = "fp32"  # "bf16": bfloat16 autocast for the critic and generator passes
+    init_from: str = ""  # start G from this generator (a pipeline folder, a run's export/ or a generator/ folder)
+    init_critic: str = ""  # start the critic from this folder (a run's export/ or a critic/ folder); "": fresh
+    anchor_weight: float = 0.0  # L1 between G(z) and the initial G0(z) at <= anchor_resolution (needs init_from)
+    anchor_resolution: int = 16
     log_every: int = 20
     sample_every: int = 500
     checkpoint_every: int = 500
@@ -64,6 +87,14 @@ PROGAN_CONFIGS = {
     "compact": ProGANConfig(channels=PROGAN_CHANNELS["compact"], stage_epochs=(1, 2, 2, 4, 20),
                             batch_sizes=(32, 32, 32, 32, 32), distill_weight=1.0, latent_lr=0.03, gan_weight=0.0,
                             snapshot_every=500),
+    # Adversarial fine-tuning of a trained 'compact' generator (--init-from it): the last stage only, a fresh
+    # critic, the anchor at 16×16 (weight from the trials in train/default_checkpoint/notes.md), a 5× gentler
+    # generator learning rate, the lazy penalty and bf16 for speed (benchmarks/training_speed.py), x-flip and
+    # DiffAugment against critic overfitting on 6,300 faces.
+    "compact-finetune": ProGANConfig(channels=PROGAN_CHANNELS["compact"], stage_epochs=(0, 0, 0, 0, 200),
+                                     batch_sizes=(32, 32, 32, 32, 32), lr_g=2e-4, gp_every=4, precision="bf16",
+                                     diffaugment="color,translation", anchor_weight=100.0, snapshot_every=1000,
+                                     checkpoint_every=500, sample_every=500),
     "tiny": ProGANConfig(channels=PROGAN_CHANNELS["tiny"], latent_size=32, stage_epochs=(1, 1, 1, 1, 1),
                          batch_sizes=(4, 4, 4, 4, 4), log_every=1, sample_every=4, checkpoint_every=4),
 }
@@ -89,7 +120,9 @@ class Schedule:
         for stage, length in enumerate(self.stage_images):
             if images_seen < start + length or stage == len(self.stage_images) - 1:
                 into = images_seen - start
-                alpha = 1.0 if stage == 0 else min(1.0, 2.0 * into / max(length, 1))
+                # Nothing to fade from when the earlier stages are skipped (a fine-tuning run at the last stage).
+                faded_in = stage == 0 or not any(self.stage_images[:stage])
+                alpha = 1.0 if faded_in else min(1.0, 2.0 * into / max(length, 1))
                 return stage, alpha, self.config.batch_sizes[stage]
             start += length
         raise AssertionError("unreachable")
@@ -130,6 +163,95 @@ class LatentCodes(torch.nn.Module):
         return self.codes[index]
 
 
+def find_model_folder(path: str | Path, part: str) -> Path:
+    """The ``part`` model folder (config.json + model.safetensors) in a pipeline folder, a run's ``export/``,
+    a run folder, or the model folder itself."""
+    path = Path(path)
+    for folder in (path / part, path / "export" / part, path):
+        if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
+            return folder
+    raise ModelLoadError(f"no {part} model in {path}: expected {path}/{part}/config.json and model.safetensors "
+                         f"(a pipeline folder or a run's export/)")
+
+
+def load_initial(cls, path: str, part: str, config: "ProGANConfig"):
+    """A warm start for ``part``, checked against the run's config so that a mismatch is named up front."""
+    model = cls.from_folder(find_model_folder(path, part))
+    if tuple(model.channels) != tuple(config.channels):
+        raise ValueError(f"{path}: its {part} has widths {model.channels}, the config {config.channels}: "
+                         f"pass --channels {','.join(map(str, model.channels))} or the config it was trained with")
+    if part == "generator" and model.latent_size != config.latent_size:
+        raise ValueError(f"{path}: its generator has latent_size {model.latent_size}, the config "
+                         f"{config.latent_size}: pass --latent-size {model.latent_size}")
+    return model
+
+
+class ProGANLoss:
+    """The loss terms of one training step, one method per phase (critic, generator).
+
+    ``generator_fakes`` draws the batch's fakes once; the critic trains on them detached, then the generator
+    step reuses their graph, so each step costs one generator forward pass, not two.
+    """
+
+    def __init__(self, config: "ProGANConfig", generator, critic, teacher=None, codes=None, latents=None):
+        self.config, self.generator, self.critic = config, generator, critic
+        self.teacher, self.codes, self.latents = teacher, codes, latents
+        self.policy = parse_policy(config.diffaugment)
+        self.autocast = config.precision == "bf16"
+        self.last_gp = torch.zeros(())  # the penalty of the last step that computed one (logged on the others)
+
+    def _amp(self, device: torch.device):
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.autocast)
+
+    def _critic(self, images, stage, alpha, rng):
+        if self.policy:
+            images = diff_augment(images, self.policy, rng)
+        return self.critic(images, stage, alpha).float()
+
+    def critic_step(self, real, fake, stage, alpha, rng, step) -> dict:
+        """WGAN-GP with the drift term; the penalty on every ``gp_every``-th step, weighted ×gp_every."""
+        c = self.config
+        if c.xflip:
+            real = xflip(real, rng)
+        with self._amp(real.device):
+            d_real, d_fake = self._critic(real, stage, alpha, rng), self._critic(fake.detach(), stage, alpha, rng)
+        loss = d_fake.mean() - d_real.mean() + c.drift * d_real.pow(2).mean()
+        if step % c.gp_every == 0:
+            # In float32: the double backward's small gradients are what the penalty measures.
+            gp = gradient_penalty(lambda x: self.critic(x, stage, alpha), real, fake.float(), rng)
+            loss = loss + c.gp_lambda * c.gp_every * gp
+            self.last_gp = gp.detach()
+        return {"loss_d": loss, "gp": self.last_gp, "score_real": d_real.mean().detach(), "score_fake": d_fake.mean().detach()}
+
+    def generator_fakes(self, z, stage, alpha):
+        with self._amp(z.device):
+            return self.generator(z, stage, alpha)
+
+    def generator_step(self, fake, z, real, index, stage, alpha, rng) -> dict:
+        """Adversarial term (critic frozen), the anchor to the initial generator, the paired loss."""
+        c = self.config
+        zero = torch.zeros((), device=real.device)
+        adversarial = anchor = distill = zero
+        if c.gan_weight:
+            self.critic.requires_grad_(False)  # its weights need no gradient here: a third of its backward
+            with self._amp(real.device):
+                adversarial = -self._critic(fake, stage, alpha, rng).mean()
+            self.critic.requires_grad_(True)
+        if self.teacher is not None and c.anchor_weight:
+            side = min(c.anchor_resolution, fake.shape[-1])
+            with torch.no_grad():
+                target = self.teacher(z, stage, alpha)
+            anchor = pyramid_l1(F.adaptive_avg_pool2d(fake.float(), side), F.adaptive_avg_pool2d(target, side))
+        if self.latents is not None:
+            zi = self.codes(index.to(real.device)) if self.codes is not None else self.latents[index].to(real.device)
+            with self._amp(real.device):
+                paired = self.generator(zi, stage, alpha)
+            distill = pyramid_l1(paired.float(), real)
+        loss = c.gan_weight * adversarial + c.anchor_weight * anchor + c.distill_weight * distill
+        return {"loss_g": loss, "adversarial": adversarial.detach(), "anchor": anchor.detach(),
+                "distill": distill.detach()}
+
+
 def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = False,
           max_steps: int | None = None, max_minutes: float | None = None) -> TrainingRun:
     run = TrainingRun(out_dir, {"trainer": "progan", "data": str(data_dir), **dataclasses.asdict(config)})
@@ -140,6 +262,13 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
         raise ValueError("latent_lr > 0 learns the latents of the paired loss: it needs distill_weight > 0")
     if not config.gan_weight and not config.distill_weight:
         raise ValueError("gan_weight = 0 and distill_weight = 0 leave no loss to train with")
+    if config.anchor_weight and not config.init_from:
+        raise ValueError("anchor_weight > 0 anchors G to its initial weights: it needs init_from")
+    if config.precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be 'fp32' or 'bf16', got {config.precision!r}")
+    if config.gp_every < 1:
+        raise ValueError(f"gp_every must be >= 1, got {config.gp_every}")
+    parse_policy(config.diffaugment)
     dataset = ImageFolderDataset(data_dir, 4 * 2 ** (len(config.channels) - 1),
                                  latents_file if config.distill_weight else None)
     images, latents = dataset.images, dataset.latents  # [N, 3, 64, 64] uint8, [N, latent_size] or None
@@ -149,10 +278,19 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
     schedule = Schedule(config, len(images))
 
     torch.manual_seed(config.seed)  # same initial weights on every rank
-    generator = ProGANGenerator(config.latent_size, config.channels).to(run.device)
-    critic = ProGANDiscriminator(config.channels).to(run.device)
+    generator = ProGANGenerator(config.latent_size, config.channels)
+    critic = ProGANDiscriminator(config.channels)
+    teacher = None
+    if config.init_from:
+        generator.load_state_dict(load_initial(ProGANGenerator, config.init_from, "generator", config).state_dict())
+        if config.anchor_weight:
+            teacher = load_initial(ProGANGenerator, config.init_from, "generator", config).requires_grad_(False)
+            teacher = teacher.to(run.device).eval()
+    if config.init_critic:
+        critic.load_state_dict(load_initial(ProGANDiscriminator, config.init_critic, "critic", config).state_dict())
+    generator, critic = generator.to(run.device).train(), critic.to(run.device).train()
     ema = EMA(generator, config.ema_beta)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=config.betas, eps=1e-8)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g or config.lr, betas=config.betas, eps=1e-8)
     opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=config.betas, eps=1e-8)
     codes = LatentCodes(latents).to(run.device) if config.latent_lr else None
     # beta1 = 0: a code outside the batch has a zero gradient and then does not move at all.
@@ -160,6 +298,7 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
     run.register(generator, critic, ema, opt_g, opt_d, run.state, *((codes, opt_z) if codes is not None else ()))
     if resume:
         run.resume()
+    loss = ProGANLoss(config, generator, critic, teacher, codes, latents)
     sample_z = torch.randn(16, config.latent_size, generator=torch.Generator().manual_seed(config.seed))
 
     bar = tqdm(total=schedule.total_images, initial=run.state.images_seen, unit="img", disable=not run.is_main,
@@ -178,34 +317,22 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
         n = real.shape[0]
         run.local_images += n
 
-        loss_d = gp = loss_g = distill = torch.zeros(())
+        terms = {}
+        z = torch.randn(n, config.latent_size, generator=rng).to(run.device)
+        fake = loss.generator_fakes(z, stage, alpha) if (config.gan_weight or teacher is not None) else None
         if config.gan_weight:
-            # Critic: WGAN-GP with the drift term.
-            z = torch.randn(n, config.latent_size, generator=rng).to(run.device)
-            with torch.no_grad():
-                fake = generator(z, stage, alpha)
-            d_real, d_fake = critic(real, stage, alpha), critic(fake, stage, alpha)
-            gp = gradient_penalty(lambda x: critic(x, stage, alpha), real, fake, rng)
-            loss_d = d_fake.mean() - d_real.mean() + config.gp_lambda * gp + config.drift * d_real.pow(2).mean()
-            run.check_finite(loss_d=loss_d)
+            terms = loss.critic_step(real, fake, stage, alpha, rng, run.state.step)
+            run.check_finite(loss_d=terms["loss_d"])
             opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
+            terms["loss_d"].backward()
             run.average_gradients(critic)
             opt_d.step()
-            # Generator: fool the critic.
-            z = torch.randn(n, config.latent_size, generator=rng).to(run.device)
-            loss_g = -config.gan_weight * critic(generator(z, stage, alpha), stage, alpha).mean()
-
-        # The paired loss, with the given or the learned latents of this batch's faces.
-        if latents is not None:
-            z = codes(index.to(run.device)) if codes is not None else latents[index].to(run.device)
-            distill = pyramid_l1(generator(z, stage, alpha), real)
-            loss_g = loss_g + config.distill_weight * distill
-        run.check_finite(loss_g=loss_g)
+        terms.update(loss.generator_step(fake, z, real, index, stage, alpha, rng))
+        run.check_finite(loss_g=terms["loss_g"])
         opt_g.zero_grad(set_to_none=True)
         if codes is not None:
             opt_z.zero_grad(set_to_none=True)
-        loss_g.backward()
+        terms["loss_g"].backward()
         run.average_gradients(generator, *((codes,) if codes is not None else ()))
         opt_g.step()
         if codes is not None:
@@ -221,11 +348,13 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
             img_s = (run.state.images_seen - tick_images) / (now - tick)
             tick, tick_images = now, run.state.images_seen
             record = {"stage": stage, "resolution": 4 * 2**stage, "alpha": round(alpha, 4),
-                      "loss_d": loss_d.item(), "loss_g": loss_g.item(), "gp": gp.item(),
-                      "distill": distill.item(), "img_s": round(img_s, 2), "mem_mb": round(run.memory_mb())}
+                      **{k: round(float(v.detach()), 6) for k, v in terms.items()},
+                      "img_s": round(img_s, 2), "mem_mb": round(run.memory_mb())}
+            record.setdefault("loss_d", 0.0)
+            record.setdefault("gp", 0.0)
             run.log(record)
-            bar.set_postfix(res=4 * 2**stage, alpha=f"{alpha:.2f}", d=f"{loss_d.item():.3f}",
-                            g=f"{loss_g.item():.3f}", img_s=f"{img_s:.1f}")
+            bar.set_postfix(res=4 * 2**stage, alpha=f"{alpha:.2f}", d=f"{record['loss_d']:.3f}",
+                            g=f"{record['loss_g']:.3f}", img_s=f"{img_s:.1f}")
         if run.state.step % config.sample_every == 0 and run.is_main:
             save_samples(ema.model, sample_z, stage, alpha, run.dir / "samples" / f"step-{run.state.step:07d}.png")
         if config.snapshot_every and stage == len(config.channels) - 1 and alpha >= 1.0 \
@@ -236,6 +365,8 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
     bar.close()
     if run.state.images_seen >= schedule.total_images:
         run.finish(config.checkpoint_every, ema.model, "generator")
+        if config.gan_weight:  # the critic too, so that a later run can continue with it (--init-critic)
+            run.export(critic, "critic", run.dir / "export")
     return run
 
 

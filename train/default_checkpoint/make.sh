@@ -17,22 +17,41 @@ python train/train_degradation.py data/hr data/lr --out runs/degradation --confi
 python train/train_progan.py data/hr --out runs/progan --config compact --stage-epochs 1,2,2,4,12
 python train/train_progan.py data/hr --out runs/progan --config compact --resume
 
-# 4. Pick the snapshot by its results on held-out dev faces (not the ones evaluated below).
-python train/select_checkpoint.py runs/progan runs/degradation "$CORPUS/dev" --skip 400 --limit 24 -n 150
-SNAPSHOT=$(python -c "import json; print(json.load(open('runs/progan/selection.json'))['selected'])")
+# 4. Adversarial fine-tuning of that generator (the last stage only, a fresh critic, anchored to its start at 16×16;
+#    the compact-finetune config). Run it in slices of an hour and --resume as often as there is time. Should the run
+#    folder be lost, warm-start a new one from the best committed export instead of from scratch:
+#    --init-from checkpoints/default (then the anchor holds that model's 16×16 behaviour).
+python train/train_progan.py data/hr --out runs/progan_gan --config compact-finetune --init-from runs/progan/export \
+    --max-minutes 60
+python train/train_progan.py data/hr --out runs/progan_gan --config compact-finetune --init-from runs/progan/export \
+    --max-minutes 60 --resume
 
-# 5. Evaluate it on 200 dev faces, then assemble checkpoints/default with its model card.
-python train/publish.py runs/progan runs/degradation --snapshot "$SNAPSHOT" --out runs/candidate \
+# 5. Pick the snapshot by its results on held-out dev faces (not the ones evaluated below): LR consistency first, then
+#    sharpness in the band of real faces, then realism against training faces (never by PSNR: it rewards blur).
+python train/select_checkpoint.py runs/progan_gan runs/degradation "$CORPUS/dev" --skip 400 --limit 24 -n 150 \
+    --reference "$CORPUS/train" --reference-limit 1000
+SNAPSHOT=$(python -c "import json; print(json.load(open('runs/progan_gan/selection.json'))['selected'])")
+
+# 6. Evaluate it on 200 dev faces, LR inputs (a) from the degradation model and (b) by plain 4× area downsampling, then
+#    assemble checkpoints/default with its model card, old against new.
+python train/publish.py runs/progan_gan runs/degradation --snapshot "$SNAPSHOT" --out runs/candidate \
     --training-data-file train/default_checkpoint/training_data.md
-srnam evaluate "$CORPUS/dev" --model runs/candidate --limit 200 -k 8 -n 300 --batch-faces 4 --out runs/eval_dev200
-python train/publish.py runs/progan runs/degradation --snapshot "$SNAPSHOT" --out checkpoints/default \
+for SOURCE in degradation bicubic; do
+    srnam evaluate "$CORPUS/dev" --model runs/candidate --limit 200 -k 8 -n 300 --batch-faces 4 --lr-source $SOURCE \
+        --reference "$CORPUS/train" --out runs/eval_dev200_$SOURCE
+done
+cp -r checkpoints/default runs/previous_default
+python train/publish.py runs/progan_gan runs/degradation --snapshot "$SNAPSHOT" --out checkpoints/default \
     --training-data-file train/default_checkpoint/training_data.md --notes-file train/default_checkpoint/notes.md \
-    --examples "$CORPUS/dev" --evaluation runs/eval_dev200 --section-file train/default_checkpoint/limitations.md
+    --examples "$CORPUS/dev" --compare-with runs/previous_default --evaluation runs/eval_dev200_degradation \
+    --evaluation runs/eval_dev200_bicubic --section-file train/default_checkpoint/limitations.md
 mkdir -p checkpoints/default/training_logs
 cp runs/progan/metrics.jsonl checkpoints/default/training_logs/progan_metrics.jsonl
+cp runs/progan_gan/metrics.jsonl checkpoints/default/training_logs/progan_finetune_metrics.jsonl
 cp runs/degradation/metrics.jsonl checkpoints/default/training_logs/degradation_metrics.jsonl
-cp runs/progan/selection.json checkpoints/default/training_logs/selection.json
+cp runs/progan_gan/selection.json checkpoints/default/training_logs/selection.json
 cp runs/progan/config.json checkpoints/default/training_logs/progan_config.json
+cp runs/progan_gan/config.json checkpoints/default/training_logs/progan_finetune_config.json
 cp runs/degradation/config.json checkpoints/default/training_logs/degradation_config.json
 
 # The ablation behind the choice of generator loss (16×16 runs; the card quotes its table).

@@ -1,0 +1,150 @@
+"""Adversarial fine-tuning of a trained generator: warm start, the anchor, lazy penalty, bf16, augmentation."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from srnam.errors import ModelLoadError
+from srnam.models import ProGANDiscriminator, ProGANGenerator
+from srnam.training.augment import diff_augment, parse_policy, xflip
+from srnam.training.progan import PROGAN_CONFIGS, ProGANLoss, Schedule, find_model_folder
+from srnam.training.progan import train as train_progan
+
+TINY = PROGAN_CONFIGS["tiny"]
+FINE_TUNE = dataclasses.replace(TINY, stage_epochs=(0, 0, 0, 0, 3), anchor_weight=1.0, lr_g=1e-4, gp_every=2,
+                                diffaugment="color,translation", checkpoint_every=3)  # 6 steps at 64×64
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data") / "hr"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(root / f"{i:03d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def initial(tmp_path_factory):
+    """A pipeline-style folder holding a (seeded, untrained) tiny generator: what --init-from reads."""
+    folder = tmp_path_factory.mktemp("pipeline")
+    torch.manual_seed(123)
+    ProGANGenerator(TINY.latent_size, TINY.channels).save_pretrained(folder / "generator")
+    return folder
+
+
+def _metrics(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_schedule_can_start_at_the_last_stage_without_a_fade():
+    schedule = Schedule(FINE_TUNE, num_images=8)
+    assert schedule.total_images == 24
+    assert schedule.at(0) == (4, 1.0, 4) and schedule.at(23) == (4, 1.0, 4)
+
+
+def test_warm_start_anchors_to_the_initial_generator(data, initial, tmp_path):
+    config = dataclasses.replace(FINE_TUNE, precision="fp32")
+    train_progan(data, tmp_path / "run", dataclasses.replace(config, init_from=str(initial)))
+    records = _metrics(tmp_path / "run")
+    assert [r["resolution"] for r in records] == [64] * 6 and {r["alpha"] for r in records} == {1.0}
+    # step 1 runs G before any update: G(z) is the initial G0(z), so the anchor is exactly 0; then it moves
+    assert records[0]["anchor"] == 0.0 and all(r["anchor"] > 0 for r in records[1:])
+    assert all(np.isfinite([r["loss_d"], r["loss_g"], r["adversarial"], r["gp"]]).all() for r in records)
+    # the lazy penalty (every 2nd step) is logged on every line: the last one computed
+    assert all(r["gp"] > 0 for r in records)
+    # the critic is exported too, and a later run can start from it
+    critic_folder = tmp_path / "run" / "export" / "critic"
+    assert ProGANDiscriminator.from_folder(critic_folder).channels == TINY.channels
+    train_progan(data, tmp_path / "again", dataclasses.replace(config, init_from=str(tmp_path / "run"),
+                                                                init_critic=str(tmp_path / "run"), anchor_weight=0.0))
+    assert (tmp_path / "again" / "export" / "generator").is_dir()
+
+
+def test_a_fresh_run_starts_from_the_initial_weights(data, initial, tmp_path):
+    # lr 0 for G: the export is the initial generator bit for bit (EMA of constant weights)
+    config = dataclasses.replace(FINE_TUNE, init_from=str(initial), lr_g=1e-30, stage_epochs=(0, 0, 0, 0, 0.5))
+    train_progan(data, tmp_path / "run", config)
+    start = load_file(initial / "generator" / "model.safetensors")
+    end = load_file(tmp_path / "run" / "export" / "generator" / "model.safetensors")
+    assert all(torch.allclose(start[k], end[k], atol=1e-6) for k in start)
+
+
+def test_fine_tune_in_bf16_resumes_exactly(data, initial, tmp_path):
+    config = dataclasses.replace(FINE_TUNE, init_from=str(initial), precision="bf16")
+    train_progan(data, tmp_path / "full", config)
+    train_progan(data, tmp_path / "split", config, max_steps=3)
+    train_progan(data, tmp_path / "split", config, resume=True)
+    a = load_file(tmp_path / "full" / "export" / "generator" / "model.safetensors")
+    b = load_file(tmp_path / "split" / "export" / "generator" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["loss_d"] for r in _metrics(tmp_path / "split")] == [r["loss_d"] for r in _metrics(tmp_path / "full")]
+
+
+@pytest.mark.parametrize("fields, error, message", [
+    (dict(anchor_weight=1.0, init_from=""), ValueError, "needs init_from"),
+    (dict(precision="fp16"), ValueError, "precision must be 'fp32' or 'bf16'"),
+    (dict(gp_every=0), ValueError, "gp_every must be >= 1"),
+    (dict(diffaugment="cutout"), ValueError, "unknown DiffAugment policy"),
+])
+def test_settings_that_cannot_train(data, tmp_path, fields, error, message):
+    with pytest.raises(error, match=message):
+        train_progan(data, tmp_path / "run", dataclasses.replace(FINE_TUNE, **{"anchor_weight": 0.0, **fields}))
+
+
+def test_warm_start_errors_name_the_problem(data, initial, tmp_path):
+    with pytest.raises(ModelLoadError, match="no generator model in"):
+        train_progan(data, tmp_path / "a", dataclasses.replace(FINE_TUNE, init_from=str(tmp_path)))
+    wider = dataclasses.replace(FINE_TUNE, init_from=str(initial), channels=(16, 16, 8, 8, 8))
+    with pytest.raises(ValueError, match=r"widths \(16, 16, 8, 8, 4\), the config \(16, 16, 8, 8, 8\).*--channels"):
+        train_progan(data, tmp_path / "b", wider)
+    with pytest.raises(ModelLoadError, match="no critic model in"):
+        train_progan(data, tmp_path / "c", dataclasses.replace(FINE_TUNE, init_from=str(initial),
+                                                               init_critic=str(initial)))
+    assert find_model_folder(initial, "generator") == initial / "generator"
+    assert find_model_folder(initial / "generator", "generator") == initial / "generator"
+
+
+def test_lazy_penalty_is_weighted_by_its_interval():
+    torch.manual_seed(0)
+    config = dataclasses.replace(TINY, gp_every=4, xflip=0)
+    g, critic = ProGANGenerator(TINY.latent_size, TINY.channels), ProGANDiscriminator(TINY.channels)
+    loss = ProGANLoss(config, g, critic)
+    real, fake = torch.randn(4, 3, 64, 64), torch.randn(4, 3, 64, 64)
+    with_gp = loss.critic_step(real, fake, 4, 1.0, torch.Generator().manual_seed(1), step=8)
+    without = loss.critic_step(real, fake, 4, 1.0, torch.Generator().manual_seed(1), step=9)
+    assert with_gp["gp"] > 0 and without["gp"] == with_gp["gp"]  # step 9 reports the last computed penalty
+    difference = with_gp["loss_d"] - without["loss_d"]
+    assert difference.item() == pytest.approx(config.gp_lambda * 4 * with_gp["gp"].item(), rel=1e-4)
+
+
+def test_xflip_mirrors_about_half_reproducibly():
+    images = torch.arange(64 * 2 * 4 * 4, dtype=torch.float32).reshape(64, 2, 4, 4)
+    out = xflip(images, torch.Generator().manual_seed(0))
+    flipped = [torch.equal(o, i.flip(-1)) for o, i in zip(out, images)]
+    kept = [torch.equal(o, i) for o, i in zip(out, images)]
+    assert all(f != k for f, k in zip(flipped, kept)) and 20 < sum(flipped) < 44
+    assert torch.equal(out, xflip(images, torch.Generator().manual_seed(0)))
+
+
+def test_diff_augment_translates_and_recolours_differentiably():
+    assert parse_policy(" color, translation ") == ("color", "translation") and parse_policy("") == ()
+    images = torch.rand(6, 3, 16, 16, requires_grad=True)
+    moved = diff_augment(images, ("translation",), torch.Generator().manual_seed(3))
+    assert moved.shape == images.shape
+    # every output is its input shifted by at most 2 px (16 / 8) with zeros coming in
+    for out, image in zip(moved.detach(), images.detach()):
+        matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                   if torch.equal(out, torch.nn.functional.pad(image, (2, 2, 2, 2))[:, 2 - dy:18 - dy, 2 - dx:18 - dx])]
+        assert matches, "not a shift"
+    recoloured = diff_augment(images, ("color",), torch.Generator().manual_seed(3))
+    assert not torch.allclose(recoloured, images)
+    (moved.sum() + recoloured.sum()).backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0
+    again = diff_augment(images, ("color", "translation"), torch.Generator().manual_seed(3))
+    assert torch.equal(again, diff_augment(images, ("color", "translation"), torch.Generator().manual_seed(3)))
