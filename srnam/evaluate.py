@@ -302,7 +302,8 @@ def faceness(pipe: SRNAMPipeline, hr: torch.Tensor, num_samples: int, seed: int,
         found.update({
             "generator_face_fd": round(metrics.frechet_distance(ids, reference.descriptors), 6),
             "real_faces_at_this_size": len(floor),
-            "real_face_fd": round(metrics.frechet_distance(floor, reference.descriptors), 6) if len(floor) > 1 else None,
+            "real_face_fd": (round(metrics.frechet_distance(floor, reference.descriptors), 6)
+                             if len(floor) > 1 else None),
             "reference_faces": len(reference.descriptors),
             "generator_sharpness": round(float(metrics.laplacian_energy(unit).mean()) / reference.laplacian, 6)})
     return found

@@ -139,7 +139,8 @@ def frechet_distance(features: np.ndarray, reference: np.ndarray) -> float:
     sizes, and report the figure of real faces against the same reference beside them as the floor."""
     features, reference = np.asarray(features, np.float64), np.asarray(reference, np.float64)
     if features.ndim != 2 or reference.ndim != 2 or features.shape[1] != reference.shape[1]:
-        raise ValueError(f"frechet_distance needs two [N, D] arrays of one D, got {features.shape} and {reference.shape}")
+        raise ValueError(f"frechet_distance needs two [N, D] arrays of one D, "
+                         f"got {features.shape} and {reference.shape}")
     if min(len(features), len(reference)) < 2:
         raise ValueError("frechet_distance needs at least 2 vectors in each set")
     mu1, mu2 = features.mean(0), reference.mean(0)

@@ -238,8 +238,8 @@ def test_select_then_publish_with_examples_and_evaluation(data, tmp_path, hub):
     (tmp_path / "limits.md").write_text("## Known limitations\n\nNoise in, noise out.")
     script("publish.py", tmp_path / "g", tmp_path / "d", "--snapshot", "step-0000010", "--out", tmp_path / "pipe",
            "--training-data", "Eight noise images.", "--notes-file", tmp_path / "notes.md", "--examples", faces,
-           "--evaluation", tmp_path / "eval", "--evaluation", tmp_path / "eval_bicubic", "--compare-with",
-           tmp_path / "pipe0", "--section-file", tmp_path / "limits.md", "--push", repo)
+           "--example-steps", 20, "--evaluation", tmp_path / "eval", "--evaluation", tmp_path / "eval_bicubic",
+           "--compare-with", tmp_path / "pipe0", "--section-file", tmp_path / "limits.md", "--push", repo)
     card = (tmp_path / "pipe" / "README.md").read_text()
     assert "Eight noise images." in card and "10 steps, 40 images seen" in card and "snapshots/step-0000010" in card
     assert card.index("## Training") < card.index("Trained in two slices.") < card.index("### generator")

@@ -45,13 +45,15 @@ def describe_run(run_dir: Path, export: Path, part: str) -> str:
     return "\n".join(lines)
 
 
-def examples_section(pipe: SRNAMPipeline, folder: Path, seed: int = 0) -> tuple[str, dict[str, bytes]]:
+def examples_section(pipe: SRNAMPipeline, folder: Path, seed: int = 0,
+                     num_steps: int = 300) -> tuple[str, dict[str, bytes]]:
     """Degradation examples and latent-search results on the first faces of ``folder``."""
     names, hr, _ = load_faces(folder, "corpus", limit=4)
     lr = make_lr_inputs(hr, names, "degradation", pipe.degradation, seed)
     figures = {
         "degradation_examples.png": showcase.degradation_examples(pipe.degradation, hr[:2], seed=seed),
-        "search_examples.png": showcase.search_examples(pipe.generator, pipe.degradation, hr, lr, seed=seed),
+        "search_examples.png": showcase.search_examples(pipe.generator, pipe.degradation, hr, lr, num_steps=num_steps,
+                                                        seed=seed),
     }
     effect = showcase.noise_effect(pipe.degradation, hr, seed=seed)
     text = f"""## Examples
@@ -65,7 +67,7 @@ differs from plain area downsampling by {effect['difference_from_area']:.2f} lev
 
 ![degradation examples](degradation_examples.png)
 
-**Latent search** (4 candidates, 300 steps, seed {seed}). The LR input is made from the ground truth by the
+**Latent search** (4 candidates, {num_steps} steps, seed {seed}). The LR input is made from the ground truth by the
 degradation model; each row shows the input, the candidates (best LR consistency first), their LR
 projections and, last, the ground truth the search never saw (`search_examples.png`):
 
@@ -74,7 +76,8 @@ projections and, last, the ground truth the search never saw (`search_examples.p
     return text, {name: _png(image) for name, image in figures.items()}
 
 
-def comparison_section(old_folder: Path, pipe: SRNAMPipeline, folder: Path, seed: int = 0) -> tuple[str, dict]:
+def comparison_section(old_folder: Path, pipe: SRNAMPipeline, folder: Path, seed: int = 0,
+                       num_steps: int = 300) -> tuple[str, dict]:
     """Old against new: random samples from the same z, and both searches on the same LR inputs (made by the new
     pipeline's degradation model), from the first faces of ``folder``."""
     old = SRNAMPipeline.from_pretrained(old_folder)
@@ -86,7 +89,7 @@ def comparison_section(old_folder: Path, pipe: SRNAMPipeline, folder: Path, seed
                                                              num_samples=8, seed=seed),
         "comparison_search.png": showcase.search_comparison(
             dict(zip(labels, ((old.generator, old.degradation), (pipe.generator, pipe.degradation)))), hr, lr,
-            seed=seed),
+            num_steps=num_steps, seed=seed),
     }
     text = f"""## Before and after
 
@@ -95,7 +98,7 @@ The models this one replaces (`{old_folder}`) against this one. Random samples G
 
 ![samples before and after](comparison_samples.png)
 
-Both searches (4 candidates, 300 steps, seed {seed}) on the same LR inputs, made from dev faces
+Both searches (4 candidates, {num_steps} steps, seed {seed}) on the same LR inputs, made from dev faces
 ({', '.join(names)}) by this model's degradation model (`comparison_search.png`):
 
 ![search before and after](comparison_search.png)
@@ -151,6 +154,7 @@ def main(argv=None) -> int:
     parser.add_argument("--examples", type=Path, help="folder of held-out portraits for the card's example figures")
     parser.add_argument("--evaluation", type=Path, action="append", default=[],
                         help="output folder of srnam evaluate, for the card's figures; repeatable")
+    parser.add_argument("--example-steps", type=int, default=300, help="search steps of the example figures (300)")
     parser.add_argument("--compare-with", type=Path,
                         help="the pipeline folder this one replaces: before/after figures (needs --examples)")
     parser.add_argument("--section-file", type=Path, action="append", default=[],
@@ -175,8 +179,9 @@ def main(argv=None) -> int:
     if args.compare_with and not args.examples:
         print("error: --compare-with needs --examples (the faces to compare on)", file=sys.stderr)
         return 1
-    made = ([examples_section(pipe, args.examples)] if args.examples else []) + \
-        ([comparison_section(args.compare_with, pipe, args.examples)] if args.compare_with else []) + \
+    made = ([examples_section(pipe, args.examples, num_steps=args.example_steps)] if args.examples else []) + \
+        ([comparison_section(args.compare_with, pipe, args.examples, num_steps=args.example_steps)]
+         if args.compare_with else []) + \
         [evaluation_section(folder, i) for i, folder in enumerate(args.evaluation)]
     sections = [text for text, _ in made] + [path.read_text() for path in args.section_file]
     for _, assets in made:

@@ -221,7 +221,8 @@ class ProGANLoss:
             gp = gradient_penalty(lambda x: self.critic(x, stage, alpha), real, fake.float(), rng)
             loss = loss + c.gp_lambda * c.gp_every * gp
             self.last_gp = gp.detach()
-        return {"loss_d": loss, "gp": self.last_gp, "score_real": d_real.mean().detach(), "score_fake": d_fake.mean().detach()}
+        return {"loss_d": loss, "gp": self.last_gp, "score_real": d_real.mean().detach(),
+                "score_fake": d_fake.mean().detach()}
 
     def generator_fakes(self, z, stage, alpha):
         with self._amp(z.device):
