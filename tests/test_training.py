@@ -2,6 +2,7 @@
 import dataclasses
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
@@ -180,24 +181,26 @@ def test_pixel_loss_falls(data, tmp_path):
     assert np.mean(l1[-5:]) < 0.9 * np.mean(l1[:5]), l1
 
 
-def test_selection_criterion_rewards_consistent_sharp_realistic_snapshots():
+def test_selection_criterion_rewards_consistent_realistic_faces():
     spec = importlib.util.spec_from_file_location("select_checkpoint", ROOT / "train" / "select_checkpoint.py")
     select = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(select)
 
-    def row(lr_psnr, sharpness, fd=None, samples_fd=None, hr_psnr=20.0):
-        return {"lr_psnr_mean": lr_psnr, "sharpness_mean": sharpness, "face_fd_mean": fd,
-                "samples_face_fd": samples_fd, "hr_psnr_mean": hr_psnr}
+    def row(lr_psnr, sharpness, fd=None, faceness=0.85, hr_psnr=20.0):
+        return {"lr_psnr_mean": lr_psnr, "sharpness_mean": sharpness, "face_fd_mean": fd, "faceness": faceness,
+                "hr_psnr_mean": hr_psnr}
 
-    table = {"blurred": row(30.0, 0.2, 0.30, 0.25, hr_psnr=25.0),  # best PSNR: the mean face, never chosen
-             "sharp": row(29.5, 0.9, 0.20, 0.10),
-             "realer": row(29.2, 1.2, 0.15, 0.08),
-             "inconsistent": row(27.0, 1.0, 0.05, 0.05),  # most realistic, but 3 dB off the input
-             "noisy": row(29.8, 2.0, 0.10, 0.05)}  # outside the sharpness band
+    table = {"blurred": row(30.0, 0.2, 0.30, hr_psnr=25.0),  # best PSNR: the mean face, never chosen for it
+             "sharp": row(29.5, 0.9, 0.20),
+             "realer": row(29.2, 1.2, 0.15),
+             "inconsistent": row(27.0, 1.0, 0.05),  # most realistic, but 3 dB off the input
+             "broken": row(29.8, 1.0, 0.10, faceness=0.60)}  # few samples are faces any more
     assert select.choose(table) == "realer"
-    assert select.choose({k: table[k] for k in ("blurred", "noisy")}) == "noisy"  # nearest to the band: log 2.0/1.3 < log 0.7/0.2
+    # a sharp but unrealistic snapshot loses to a smooth realistic one: 0.30 + 0.05 · log(0.7 / 0.2) = 0.36 < 0.40
+    assert select.choose({"blurred": table["blurred"], "noisy": row(29.9, 0.9, 0.40)}) == "blurred"
     no_reference = {k: {**v, "face_fd_mean": None} for k, v in table.items()}
-    assert select.choose(no_reference) == "sharp"  # sharpness nearest 1 among the consistent, in-band ones
+    assert select.choose(no_reference) == "sharp"  # in the band, and nearer 1 than 1.2 (|log 0.9| < |log 1.2|)
+    assert select.off_band(1.0) == 0.0 and select.off_band(0.35) == pytest.approx(math.log(2))
 
 
 def test_select_then_publish_with_examples_and_evaluation(data, tmp_path, hub):

@@ -15,10 +15,12 @@ the same settings are kept, only new ones are evaluated.
 The criterion (``choose``) rewards realism, never blur; HR PSNR is reported but not used (the mean face wins it):
   1. LR consistency is the method's contract: only snapshots whose mean LR PSNR is within 1 dB of the best
      snapshot's take part;
-  2. of those, the ones whose candidates' sharpness is in the band of real faces (0.7–1.3; if none is, the
-     ones nearest to it);
-  3. of those, the lowest face-descriptor Fréchet distance of the candidates to real faces plus that of random
-     samples (without --reference: the sharpness nearest to 1).
+  2. broken faces are out: only those whose face-ness (random samples) is within 10 points of the best one's;
+  3. of those, the lowest score: the face-descriptor Fréchet distance of the candidates to real faces (what a
+     user sees), plus 0.05 per unit of log-ratio by which the candidates' sharpness lies outside the band of
+     real faces (0.7–1.3). Without --reference: the sharpness nearest to the band, then nearest to 1.
+  A sharp snapshot whose added detail is noise scores worse on the descriptors than a smooth one: the first
+  fine-tuning run (train/default_checkpoint/finetune_trials.md) had exactly that, and this order picks by the faces.
 """
 from __future__ import annotations
 
@@ -34,25 +36,31 @@ from srnam.evaluate import RealismReference, evaluate, load_faces
 from srnam.models import DegradationGenerator, ProGANGenerator
 
 LR_PSNR_MARGIN_DB = 1.0
+FACENESS_MARGIN = 0.10
 SHARPNESS_BAND = (0.7, 1.3)
-CRITERION = (f"mean LR PSNR within {LR_PSNR_MARGIN_DB} dB of the best; then sharpness in {SHARPNESS_BAND} (else "
-             "nearest to it); then the lowest candidate + sample face FD (without a reference: sharpness nearest 1)")
+SHARPNESS_WEIGHT = 0.05  # face FD per unit of log-ratio outside the band
+CRITERION = (f"mean LR PSNR within {LR_PSNR_MARGIN_DB} dB of the best; face-ness within {FACENESS_MARGIN:.0%} of the "
+             f"best; then the lowest candidate face FD + {SHARPNESS_WEIGHT} × log-distance of the sharpness from "
+             f"{SHARPNESS_BAND} (without a reference: sharpness nearest the band, then nearest 1)")
+
+
+def off_band(sharpness: float) -> float:
+    """How far a sharpness lies outside the band of real faces, in log ratio (0 inside)."""
+    low, high = SHARPNESS_BAND
+    return max(0.0, math.log(low / sharpness), math.log(sharpness / high))
 
 
 def choose(table: dict) -> str:
     """The snapshot to ship from ``table`` (name → figures), by the criterion above."""
     best_lr = max(row["lr_psnr_mean"] for row in table.values())
-    consistent = {name: row for name, row in table.items() if row["lr_psnr_mean"] >= best_lr - LR_PSNR_MARGIN_DB}
-
-    def off_band(row) -> float:  # how far the sharpness is outside the band, in log ratio (0 inside)
-        low, high = SHARPNESS_BAND
-        return max(0.0, math.log(low / row["sharpness_mean"]), math.log(row["sharpness_mean"] / high))
-
-    nearest = min(off_band(row) for row in consistent.values())
-    sharp = {name: row for name, row in consistent.items() if off_band(row) <= nearest + 1e-9}
-    if all(row.get("face_fd_mean") is not None for row in sharp.values()):
-        return min(sharp, key=lambda name: sharp[name]["face_fd_mean"] + (sharp[name].get("samples_face_fd") or 0.0))
-    return min(sharp, key=lambda name: abs(math.log(sharp[name]["sharpness_mean"])))
+    rows = {name: row for name, row in table.items() if row["lr_psnr_mean"] >= best_lr - LR_PSNR_MARGIN_DB}
+    faceness = [row["faceness"] for row in rows.values() if row.get("faceness") is not None]
+    if faceness:
+        rows = {name: row for name, row in rows.items()
+                if row.get("faceness") is None or row["faceness"] >= max(faceness) - FACENESS_MARGIN}
+    if all(row.get("face_fd_mean") is not None for row in rows.values()):
+        return min(rows, key=lambda n: rows[n]["face_fd_mean"] + SHARPNESS_WEIGHT * off_band(rows[n]["sharpness_mean"]))
+    return min(rows, key=lambda n: (off_band(rows[n]["sharpness_mean"]), abs(math.log(rows[n]["sharpness_mean"]))))
 
 
 def main(argv=None) -> int:

@@ -88,7 +88,7 @@ PROGAN_CONFIGS = {
                             batch_sizes=(32, 32, 32, 32, 32), distill_weight=1.0, latent_lr=0.03, gan_weight=0.0,
                             snapshot_every=500),
     # Adversarial fine-tuning of a trained 'compact' generator (--init-from it): the last stage only, a fresh
-    # critic, the anchor at 16×16 (weight from the trials in train/default_checkpoint/notes.md), a 5× gentler
+    # critic, the anchor at 16×16 (its weight: train/default_checkpoint/finetune_trials.md), a 5× gentler
     # generator learning rate, the lazy penalty and bf16 for speed (benchmarks/training_speed.py), x-flip and
     # DiffAugment against critic overfitting on 6,300 faces.
     "compact-finetune": ProGANConfig(channels=PROGAN_CHANNELS["compact"], stage_epochs=(0, 0, 0, 0, 200),
