@@ -32,10 +32,7 @@ from srnam.training.progan import find_model_folder
 @torch.no_grad()
 def measure(generator: ProGANGenerator, z: torch.Tensor, analyser, reference: RealismReference) -> dict:
     samples = metrics.to_unit_range(torch.cat([generator(chunk) for chunk in z.split(64)]))
-    ids = torch.cat([torch.from_numpy(analyser.analyse(chunk)[1]) for chunk in samples.split(64)]).numpy()
-    return {"sharpness": float(metrics.laplacian_energy(samples).mean()) / reference.laplacian,
-            "face_fd": metrics.frechet_distance(ids, reference.descriptors),
-            "faceness": metrics.face_detection_rate(samples * 2 - 1)}
+    return {**reference.sample_realism(analyser, samples), "faceness": metrics.face_detection_rate(samples * 2 - 1)}
 
 
 def main() -> None:

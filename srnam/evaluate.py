@@ -25,8 +25,8 @@ several faces at once. Per face, and averaged over the faces (``srnam.metrics`` 
   the share of candidates dlib takes for the same person (needs the ``metrics`` extra);
 
 PSNR and SSIM reward blur (the mean face scores well on them): judge a generative model by LR consistency,
-sharpness, realism and diversity first. Each figure is given for the best candidate (an oracle that knows the ground truth), the mean over the K candidates, and
-the candidate ranked first by LR consistency (what a user sees first). Baselines on the same LR inputs:
+sharpness, realism and diversity first. Each figure is given for the best candidate (an oracle that knows the
+ground truth), the mean over the K candidates, and the candidate ranked first by LR consistency (what a user sees first). Baselines on the same LR inputs:
 nearest and bicubic upsampling, and K = 1. Candidates are searched independently of each other (the loss
 is a sum over candidates, Adam works per coordinate and the models are frozen), so the first K' candidates
 of the search *are* a K'-candidate search: K = 1 and the quality-against-K curve come from the same run.
@@ -220,8 +220,14 @@ class RealismReference:
         if len(faces) < 2:
             raise ValueError(f"realism needs at least 2 reference faces, got {len(faces)}")
         unit = metrics.to_unit_range(faces)
-        ids = np.concatenate([analyser.analyse(chunk)[1] for chunk in unit.split(64)])
+        ids = analyser.descriptors(unit)
         return cls(ids[:count], ids[count:], float(metrics.laplacian_energy(unit[:count]).mean()))
+
+    def sample_realism(self, analyser, samples: torch.Tensor) -> dict:
+        """Face FD to the reference and sharpness against the reference faces of ``samples`` [N, 3, 64, 64] in
+        [0, 1] (random generator samples, which have no ground truth of their own)."""
+        return {"face_fd": metrics.frechet_distance(analyser.descriptors(samples), self.descriptors),
+                "sharpness": float(metrics.laplacian_energy(samples).mean()) / self.laplacian}
 
 
 def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, lr_source: str = "degradation",
@@ -296,16 +302,15 @@ def faceness(pipe: SRNAMPipeline, hr: torch.Tensor, num_samples: int, seed: int,
              "generator_samples": num_samples, "generator_rate": metrics.face_detection_rate(samples),
              "ground_truth_faces": len(hr), "ground_truth_rate": metrics.face_detection_rate(hr)}
     if reference is not None and analyser is not None:
-        unit = metrics.to_unit_range(samples)
-        ids = np.concatenate([analyser.analyse(chunk)[1] for chunk in unit.split(64)])
+        realism = reference.sample_realism(analyser, metrics.to_unit_range(samples))
         floor = reference.floor_descriptors
         found.update({
-            "generator_face_fd": round(metrics.frechet_distance(ids, reference.descriptors), 6),
+            "generator_face_fd": round(realism["face_fd"], 6),
             "real_faces_at_this_size": len(floor),
             "real_face_fd": (round(metrics.frechet_distance(floor, reference.descriptors), 6)
                              if len(floor) > 1 else None),
             "reference_faces": len(reference.descriptors),
-            "generator_sharpness": round(float(metrics.laplacian_energy(unit).mean()) / reference.laplacian, 6)})
+            "generator_sharpness": round(realism["sharpness"], 6)})
     return found
 
 

@@ -250,6 +250,11 @@ class FaceAnalyser:
             descriptors.append(np.array(self.recogniser.compute_face_descriptor(image, shape)))
         return np.stack(points), np.stack(descriptors)
 
+    def descriptors(self, images: torch.Tensor, chunk: int = 64) -> np.ndarray:
+        """The descriptors [N, 128] of ``images`` [N, 3, H, W] in [0, 1], analysed ``chunk`` at a time (each is
+        upsampled to ``ANALYSIS_SIZE`` first: a few hundred at once would take gigabytes)."""
+        return np.concatenate([self.analyse(part)[1] for part in images.split(chunk)])
+
 
 def calibrate_face_box(portraits: list, crop: tuple[float, float, float, float],
                        scales: tuple[float, ...] = (0.7, 0.85, 1.0, 1.2, 1.4)) -> tuple[float, float, float, float]:

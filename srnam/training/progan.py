@@ -283,10 +283,10 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
     critic = ProGANDiscriminator(config.channels)
     teacher = None
     if config.init_from:
-        generator.load_state_dict(load_initial(ProGANGenerator, config.init_from, "generator", config).state_dict())
-        if config.anchor_weight:
-            teacher = load_initial(ProGANGenerator, config.init_from, "generator", config).requires_grad_(False)
-            teacher = teacher.to(run.device).eval()
+        initial = load_initial(ProGANGenerator, config.init_from, "generator", config)
+        generator.load_state_dict(initial.state_dict())
+        if config.anchor_weight:  # the initial generator itself, frozen, is the anchor's target
+            teacher = initial.requires_grad_(False).to(run.device).eval()
     if config.init_critic:
         critic.load_state_dict(load_initial(ProGANDiscriminator, config.init_critic, "critic", config).state_dict())
     generator, critic = generator.to(run.device).train(), critic.to(run.device).train()
