@@ -18,12 +18,12 @@ It is the quick check of a training run (a minute or two per generator on a CPU)
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
 
 from srnam import metrics
+from srnam.jsonfile import write_json
 from srnam.evaluate import RealismReference, load_faces
 from srnam.models import ProGANGenerator
 from srnam.training.progan import find_model_folder
@@ -61,7 +61,7 @@ def main() -> None:
         results["generators"][str(path)] = row
         print(f"{str(path):<60} {row['sharpness']:9.3f} {row['face_fd']:8.3f} {row['faceness']:9.1%}", flush=True)
     if args.out:
-        args.out.write_text(json.dumps(results, indent=1))
+        write_json(args.out, results, indent=1)
 
 
 if __name__ == "__main__":

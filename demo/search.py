@@ -119,7 +119,8 @@ def render(output: SRNAMOutput, lr: LRInput, folder: Path) -> dict:
     grid.save(files[0])
     gallery, scores = [], []
     for k, (hr, l1, db) in enumerate(zip(output.hr_candidates, output.lr_l1, lr_psnr(output)), 1):
-        gallery.append((_shown(hr, folder, f"shown_{k:02d}.png"), f"#{k}  LR L1 {l1:.3f}  PSNR {db:.1f} dB"))
+        # short enough for the gallery's caption line at 4 columns; the scores table has the L1 too
+        gallery.append((_shown(hr, folder, f"shown_{k:02d}.png"), f"#{k} · {db:.1f} dB"))
         scores.append([k, round(l1, 4), round(db, 2)])
         files.append(folder / f"candidate_{k:02d}.png")
         hr.save(files[-1])  # the candidate itself, 64×64

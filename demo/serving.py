@@ -160,6 +160,11 @@ class ServerNotice:
     text: str = ""
 
 
+# Gradio gives a gallery without a fixed height a minimum of 450 px (wide screens): a box that 1–4 candidates in
+# one row leave mostly empty. Ours is as tall as its rows.
+PAGE_CSS = "#srnam-gallery .grid-wrap.fixed-height { min-height: 0; max-height: none; }"
+
+
 def launch(demo, limits: Limits, notice: ServerNotice, *, host: str, port: int, share: bool = False) -> str | None:
     """Start serving ``demo`` without blocking and return its public share URL (None without one).
 
@@ -168,7 +173,7 @@ def launch(demo, limits: Limits, notice: ServerNotice, *, host: str, port: int, 
     only the local URL works, and the app keeps serving.
     """
     demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True,
-                max_file_size=limits.max_file_size)
+                max_file_size=limits.max_file_size, css=PAGE_CSS)
     if share and demo.share_url is None:
         notice.text = (f"**The public share link could not be created** (no internet, or the share "
                        f"server is unreachable). Only the local URL works: {demo.local_url}")

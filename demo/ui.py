@@ -80,15 +80,19 @@ def build_demo(pipe: SRNAMPipeline, limits: Limits = Limits(), notice: ServerNot
                             label="Examples (synthetic faces: no real people)", cache_examples=False,
                             elem_id="srnam-examples")
             with gr.Column(scale=2):
-                status = gr.Markdown("Upload a face and press **Find candidates**.", elem_id="srnam-status")
+                # The label names this output in the API ("status", not "value_20"); the page does not show it.
+                status = gr.Markdown("Upload a face and press **Find candidates**.", label="status",
+                                     show_label=False, elem_id="srnam-status")
                 with gr.Row():
                     reference = gr.Image(label="Face crop (reference)", format="png", interactive=False)
                     lr_input = gr.Image(label="LR input (what the search matches)", format="png",
                                         interactive=False)
                 grid = gr.Image(label="Comparison grid", format="png", interactive=False, elem_id="srnam-grid")
                 gr.Markdown(HOW_TO_READ)
-                gallery = gr.Gallery(label="Candidates (best LR consistency first)", columns=4, format="png",
-                                     object_fit="contain", interactive=False, elem_id="srnam-gallery")
+                # as tall as its rows (serving.PAGE_CSS), not a fixed box that 1–4 candidates leave empty
+                gallery = gr.Gallery(label="Candidates (best LR consistency first; LR PSNR)", columns=4,
+                                     format="png", object_fit="contain", height="auto", interactive=False,
+                                     elem_id="srnam-gallery")
                 scores = gr.Dataframe(headers=["candidate", "LR L1", "LR PSNR (dB)"], label="LR consistency",
                                       interactive=False)
                 downloads = gr.File(label="Downloads: the grid and each candidate (PNG)", file_count="multiple",

@@ -7,7 +7,8 @@ class SRNAMError(Exception):
 
 class InvalidImageError(SRNAMError, ValueError):
     """The input is not an image SR-NAM can use. ``reason`` is a short category for reports:
-    "no such file", "not an image", "truncated or corrupt", "too small", "too large" or "bad tensor"."""
+    "no such file", "not an image", "truncated or corrupt", "too small", "too large", "bad tensor" or
+    "bad array"."""
 
     def __init__(self, message: str, reason: str):
         super().__init__(message)
@@ -16,3 +17,7 @@ class InvalidImageError(SRNAMError, ValueError):
 
 class ModelLoadError(SRNAMError, OSError):
     """A model folder or Hub repo is missing, incomplete, offline-only, or does not match its config."""
+
+
+class SearchDivergedError(SRNAMError, ArithmeticError):
+    """The latent search's loss became non-finite (NaN or infinity): this input has no result."""

@@ -38,7 +38,6 @@ are missing are listed as not computed, with the reason, instead of failing the 
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import time
 from dataclasses import dataclass
@@ -54,6 +53,7 @@ from . import __version__, metrics
 from .data import RealisticDegradation, image_files
 from .errors import InvalidImageError, ModelLoadError
 from .faces import crop_centre, crop_corpus
+from .jsonfile import write_json
 from .images import open_image, pil_to_tensor, tensor_to_pil
 from .lr_input import simulate_camera
 from .nam import DEFAULT_LEARNING_RATE, latent_search
@@ -482,7 +482,7 @@ def write_outputs(results: dict, out: Path) -> None:
         plot_quality_vs_k(results, out / "quality_vs_k.png")
     except ImportError as err:
         results["not_computed"]["plots"] = f"{err} ({metrics.METRICS_EXTRA_HINT})"
-    (out / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    write_json(out / "results.json", results, indent=1)
     (out / "results.md").write_text(markdown_table(results) + "\n", encoding="utf-8")
 
 

@@ -20,7 +20,7 @@ ROW_LABELS = ("HR candidate", "its LR projection", "LR input")
 def make_grid(output: "SRNAMOutput", reference: Image.Image | None = None) -> Image.Image:
     """One column per candidate (best first) with the rows of ``ROW_LABELS`` and the L1 score as a
     caption; an optional ``reference`` (e.g. the ground truth or the photo crop) as the first column."""
-    columns = [(f"#{k + 1}  L1 {l1:.3f}", [hr, lr, output.lr_input])
+    columns = [(f"#{k + 1}   L1 = {l1:.3f}", [hr, lr, output.lr_input])  # "=": the font's spaces are narrow
                for k, (hr, lr, l1) in enumerate(zip(output.hr_candidates, output.lr_projections, output.lr_l1))]
     if reference is not None:
         columns.insert(0, ("reference", [reference]))

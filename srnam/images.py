@@ -1,4 +1,4 @@
-"""Turning what users give us (paths, PIL images, tensors) into model tensors, and back.
+"""Turning what users give us (paths, PIL images, numpy arrays, tensors) into model tensors, and back.
 
 Model tensors are float [N, 3, H, W] in [-1, 1]. Conversions applied to PIL images and files, so
 that any common photo works:
@@ -8,11 +8,15 @@ that any common photo works:
 * grayscale is repeated to three channels; CMYK and YCbCr go through PIL's RGB conversion;
 * 16-bit and 32-bit integer images ("I;16", "I") are scaled to 8 bits by their full range (PIL's own
   conversion would clip them to white);
-* non-square images are centre-cropped to a square.
+* non-square images are centre-cropped to a square;
+* numpy arrays are H×W (grey), H×W×1, H×W×3 (RGB) or H×W×4 (RGBA), either uint8 (0–255) or float in
+  [0, 1] (what ``np.asarray(pil_image)`` and most image libraries give; OpenCV's arrays are BGR: reverse
+  the last axis first).
 
-Rejected with :class:`~srnam.errors.InvalidImageError`: files that are not images or are truncated,
-images smaller than 16×16 (the LR size; a 1×1 image carries no face), and images of more than
-``MAX_PIXELS`` (decompression bombs), checked from the header before any pixel is decoded.
+Rejected with :class:`~srnam.errors.InvalidImageError`: paths that are not readable files, files that are
+not images or are truncated, images smaller than 16×16 (the LR size; a 1×1 image carries no face), and
+images of more than ``MAX_PIXELS`` (decompression bombs), checked from the header before any pixel is
+decoded. Anything that is none of the accepted types raises a ``TypeError`` that lists them.
 """
 from __future__ import annotations
 
@@ -30,18 +34,43 @@ from .errors import InvalidImageError
 MIN_SIDE = 16
 MAX_PIXELS = 40_000_000  # 40 MP: larger than any phone photo, far below a decompression bomb
 
-ImageInput = str | os.PathLike | Image.Image | torch.Tensor
+ImageInput = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
+ACCEPTED = ("a file path, a PIL image, a numpy array (H×W×3, uint8 or float in [0, 1]) or a float tensor "
+            "[3, H, W] in [0, 1]")
+MAX_NAME_SHOWN = 120  # characters of a path quoted in an error message
+
+
+def check_input_type(source) -> None:
+    """A ``TypeError`` naming the accepted types, for anything else (None, bytes, lists, ...)."""
+    if not isinstance(source, (str, os.PathLike, Image.Image, np.ndarray, torch.Tensor)):
+        raise TypeError(f"expected {ACCEPTED}; got {type(source).__name__}")
 
 
 def open_image(source: str | os.PathLike | Image.Image, square: bool = True) -> Image.Image:
     """Open ``source`` (a path or PIL image), check its size and return it as an RGB image, cut to its
     centre square unless ``square=False`` (photos in which a face will be searched)."""
-    if isinstance(source, Image.Image):
+    check_input_type(source)
+    if isinstance(source, torch.Tensor):
+        raise TypeError("expected a file path, a PIL image or a numpy array here; tensors are model-ready LR "
+                        "inputs: pass them to the pipeline, or convert with tensor_to_pil")
+    if isinstance(source, np.ndarray):
+        image, name = array_to_pil(source), "array input"
+    elif isinstance(source, Image.Image):
         image, name = source, "image"
     else:
-        name = str(source)
-        if not Path(name).is_file():
-            raise InvalidImageError(f"{name}: no such file", "no such file")
+        name = os.fspath(source)
+        if isinstance(name, bytes):
+            name = os.fsdecode(name)
+        shown = name if name.isprintable() else repr(name)  # a NUL or newline must not garble the message
+        shown = shown if len(shown) <= MAX_NAME_SHOWN else shown[:MAX_NAME_SHOWN] + "…"
+        try:
+            is_file = Path(name).is_file()
+        except (OSError, ValueError) as err:  # too long a name, a NUL byte: no file can have this path
+            raise InvalidImageError(f"{shown}: not a usable file path ({getattr(err, 'strerror', None) or err})",
+                                    "no such file") from err
+        if not is_file:
+            raise InvalidImageError(f"{shown}: no such file", "no such file")
+        name = shown
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -52,6 +81,8 @@ def open_image(source: str | os.PathLike | Image.Image, square: bool = True) -> 
             raise InvalidImageError(  # PIL refuses before we can read the size: its message has the pixel count
                 f"{name}: image too large, a possible decompression bomb ({err}); SR-NAM's limit is "
                 f"{MAX_PIXELS / 1e6:.0f} MP", "too large") from err
+        except PermissionError as err:
+            raise InvalidImageError(f"{name}: cannot be read (permission denied)", "no such file") from err
         except (OSError, SyntaxError) as err:
             raise InvalidImageError(f"{name}: truncated or corrupt image ({err})", "truncated or corrupt") from err
     _check_size(image.width, image.height, name)
@@ -62,6 +93,27 @@ def open_image(source: str | os.PathLike | Image.Image, square: bool = True) -> 
     except (OSError, SyntaxError, ValueError) as err:
         raise InvalidImageError(f"{name}: truncated or corrupt image ({err})", "truncated or corrupt") from err
     return centre_square(image) if square else image
+
+
+def array_to_pil(array: np.ndarray) -> Image.Image:
+    """A numpy image (see the module docstring for the layouts and value ranges) → PIL image."""
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))):
+        raise InvalidImageError(f"array input must be H×W, H×W×3 or H×W×4 (channels last), got shape "
+                                f"{list(array.shape)}", "bad array")
+    _check_size(array.shape[1], array.shape[0], "array input")
+    if array.dtype == np.uint8:
+        pass
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
+            raise InvalidImageError("float array input must hold finite values in [0, 1]", "bad array")
+        array = (array.astype(np.float64) * 255.0 + 0.5).astype(np.uint8)
+    else:
+        raise InvalidImageError(f"array input must be uint8 (0–255) or float in [0, 1], got dtype {array.dtype}",
+                                "bad array")
+    mode = {2: "L", 3: "RGB", 4: "RGBA"}[array.shape[2] if array.ndim == 3 else 2]
+    return Image.fromarray(np.ascontiguousarray(array), mode)
 
 
 def _check_size(width: int, height: int, name: str) -> None:
@@ -119,6 +171,7 @@ def lr_tensor(source: ImageInput, size: int = 16) -> torch.Tensor:
     tensors). Tensors must be float [3, H, W] or [1, 3, H, W] with values in [0, 1], like
     ``torchvision.transforms.functional.to_tensor`` gives.
     """
+    check_input_type(source)
     if isinstance(source, torch.Tensor):
         return _lr_from_tensor(source, size)
     image = open_image(source)

@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 from PIL import Image
 
-from .errors import ModelLoadError
+from .errors import ModelLoadError, SearchDivergedError
 from .grid import image_grid
 from .images import ImageInput, lr_tensor, tensor_to_pil
 from .model_card import render_model_card
@@ -33,6 +33,7 @@ SAMPLES = "samples.png"
 CARD_ASSET_SUFFIXES = (".png", ".jpg", ".json")  # files of the model card (figures, figures' data) at the root
 MAX_CANDIDATES = 64
 MAX_STEPS = 10_000
+MAX_LEARNING_RATE = 100.0  # the latents live on a sphere of radius √512 ≈ 23: larger steps only jump about
 # The trained models shipped with the repository (see checkpoints/default/README.md): what from_pretrained()
 # loads when it is given no repo id. Found next to the package, so it needs a clone (pip install -e .).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "default"
@@ -155,8 +156,9 @@ class SRNAMPipeline:
         """
         _check_int("num_candidates", num_candidates, 1, MAX_CANDIDATES)
         _check_int("num_steps", num_steps, 1, MAX_STEPS)
-        if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0):
-            raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
+        if not (isinstance(learning_rate, (int, float)) and not isinstance(learning_rate, bool)
+                and math.isfinite(learning_rate) and 0 < learning_rate <= MAX_LEARNING_RATE):
+            raise ValueError(f"learning_rate must be a number in (0, {MAX_LEARNING_RATE:g}], got {learning_rate!r}")
         if seed is None:
             seed = secrets.randbelow(2**31)
         _check_int("seed", seed, 0, 2**63 - 1)
@@ -165,6 +167,7 @@ class SRNAMPipeline:
             self.generator, self.degradation, lr_input, num_candidates, num_steps, learning_rate,
             torch.Generator().manual_seed(seed), callback,
         )
+        _check_finite(result, learning_rate)
         order = result.l1[0].argsort().tolist()
         return SRNAMOutput(
             lr_input=tensor_to_pil(lr_input[0]),
@@ -176,6 +179,17 @@ class SRNAMPipeline:
             latents=result.latents[0, order].cpu(),
             stopped_early=result.stopped_early,
         )
+
+
+def _check_finite(result, learning_rate: float) -> None:
+    """Refuse a search whose loss or candidates became NaN or infinite (a diverged step, broken weights)."""
+    bad = ~torch.isfinite(result.loss_history).all(dim=(1, 2))  # [num_steps]
+    if bad.any() or not torch.isfinite(result.l1).all() or not torch.isfinite(result.hr).all():
+        at = f"at step {int(bad.nonzero()[0]) + 1}" if bad.any() else "after the last step"
+        raise SearchDivergedError(
+            f"the search diverged: its loss became NaN or infinite {at}, so there is no result. A smaller "
+            f"learning rate (now {learning_rate:g}; the default is {DEFAULT_LEARNING_RATE}) may help; if it "
+            f"happens at every setting, the model's weights are broken")
 
 
 def _check_int(name: str, value, low: int, high: int) -> None:

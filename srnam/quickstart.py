@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     pipe = SRNAMPipeline.from_pretrained(args.model)
     print(f"models: {args.model or 'the shipped checkpoints/default'} (device: {pipe.device})")
     face, found = crop_face(open_image(args.image, square=False), 64)
-    print(f"face {'found' if found else 'not found (centre crop)'} in {args.image}")
+    shown = EXAMPLE.relative_to(EXAMPLE.parents[2]) if args.image == EXAMPLE else args.image  # as the README
+    print(f"face {'found' if found else 'not found (centre crop)'} in {shown}")
     truth = pil_to_tensor(face)  # [1, 3, 64, 64] in [-1, 1]
     lr = tensor_to_pil(simulate_camera(pipe.degradation, truth, [args.seed])[0])  # the 16×16 "photo"
 

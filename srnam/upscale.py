@@ -36,10 +36,11 @@ from tqdm.auto import tqdm
 from . import __version__
 from .errors import ModelLoadError, SRNAMError
 from .grid import make_grid
+from .jsonfile import write_json
 from .lr_input import LR_MODES, make_lr_input
 from .metrics import lr_psnr
 from .nam import DEFAULT_LEARNING_RATE
-from .pipeline import DEFAULT_CHECKPOINT, MAX_CANDIDATES, MAX_STEPS, SRNAMOutput, SRNAMPipeline
+from .pipeline import DEFAULT_CHECKPOINT, MAX_CANDIDATES, MAX_LEARNING_RATE, MAX_STEPS, SRNAMOutput, SRNAMPipeline
 
 # Files a folder is searched for (explicit files and glob matches are taken whatever their name).
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
@@ -260,9 +261,7 @@ def save_results(job: Job, out: SRNAMOutput, reference: Image.Image | None, star
 
     info["seconds"]["total"] = round(time.perf_counter() - start, 3)
     result = {**info, "candidates": candidates, "files": sorted(images)}
-    temporary = job.out_dir / (RESULT + ".tmp")
-    temporary.write_text(json.dumps(result, indent=2), encoding="utf-8")
-    temporary.replace(job.out_dir / RESULT)  # atomic: a result.json is never half written
+    write_json(job.out_dir / RESULT, result)  # atomic: a result.json is never half written
 
 
 def image_seed(base_seed: int, name: str) -> int:
@@ -287,17 +286,28 @@ def _complete_result(out_dir: Path) -> dict | None:
     return result if complete else None
 
 
+# What save_results writes into an image's folder. A run killed while writing leaves some of these and no
+# result.json (so no list of them): they are found by name, so that a rerun with fewer candidates does not
+# leave the killed run's extra candidates beside its own.
+OUTPUT_PATTERNS = ("candidate_*.png", "projection_*.png", "lr_input.png", "grid.png", "reference.png",
+                   RESULT + ".tmp")
+
+
 def _remove_old_result(out_dir: Path) -> None:
     """Before redoing an image, delete its old result.json first (so an interrupted redo is not taken for
-    done), then the files it listed: a run with fewer candidates must not leave stale ones behind."""
+    done), then the files it listed and any other output file: a folder holds one run's files only."""
     try:
         old = json.loads((out_dir / RESULT).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return
-    (out_dir / RESULT).unlink()
+        old = {}
+    (out_dir / RESULT).unlink(missing_ok=True)
     for name in old.get("files", []) if isinstance(old, dict) else []:
-        if "/" not in name and "\\" not in name:  # only files of this folder, whatever the JSON says
+        if isinstance(name, str) and "/" not in name and "\\" not in name:  # this folder's files only
             (out_dir / name).unlink(missing_ok=True)
+    for pattern in OUTPUT_PATTERNS if out_dir.is_dir() else ():
+        for stale in out_dir.glob(pattern):
+            if stale.is_file():
+                stale.unlink()
 
 
 # ---------------------------------------------------------------------- summary
@@ -329,7 +339,8 @@ def _int_between(low: int, high: int):
 
 
 def _positive_float(text: str) -> float:
+    """A learning rate: a number in (0, MAX_LEARNING_RATE]."""
     value = float(text)
-    if not (np.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    if not (np.isfinite(value) and 0 < value <= MAX_LEARNING_RATE):
+        raise argparse.ArgumentTypeError(f"must be a number in (0, {MAX_LEARNING_RATE:g}], got {text}")
     return value

@@ -5,6 +5,7 @@ subprocess with HF_HUB_OFFLINE=1 and every outside HTTP request failing (an unre
 """
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -91,11 +92,17 @@ def pixels(path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"))
 
 
+def test_the_api_names_its_outputs(client):
+    returns = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/search"]["returns"]
+    labels = [r["label"] for r in returns]
+    assert labels[0] == "status" and not any(label.startswith("value_") for label in labels), labels
+
+
 def test_candidates_come_back_with_scores(client, pipe):
     out = search(client, EXAMPLE, candidates=3, steps=4, seed=5)
     assert out["status"].startswith("3 candidates × 4 steps") and "seed 5" in out["status"]
     assert [item["caption"].split()[0] for item in out["gallery"]] == ["#1", "#2", "#3"]
-    assert all("LR L1" in item["caption"] and "PSNR" in item["caption"] for item in out["gallery"])
+    assert all(re.fullmatch(r"#\d · \d+\.\d dB", item["caption"]) for item in out["gallery"])  # short: never cut
     # The scores are those of the pipeline itself, for the same LR input and seed.
     lr = make_lr_input(str(EXAMPLE), "auto", pipe.degradation)
     direct = pipe(lr.lr, num_candidates=3, num_steps=4, seed=5)
@@ -373,3 +380,33 @@ def test_app_py_with_a_bad_model_exits_with_the_reason(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "app.py"), "--model", str(tmp_path)], env=_app_env(),
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "is not an SR-NAM pipeline: it has no generator/ folder" in result.stderr
+
+
+def test_app_py_on_a_taken_port_says_so_in_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, str(ROOT / "app.py"), "--port", str(port)], env=_app_env(),
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: cannot listen on 127.0.0.1:{port} (Address already in use): pass another port with --port, "
+        f"or stop what uses it"]
+    assert "GRADIO_SERVER_PORT" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"latent_size": 10**12, "channels": [16, 16, 8, 8, 4]}, "latent_size must be in [1, 4096], got 1000000000000"),
+    ({"latent_size": 32, "channels": [16, -1, 8, 8, 4]}, "channels[1] must be in [1, 4096], got -1"),
+])
+def test_app_py_with_a_hostile_model_config_exits_2(tmp_path, pipe, config, message):
+    import json
+
+    folder = SRNAMPipeline(pipe.generator, pipe.degradation, device="cpu").save_pretrained(tmp_path / "hostile")
+    (folder / "generator" / "config.json").write_text(json.dumps(config))
+    result = subprocess.run([sys.executable, str(ROOT / "app.py"), "--model", str(folder)], env=_app_env(),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr

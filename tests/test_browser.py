@@ -71,7 +71,15 @@ def test_upload_move_sliders_run_and_see_the_candidates(page):
     assert thumbnails.count() == 3
     assert [thumbnails.nth(k).get_attribute("aria-label") for k in range(3)] == [
         f"Thumbnail {k} of 3" for k in (1, 2, 3)]
-    assert page.locator("#srnam-gallery").get_by_text(re.compile(r"#1 +LR L1 [0-9.]+ +PSNR")).count() == 1
+    assert page.locator("#srnam-gallery").get_by_text(re.compile(r"#1 · [0-9.]+ dB")).count() == 1
+    # every caption fits its label (no "PSNR 28…" ellipsis), and the gallery is no taller than its one row
+    # of thumbnails needs (it was a fixed box, mostly empty)
+    labels = page.locator("#srnam-gallery .caption-label")
+    assert labels.count() == 3 and all(labels.nth(k).evaluate("e => e.scrollWidth <= e.clientWidth")
+                                       for k in range(3))
+    gallery_box = page.locator("#srnam-gallery").bounding_box()
+    thumb_box = thumbnails.nth(0).bounding_box()
+    assert gallery_box["height"] < thumb_box["height"] + 80, (gallery_box, thumb_box)  # the row and the label
     assert page.locator("#srnam-grid img").count() == 1
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)

@@ -22,3 +22,19 @@ def test_help_and_no_command(capsys):
     assert "quickstart" in capsys.readouterr().out
     result = subprocess.run([sys.executable, "-m", "srnam", "quickstart", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "example:" in result.stdout
+
+
+def test_the_readme_shows_what_quickstart_prints(tmp_path, capsys, monkeypatch):
+    """Line by line, numbers aside: the README's example output is the command's (it had drifted)."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("Expect output like")[1].split("```")[1].strip().splitlines()
+    monkeypatch.chdir(tmp_path)
+    assert main(["quickstart", "-k", "4", "-n", "100"]) == 0  # prints steps 1, 50, 100: three lines, as shown
+    printed = capsys.readouterr().out.strip().splitlines()
+
+    def shape(line: str) -> str:  # numbers (and runs of them) → N
+        return re.sub(r"\d+(\.\d+)?(\s+\d+(\.\d+)?)*", "N", line)
+    assert [shape(line) for line in block if line != "..."] == [shape(line) for line in printed]

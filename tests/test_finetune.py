@@ -91,6 +91,7 @@ def test_fine_tune_in_bf16_resumes_exactly(data, initial, tmp_path):
     (dict(precision="fp16"), ValueError, "precision must be 'fp32' or 'bf16'"),
     (dict(gp_every=0), ValueError, "gp_every must be >= 1"),
     (dict(diffaugment="cutout"), ValueError, "unknown DiffAugment policy"),
+    (dict(critic_channels=(16, 16, 8)), ValueError, "one width per stage"),
 ])
 def test_settings_that_cannot_train(data, tmp_path, fields, error, message):
     with pytest.raises(error, match=message):
@@ -108,6 +109,19 @@ def test_warm_start_errors_name_the_problem(data, initial, tmp_path):
                                                                init_critic=str(initial)))
     assert find_model_folder(initial, "generator") == initial / "generator"
     assert find_model_folder(initial / "generator", "generator") == initial / "generator"
+
+
+def test_a_wider_critic_trains_exports_and_is_checked_on_warm_start(data, initial, tmp_path):
+    wide = (32, 32, 16, 16, 8)
+    config = dataclasses.replace(FINE_TUNE, init_from=str(initial), critic_channels=wide, precision="fp32")
+    train_progan(data, tmp_path / "run", config)
+    assert ProGANDiscriminator.from_folder(tmp_path / "run" / "export" / "critic").channels == wide
+    # the generator keeps its own (search-speed) widths
+    assert ProGANGenerator.from_folder(tmp_path / "run" / "export" / "generator").channels == TINY.channels
+    assert all(np.isfinite(r["loss_d"]) for r in _metrics(tmp_path / "run"))
+    narrow = dataclasses.replace(config, init_critic=str(tmp_path / "run"), critic_channels=())
+    with pytest.raises(ValueError, match=r"critic has widths \(32, 32, 16, 16, 8\).*--critic-channels 32,32,16,16,8"):
+        train_progan(data, tmp_path / "again", narrow)
 
 
 def test_lazy_penalty_is_weighted_by_its_interval():
@@ -148,3 +162,17 @@ def test_diff_augment_translates_and_recolours_differentiably():
     assert images.grad is not None and images.grad.abs().sum() > 0
     again = diff_augment(images, ("color", "translation"), torch.Generator().manual_seed(3))
     assert torch.equal(again, diff_augment(images, ("color", "translation"), torch.Generator().manual_seed(3)))
+
+
+def test_command_line_overrides_parse_lists_even_with_an_empty_default():
+    import argparse
+
+    from srnam.training.run import add_run_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser, PROGAN_CONFIGS)
+    args = parser.parse_args(["--out", "x", "--config", "compact-finetune", "--critic-channels", "256,256,128,64,32",
+                              "--anchor-weight", "300"])
+    config = config_from_args(PROGAN_CONFIGS, args)
+    assert config.critic_channels == (256, 256, 128, 64, 32) and config.anchor_weight == 300.0
+    assert config.channels == PROGAN_CONFIGS["compact-finetune"].channels

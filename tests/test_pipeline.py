@@ -58,7 +58,8 @@ def test_same_seed_same_images_any_input_type(pipe, face):
     ({"num_candidates": 65}, ValueError, "num_candidates must be between 1 and 64, got 65"),
     ({"num_candidates": 2.5}, TypeError, "num_candidates must be an integer"),
     ({"num_steps": 0}, ValueError, "num_steps must be between 1 and 10000, got 0"),
-    ({"learning_rate": -1.0}, ValueError, "learning_rate must be a positive number"),
+    ({"learning_rate": -1.0}, ValueError, r"learning_rate must be a number in \(0, 100\], got -1.0"),
+    ({"learning_rate": 101.0}, ValueError, r"learning_rate must be a number in \(0, 100\]"),
     ({"seed": -5}, ValueError, "seed must be between 0"),
 ])
 def test_out_of_range_arguments(pipe, face, kwargs, error, message):

@@ -292,3 +292,90 @@ def test_two_process_run(data, tmp_path):
     assert [m["step"] for m in metrics] == list(range(1, 11))  # written once, by the main process
     assert metrics[-1]["rank_images"] == [20, 20]  # both ranks took half of every batch
     assert len(list((tmp_path / "run" / "export").glob("generator/model.safetensors"))) == 1
+
+
+class _Killed(BaseException):
+    """Stands for a kill -9: nothing after it runs (BaseException, so no `except Exception` catches it)."""
+
+
+def _kill_during_save(monkeypatch, point, at_step):
+    """Make the save of checkpoint ``at_step`` die at ``point``."""
+    from accelerate import Accelerator
+
+    import srnam.training.run as run_module
+
+    target = f"step-{at_step:07d}"
+    if point == "while writing":
+        original = Accelerator.save_state
+
+        def save_state(self, output_dir=None, **kwargs):
+            result = original(self, output_dir, **kwargs)
+            if Path(output_dir).name == target + ".tmp":
+                files = sorted(Path(output_dir).iterdir())
+                for f in files[len(files) // 2:]:  # half the files written
+                    f.unlink() if f.is_file() else None
+                raise _Killed
+            return result
+        monkeypatch.setattr(Accelerator, "save_state", save_state)
+    elif point == "before the rename":
+        original = Path.rename
+
+        def rename(self, new):
+            if Path(new).name == target:
+                raise _Killed
+            return original(self, new)
+        monkeypatch.setattr(Path, "rename", rename)
+    elif point == "while removing an old checkpoint":
+        original = run_module.shutil.rmtree
+
+        def rmtree(path, *args, **kwargs):
+            files = [f for f in Path(path).rglob("*") if f.is_file()] if Path(path).exists() else []
+            if Path(path).name.startswith("step-") and not Path(path).name.endswith((".tmp", ".old")) and files:
+                files[0].unlink()  # part of it is gone
+                raise _Killed
+            return original(path, *args, **kwargs)
+        monkeypatch.setattr(run_module.shutil, "rmtree", rmtree)
+
+
+@pytest.mark.parametrize("point, at_step, resumes_from", [
+    ("while writing", 8, 4), ("before the rename", 8, 4), ("while removing an old checkpoint", 12, 12),
+])
+def test_a_kill_during_a_checkpoint_save_resumes_from_the_last_complete_one(data, tmp_path, monkeypatch, capsys,
+                                                                            point, at_step, resumes_from):
+    config = dataclasses.replace(TINY_PROGAN, stage_epochs=(1, 2, 1, 1, 1))  # 12 steps, checkpoints every 4
+    full = tmp_path / "full"
+    train_progan(data / "hr", full, config)
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        _kill_during_save(patch, point, at_step)
+        with pytest.raises(_Killed):
+            train_progan(data / "hr", run, config)
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"step": 9, "ima')  # a log line cut short by the kill
+    capsys.readouterr()
+    resumed = train_progan(data / "hr", run, config, resume=True)
+    out = capsys.readouterr().out
+    assert f"resumed from {run / 'checkpoints' / f'step-{resumes_from:07d}'}" in out
+    if point != "while removing an old checkpoint":
+        assert f"step-{at_step:07d}.tmp: a checkpoint save that did not finish" in out
+    assert not list((run / "checkpoints").glob("*.tmp")) and resumed.state.step == 12
+    a = _weights(full / "export" / "generator" / "model.safetensors")
+    b = _weights(run / "export" / "generator" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [m["step"] for m in _metrics(run)] == list(range(1, 13))
+
+
+def test_saving_the_same_step_twice_keeps_a_complete_checkpoint(tmp_path):
+    from srnam.training.run import TrainingRun
+
+    run = TrainingRun(tmp_path / "run", {})
+    model = torch.nn.Linear(2, 2)
+    run.register(model)
+    run.state.step = 5
+    first = run.save_checkpoint()
+    with torch.no_grad():
+        model.weight.fill_(3.0)
+    assert run.save_checkpoint() == first  # the same step again (a session that stops where a run ends)
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-0000005"]
+    model.weight.data.zero_()
+    assert run.resume() and torch.all(model.weight == 3.0)

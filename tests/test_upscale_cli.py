@@ -209,3 +209,19 @@ def test_info_on_a_local_folder_and_errors(model, tmp_path, capsys):
     assert main(["info", str(tmp_path)]) == 2
     assert "has no generator/ folder" in capsys.readouterr().out
     assert main(["push", str(tmp_path / "missing"), "tester/x"]) == 2
+
+
+def test_a_rerun_after_a_killed_run_leaves_only_its_own_files(model, tmp_path, capsys):
+    face = tmp_path / "in" / "face.png"
+    _noise(face, 24)
+    out = tmp_path / "out"
+    assert main(["upscale", str(face), "--model", model, "--out", str(out), "-k", "4", "-n", "2"]) == 0
+    folder = out / "face_png"
+    (folder / "result.json").unlink()  # killed after writing the images, before result.json
+    (folder / "result.json.tmp").write_text("{")
+    (folder / "notes.md").write_text("the user's own file")  # not ours: kept
+    assert main(["upscale", str(face), "--model", model, "--out", str(out), "-k", "2", "-n", "2"]) == 0
+    listed = json.loads((folder / "result.json").read_text())["files"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(listed + ["result.json", "notes.md"])
+    assert "candidate_03.png" not in listed and not (folder / "candidate_03.png").exists()
+    capsys.readouterr()

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from srnam import ModelLoadError, SRNAMPipeline, showcase
+from srnam.jsonfile import dumps
 from srnam.evaluate import load_faces, make_lr_inputs, markdown_table
 from srnam.models import DegradationGenerator, ProGANGenerator
 
@@ -125,7 +126,7 @@ def evaluation_section(folder: Path, index: int = 0) -> tuple[str, dict[str, byt
     text = "\n".join([title, "", f"Measured with `{command}`:", "", markdown_table(results), ""]
                      + [f"![{name}]({name})\n" for name in renamed])
     summary = {key: value for key, value in results.items() if key != "faces"}
-    return text, {**renamed, f"evaluation{suffix}.json": json.dumps(summary, indent=1).encode()}
+    return text, {**renamed, f"evaluation{suffix}.json": dumps(summary, indent=1).encode()}
 
 
 def _png(image) -> bytes:

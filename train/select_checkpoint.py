@@ -32,6 +32,7 @@ from pathlib import Path
 
 from srnam import SRNAMPipeline
 from srnam import metrics
+from srnam.jsonfile import dumps, write_json
 from srnam.evaluate import RealismReference, evaluate, load_faces
 from srnam.models import DegradationGenerator, ProGANGenerator
 
@@ -114,10 +115,10 @@ def main(argv=None) -> int:
             "samples_sharpness": samples.get("generator_sharpness"), "diversity": srnam["diversity"],
             "faceness": samples.get("generator_rate"), "same_person_best": srnam["best"]["same_person"],
             "hr_psnr_mean": srnam["mean"]["hr_psnr"], "hr_psnr_best": srnam["best"]["hr_psnr"]}  # reported only
-        print(snapshot.name, json.dumps(table[snapshot.name]), flush=True)
-        out.write_text(json.dumps({**settings, "snapshots": table}, indent=1))  # after each: safe to stop
+        print(snapshot.name, dumps(table[snapshot.name], indent=None), flush=True)
+        write_json(out, {**settings, "snapshots": table}, indent=1)  # after each: safe to stop
     chosen = choose(table)
-    out.write_text(json.dumps({**settings, "snapshots": table, "selected": chosen}, indent=1))
+    write_json(out, {**settings, "snapshots": table, "selected": chosen}, indent=1)
     row = table[chosen]
     realism = "" if row["face_fd_mean"] is None else f", face FD {row['face_fd_mean']:.3f}"
     print(f"selected {chosen} (LR PSNR {row['lr_psnr_mean']:.2f} dB, sharpness {row['sharpness_mean']:.2f}"

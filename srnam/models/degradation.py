@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .hub import HubModel
+from .hub import ConfigField, HubModel
 from .layers import fast_layout
 
 DEGRADATION_CHANNELS = {
@@ -64,6 +64,9 @@ class DegradationGenerator(HubModel):
     downsampling instead of from noise.
     """
 
+    config_fields = {"noise_size": ConfigField(int), "channels": ConfigField(tuple, length=(6, 6)),
+                     "hr_size": ConfigField(int, low=16, high=1024, multiple_of=16), "residual": ConfigField(bool)}
+
     def __init__(self, noise_size: int = 100, channels: tuple[int, ...] = DEGRADATION_CHANNELS["default"],
                  hr_size: int = 64, residual: bool = True):
         super().__init__()
@@ -106,6 +109,9 @@ class DegradationGenerator(HubModel):
 class DegradationDiscriminator(HubModel):
     """Critic of 16×16 LR faces: six residual blocks without batch norm, max pooling after the last
     two (16 → 4), then a fully connected layer to one score [N, 1]."""
+
+    config_fields = {"channels": ConfigField(tuple, length=(6, 6)),
+                     "lr_size": ConfigField(int, low=4, high=256, multiple_of=4)}
 
     def __init__(self, channels: tuple[int, ...] = DEGRADATION_CHANNELS["default"], lr_size: int = 16):
         super().__init__()

@@ -5,16 +5,25 @@ pushing (config.json from the ``__init__`` arguments, weights as safetensors) bu
 :func:`load_model_folder`, which checks the weights against the config *before* loading and names
 what does not match. (The mixin's default loader is non-strict and would leave missing weights at
 their random initial values without a word.)
+
+A model folder may come from anyone, so nothing in it is trusted before it is checked, in this order:
+the config's fields against the class's :class:`ConfigField` table (types and ranges: a hostile
+``"latent_size": 1e12`` or a width of -1 never reaches a constructor); the shapes the config implies
+against the safetensors header, with the model built on the ``meta`` device and the header read
+without loading a tensor (so neither side allocates); then the weights themselves, which must be finite.
+Every failure is a :class:`ModelLoadError`.
 """
 from __future__ import annotations
 
+import inspect
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from torch import nn
 
@@ -23,7 +32,44 @@ from ..errors import ModelLoadError
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 
+MAX_CONFIG_BYTES = 64 * 1024  # a model's config.json is a few lines; a bigger one is not a config
+
 M = TypeVar("M", bound="HubModel")
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """What one ``config.json`` field may hold: an int in [low, high] (a multiple of ``multiple_of``), a bool,
+    or (``widths``) a list of such ints whose length is in ``length``."""
+
+    kind: type = int  # int, bool, or tuple for a list of ints
+    low: int = 1
+    high: int = 4096
+    multiple_of: int = 1
+    length: tuple[int, int] = (1, 9)
+
+    def problem(self, name: str, value) -> str | None:
+        """Why ``value`` is not allowed, or None."""
+        if self.kind is bool:
+            return None if isinstance(value, bool) else f"{name} must be true or false, got {value!r}"
+        if self.kind is tuple:
+            if not isinstance(value, list):
+                return f"{name} must be a list of integers, got {value!r}"
+            lo, hi = self.length
+            if not lo <= len(value) <= hi:
+                count = f"{lo}" if lo == hi else f"{lo} to {hi}"
+                return f"{name} must have {count} entries, got {len(value)}"
+            for i, item in enumerate(value):
+                if (why := ConfigField(int, self.low, self.high, self.multiple_of).problem(f"{name}[{i}]", item)):
+                    return why
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"{name} must be an integer, got {value!r}"
+        if not self.low <= value <= self.high:
+            return f"{name} must be in [{self.low}, {self.high}], got {value}"
+        if value % self.multiple_of:
+            return f"{name} must be a multiple of {self.multiple_of}, got {value}"
+        return None
 
 
 class HubModel(
@@ -32,6 +78,9 @@ class HubModel(
     library_name="srnam",
     tags=["super-resolution", "face", "srnam"],
 ):
+    # The config.json fields a saved model may have (the __init__ arguments), checked before anything is built.
+    config_fields: ClassVar[dict[str, ConfigField]] = {}
+
     @classmethod
     def from_folder(cls: type[M], folder: str | Path, device: str | torch.device = "cpu") -> M:
         return load_model_folder(cls, Path(folder), device)
@@ -58,30 +107,66 @@ def load_model_folder(cls: type[M], folder: Path, device: str | torch.device = "
     for path in (config_path, weights_path):
         if not path.is_file():
             raise ModelLoadError(f"{cls.__name__}: missing {path.name} in {folder}")
+    config = read_config(cls, config_path)
     try:
-        config = json.loads(config_path.read_text())
-        model = cls(**config)
-    except (json.JSONDecodeError, TypeError, ValueError) as err:
+        with torch.device("meta"):  # shapes only: no memory, whatever the config says
+            expected = {k: tuple(v.shape) for k, v in cls(**config).state_dict().items()}
+    except (TypeError, ValueError, RuntimeError) as err:
         raise ModelLoadError(f"{cls.__name__}: invalid {config_path}: {err}") from err
+    try:
+        with safe_open(str(weights_path), framework="pt") as f:  # reads the header only
+            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ModelLoadError(f"{cls.__name__}: {weights_path} is not a readable safetensors file: {err}") from err
+    if problems := _mismatches(expected, found):
+        raise ModelLoadError(
+            f"{cls.__name__}: {weights_path} does not match {config_path}: " + "; ".join(problems))
     try:
         state = load_file(weights_path, device=str(device))
     except (SafetensorError, OSError) as err:
         raise ModelLoadError(f"{cls.__name__}: {weights_path} is not a readable safetensors file: {err}") from err
-
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong_shape = [f"{k}: weights {tuple(state[k].shape)} vs config {tuple(expected[k].shape)}"
-                   for k in expected if k in state and state[k].shape != expected[k].shape]
-    if missing or unexpected or wrong_shape:
-        problems = []
-        if wrong_shape:
-            problems.append(f"{len(wrong_shape)} shape mismatch(es), e.g. {wrong_shape[0]}")
-        if missing:
-            problems.append(f"{len(missing)} tensor(s) missing from the weights, e.g. {missing[0]}")
-        if unexpected:
-            problems.append(f"{len(unexpected)} unexpected tensor(s), e.g. {unexpected[0]}")
-        raise ModelLoadError(
-            f"{cls.__name__}: {weights_path} does not match {config_path}: " + "; ".join(problems))
+    non_finite = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if non_finite:
+        raise ModelLoadError(f"{cls.__name__}: {weights_path} holds non-finite values (NaN or infinity) in "
+                             f"{len(non_finite)} tensor(s), e.g. {non_finite[0]}: the file is corrupt, or was "
+                             f"saved from a diverged training run")
+    model = cls(**config)
     model.load_state_dict(state)
     return model.to(device).eval()
+
+
+def read_config(cls: type[HubModel], path: Path) -> dict:
+    """``config.json`` as keyword arguments of ``cls``, every field checked against ``cls.config_fields``."""
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ModelLoadError(f"{cls.__name__}: {path} is {path.stat().st_size} bytes: not a model config "
+                             f"(at most {MAX_CONFIG_BYTES})")
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelLoadError(f"{cls.__name__}: invalid {path}: not JSON ({err})") from err
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{cls.__name__}: invalid {path}: expected a JSON object, got {type(config).__name__}")
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    problems = [f"unknown field {key!r} (expected some of {', '.join(accepted)})"
+                for key in config if key not in cls.config_fields]
+    problems += [why for key, value in config.items() if key in cls.config_fields
+                 if (why := cls.config_fields[key].problem(key, value))]
+    if problems:
+        raise ModelLoadError(f"{cls.__name__}: invalid {path}: " + "; ".join(problems))
+    return config
+
+
+def _mismatches(expected: dict[str, tuple], found: dict[str, tuple]) -> list[str]:
+    """What differs between the tensors a config implies and those a weights file holds (name → shape)."""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    wrong_shape = [f"{k}: weights {found[k]} vs config {expected[k]}"
+                   for k in expected if k in found and found[k] != expected[k]]
+    problems = []
+    if wrong_shape:
+        problems.append(f"{len(wrong_shape)} shape mismatch(es), e.g. {wrong_shape[0]}")
+    if missing:
+        problems.append(f"{len(missing)} tensor(s) missing from the weights, e.g. {missing[0]}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected tensor(s), e.g. {unexpected[0]}")
+    return problems

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .hub import HubModel
+from .hub import ConfigField, HubModel
 from .layers import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm, UpsampleConv2d, fast_layout
 
 PROGAN_CHANNELS = {
@@ -33,6 +33,8 @@ def _lerp(old: torch.Tensor, new: torch.Tensor, alpha: float) -> torch.Tensor:
 
 class ProGANGenerator(HubModel):
     """Maps a latent ``z`` [N, latent_size] to an image [N, 3, R, R] in [-1, 1] (not clamped)."""
+
+    config_fields = {"latent_size": ConfigField(int), "channels": ConfigField(tuple)}  # up to 9 stages: 1024×1024
 
     def __init__(self, latent_size: int = 512, channels: tuple[int, ...] = PROGAN_CHANNELS["paper"]):
         super().__init__()
@@ -82,6 +84,8 @@ class ProGANGenerator(HubModel):
 
 class ProGANDiscriminator(HubModel):
     """The WGAN critic: an image [N, 3, R, R] at ``stage`` → a score [N, 1]."""
+
+    config_fields = {"channels": ConfigField(tuple), "mbstd_group_size": ConfigField(int, high=256)}
 
     def __init__(self, channels: tuple[int, ...] = PROGAN_CHANNELS["paper"], mbstd_group_size: int = 4):
         super().__init__()

@@ -49,6 +49,9 @@ from .run import EMA, TrainingRun, epoch_batch_indices
 @dataclass
 class ProGANConfig:
     channels: tuple[int, ...] = PROGAN_CHANNELS["small"]
+    # The critic's widths; (): the generator's. Only the generator is used by the search, so a critic wider
+    # than a fast generator costs training time, not search time.
+    critic_channels: tuple[int, ...] = ()
     latent_size: int = 512
     stage_epochs: tuple[float, ...] = (1, 2, 2, 2, 4)  # per stage; one epoch = one pass over the data
     batch_sizes: tuple[int, ...] = (32, 32, 32, 16, 16)  # global, over all processes
@@ -177,13 +180,18 @@ def find_model_folder(path: str | Path, part: str) -> Path:
 def load_initial(cls, path: str, part: str, config: "ProGANConfig"):
     """A warm start for ``part``, checked against the run's config so that a mismatch is named up front."""
     model = cls.from_folder(find_model_folder(path, part))
-    if tuple(model.channels) != tuple(config.channels):
-        raise ValueError(f"{path}: its {part} has widths {model.channels}, the config {config.channels}: "
-                         f"pass --channels {','.join(map(str, model.channels))} or the config it was trained with")
+    expected, flag = (config.channels, "--channels") if part == "generator" else (critic_widths(config), "--critic-channels")
+    if tuple(model.channels) != tuple(expected):
+        raise ValueError(f"{path}: its {part} has widths {model.channels}, the config {tuple(expected)}: "
+                         f"pass {flag} {','.join(map(str, model.channels))} or the config it was trained with")
     if part == "generator" and model.latent_size != config.latent_size:
         raise ValueError(f"{path}: its generator has latent_size {model.latent_size}, the config "
                          f"{config.latent_size}: pass --latent-size {model.latent_size}")
     return model
+
+
+def critic_widths(config: "ProGANConfig") -> tuple[int, ...]:
+    return tuple(config.critic_channels or config.channels)
 
 
 class ProGANLoss:
@@ -269,6 +277,9 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
         raise ValueError(f"precision must be 'fp32' or 'bf16', got {config.precision!r}")
     if config.gp_every < 1:
         raise ValueError(f"gp_every must be >= 1, got {config.gp_every}")
+    if len(critic_widths(config)) != len(config.channels):
+        raise ValueError(f"critic_channels {config.critic_channels} must have one width per stage, as channels "
+                         f"{config.channels} has ({len(config.channels)})")
     parse_policy(config.diffaugment)
     dataset = ImageFolderDataset(data_dir, 4 * 2 ** (len(config.channels) - 1),
                                  latents_file if config.distill_weight else None)
@@ -280,7 +291,7 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
 
     torch.manual_seed(config.seed)  # same initial weights on every rank
     generator = ProGANGenerator(config.latent_size, config.channels)
-    critic = ProGANDiscriminator(config.channels)
+    critic = ProGANDiscriminator(critic_widths(config))
     teacher = None
     if config.init_from:
         initial = load_initial(ProGANGenerator, config.init_from, "generator", config)

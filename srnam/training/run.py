@@ -37,6 +37,8 @@ import torch.distributed as dist
 from accelerate import Accelerator
 from torch import nn
 
+from ..jsonfile import dumps
+
 
 KEEP_CHECKPOINTS = 2
 
@@ -127,7 +129,7 @@ def config_from_args(configs: dict, args: argparse.Namespace):
             continue
         default = getattr(config, f.name)
         if isinstance(default, tuple):
-            kind = type(default[0])
+            kind = type(default[0]) if default else int  # an empty default: a list of widths
             overrides[f.name] = tuple(kind(v) for v in value.split(","))
         else:
             overrides[f.name] = type(default)(value)
@@ -143,6 +145,14 @@ def epoch_batch_indices(position: int, batch: int, num_images: int, seed: int) -
         perm = torch.randperm(num_images, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
         out.extend(perm[offset:offset + batch - len(out)].tolist())
     return torch.tensor(out)
+
+
+def _logged_step(line: str) -> int | None:
+    """The step of a metrics line; None for a line cut short by a kill while it was written."""
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 class TrainingRun:
@@ -172,26 +182,46 @@ class TrainingRun:
         self.accelerator.register_for_checkpointing(*objects)
 
     def latest_checkpoint(self) -> Path | None:
-        found = sorted((self.dir / "checkpoints").glob("step-*"))
+        """The newest *complete* checkpoint: ``step-N`` exists only once its save has finished (the save writes
+        ``step-N.tmp`` and renames it), so the leftovers of a killed save, ``*.tmp`` and ``*.old``, never match."""
+        found = sorted(p for p in (self.dir / "checkpoints").glob("step-???????") if p.is_dir())
         return found[-1] if found else None
 
     def save_checkpoint(self) -> Path:
         """Write to a temporary folder, then rename: a run killed mid-save keeps its previous checkpoint."""
         self.state.wall_seconds = self.wall_seconds()
         final = self.dir / "checkpoints" / f"step-{self.state.step:07d}"
-        tmp = final.with_name(final.name + ".tmp")
+        tmp, old = final.with_name(final.name + ".tmp"), final.with_name(final.name + ".old")
+        if self.is_main:
+            shutil.rmtree(tmp, ignore_errors=True)  # a killed save's files must not mix with this one's
+        self.accelerator.wait_for_everyone()
         self.accelerator.save_state(str(tmp))
         self.accelerator.wait_for_everyone()
         if self.is_main:
-            shutil.rmtree(final, ignore_errors=True)
+            if final.exists():  # the same step saved twice: move the old one aside, never delete it first
+                shutil.rmtree(old, ignore_errors=True)
+                final.rename(old)
             tmp.rename(final)
-            for old in sorted((self.dir / "checkpoints").glob("step-???????"))[:-KEEP_CHECKPOINTS]:
-                shutil.rmtree(old)
+            shutil.rmtree(old, ignore_errors=True)
+            for stale in sorted((self.dir / "checkpoints").glob("step-???????"))[:-KEEP_CHECKPOINTS]:
+                shutil.rmtree(stale)
         self.accelerator.wait_for_everyone()
         return final
 
+    def remove_unfinished_saves(self) -> list[Path]:
+        """Delete what killed saves left behind (``step-N.tmp``, ``step-N.old``), saying so; returns them."""
+        leftovers = sorted((self.dir / "checkpoints").glob("step-???????.tmp")) + \
+            sorted((self.dir / "checkpoints").glob("step-???????.old"))
+        if self.is_main:
+            for path in leftovers:
+                self.print(f"removing {path}: a checkpoint save that did not finish (the run was stopped during it)")
+                shutil.rmtree(path, ignore_errors=True)
+        self.accelerator.wait_for_everyone()
+        return leftovers
+
     def resume(self) -> bool:
-        """Load the latest checkpoint if there is one; returns whether it did."""
+        """Load the latest complete checkpoint if there is one; returns whether it did."""
+        self.remove_unfinished_saves()
         checkpoint = self.latest_checkpoint()
         if checkpoint is None:
             return False
@@ -200,7 +230,7 @@ class TrainingRun:
             metrics = self.dir / "metrics.jsonl"
             if metrics.exists():
                 lines = [line for line in metrics.read_text().splitlines()
-                         if json.loads(line)["step"] <= self.state.step]
+                         if _logged_step(line) is not None and _logged_step(line) <= self.state.step]
                 metrics.write_text("".join(line + "\n" for line in lines))
         self._wall_at_start = self.state.wall_seconds
         self._session_start = time.perf_counter()
@@ -299,7 +329,7 @@ class TrainingRun:
             record = {"step": self.state.step, "images": self.state.images_seen,
                       "wall_s": round(self.wall_seconds(), 2), **record}
             with open(self.dir / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
+                f.write(dumps(record, indent=None) + "\n")
 
     def memory_mb(self) -> float:
         if torch.cuda.is_available():
