@@ -137,6 +137,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--reference-limit", type=_int_between(2, 10**6), default=DEFAULT_REFERENCE_FACES,
                         help=f"reference faces (default {DEFAULT_REFERENCE_FACES}); the next --faceness ones of "
                              "the folder give the real-face floor for the random samples")
+    parser.add_argument("--optimize-noise", action="store_true",
+                        help="search the degradation model's noise together with the latents")
     parser.set_defaults(run=run)
 
 
@@ -157,9 +159,9 @@ def run(args: argparse.Namespace) -> int:
                 "num_candidates": args.candidates, "num_steps": args.steps, "learning_rate": args.learning_rate,
                 "seed": args.seed, "batch_faces": args.batch_faces, "limit": args.limit,
                 "reference": None if args.reference is None else str(args.reference),
-                "reference_limit": args.reference_limit}
+                "reference_limit": args.reference_limit, "optimize_noise": args.optimize_noise}
     results = evaluate(pipe, names, hr, args.lr_source, args.candidates, args.steps, args.seed, args.batch_faces,
-                       args.learning_rate, args.faceness, reference, args.reference_limit)
+                       args.learning_rate, args.faceness, reference, args.reference_limit, args.optimize_noise)
     results = {"srnam_version": __version__, "settings": settings, "skipped": skipped, **results}
     write_outputs(results, args.out)
     print(markdown_table(results))
@@ -234,7 +236,7 @@ def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, lr_source:
              num_candidates: int = 8, num_steps: int = 300, seed: int = 0, batch_faces: int = DEFAULT_BATCH_FACES,
              learning_rate: float = DEFAULT_LEARNING_RATE, faceness_samples: int = 0,
              reference: torch.Tensor | RealismReference | None = None,
-             reference_faces: int = DEFAULT_REFERENCE_FACES) -> dict:
+             reference_faces: int = DEFAULT_REFERENCE_FACES, optimize_noise: bool = False) -> dict:
     """Evaluate on the faces ``hr`` [N, 3, 64, 64] in [-1, 1] named ``names``; returns the results as a dict
     of plain Python values (the ``results.json`` layout, less the settings). ``reference``: real faces
     disjoint from ``hr`` ([M, 3, 64, 64], the first ``reference_faces`` as the reference, the rest as the
@@ -261,7 +263,7 @@ def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, lr_source:
             rng = torch.Generator().manual_seed(image_seed(seed, f"search batch {index}"))
             started = time.perf_counter()
             result = latent_search(pipe.generator, pipe.degradation, lr[batch].to(pipe.device), num_candidates,
-                                   num_steps, learning_rate, rng, callback=advance)
+                                   num_steps, learning_rate, rng, callback=advance, optimize_noise=optimize_noise)
             search_seconds += time.perf_counter() - started
             histories.append(result.loss_history.cpu())  # [steps, B, K]
             scored, ids = score_batch(names[batch], hr[batch], lr[batch], result, analyser)

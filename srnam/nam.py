@@ -11,6 +11,11 @@ Following PULSE, ``"sphere"`` (the default) projects every latent back onto the 
 sqrt(latent_size) — where N(0, I) samples live — after each step, so the step size in *direction*
 stays constant. ``benchmarks/latent_handling.py`` measures both: after 300 steps the sphere gave a
 lower mean L1 at every learning rate from 0.1 up (0.025 vs 0.119 at the best rate; figures in the README).
+
+The degradation noise. Each candidate has its own noise vector ``n_k`` of the camera model, drawn once. With
+``optimize_noise=True`` the search optimises it together with ``z`` (the same Adam, kept on its own sphere,
+radius sqrt(noise_size)), so that the camera model may pick the degradation that explains the input: a
+blurrier or noisier camera, instead of a different face.
 """
 from __future__ import annotations
 
@@ -115,6 +120,11 @@ class _ExactCudaMath:
                     self._set_flags(_ExactCudaMath._saved)
 
 
+def project_to_sphere(x: torch.Tensor) -> torch.Tensor:
+    """Each row of ``x`` [N, D] scaled onto the sphere of radius sqrt(D), where N(0, I) samples concentrate."""
+    return x * (x.shape[1] ** 0.5 / x.norm(dim=1, keepdim=True))
+
+
 @torch.inference_mode(False)  # callers may sit in no_grad/inference mode; the search needs gradients
 @torch.enable_grad()
 def latent_search(
@@ -127,12 +137,14 @@ def latent_search(
     generator_rng: torch.Generator | None = None,
     callback: Callable[[SearchState], bool | None] | None = None,
     latent_constraint: Literal["sphere", "free"] = "sphere",
+    optimize_noise: bool = False,
 ) -> SearchResult:
     """Search ``num_candidates`` latents per LR image in ``lr_target`` [B, 3, 16, 16] (range [-1, 1]).
 
     ``generator_rng`` seeds the starting latents and the degradation noise (on the CPU, so results do
     not depend on the device). ``callback(state)`` runs after every step; returning True stops the
-    search early (the result then holds the latents reached so far).
+    search early (the result then holds the latents reached so far). ``optimize_noise``: search the
+    degradation noise too (module docstring); the result's ``noise`` is then the final one.
     """
     if num_candidates < 1 or num_steps < 1:
         raise ValueError(f"num_candidates and num_steps must be >= 1, got {num_candidates} and {num_steps}")
@@ -140,12 +152,13 @@ def latent_search(
     b, k = lr_target.shape[0], num_candidates
     z = torch.randn(b * k, generator.latent_size, generator=generator_rng).to(device)
     noise = torch.randn(b * k, degradation.noise_size, generator=generator_rng).to(device)
-    radius = generator.latent_size ** 0.5
     if latent_constraint == "sphere":
-        z = z * (radius / z.norm(dim=1, keepdim=True))
+        z = project_to_sphere(z)
+    if optimize_noise:
+        noise = project_to_sphere(noise)
     target = lr_target.repeat_interleave(k, dim=0)  # [B·K, 3, 16, 16], candidates of an image adjacent
-    z.requires_grad_(True)
-    optimizer = torch.optim.Adam([z], lr=learning_rate)
+    searched = [z.requires_grad_(True)] + ([noise.requires_grad_(True)] if optimize_noise else [])
+    optimizer = torch.optim.Adam(searched, lr=learning_rate)
     history = []
     stopped_early = False
     with _EvalMode(generator, degradation), _ExactCudaMath(device):
@@ -154,11 +167,15 @@ def latent_search(
             lr = degradation(hr, noise)
             l1 = (lr - target).abs().mean(dim=(1, 2, 3))  # [B·K]
             # Sum, not mean: each candidate's gradient is then independent of K. Gradients for z only.
-            (z.grad,) = torch.autograd.grad(l1.sum(), z)
+            grads = torch.autograd.grad(l1.sum(), searched)
+            for tensor, grad in zip(searched, grads):
+                tensor.grad = grad
             optimizer.step()
-            if latent_constraint == "sphere":
-                with torch.no_grad():
-                    z.mul_(radius / z.norm(dim=1, keepdim=True))
+            with torch.no_grad():
+                if latent_constraint == "sphere":
+                    z.copy_(project_to_sphere(z))
+                if optimize_noise:
+                    noise.copy_(project_to_sphere(noise))
             history.append(l1.detach().reshape(b, k))
             if callback is not None and callback(SearchState(
                 step, num_steps, history[-1], hr.detach().reshape(b, k, *hr.shape[1:]),
@@ -172,7 +189,7 @@ def latent_search(
             l1 = (lr - target).abs().mean(dim=(1, 2, 3))
     return SearchResult(
         latents=z.detach().reshape(b, k, -1),
-        noise=noise.reshape(b, k, -1),
+        noise=noise.detach().reshape(b, k, -1),
         hr=hr.reshape(b, k, *hr.shape[1:]),
         lr=lr.reshape(b, k, *lr.shape[1:]),
         l1=l1.reshape(b, k),

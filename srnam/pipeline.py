@@ -148,11 +148,13 @@ class SRNAMPipeline:
     # ------------------------------------------------------------------ inference
     def __call__(self, image: ImageInput, num_candidates: int = 4, num_steps: int = 300, seed: int | None = None,
                  learning_rate: float = DEFAULT_LEARNING_RATE,
-                 callback: Callable[[SearchState], bool | None] | None = None) -> SRNAMOutput:
+                 callback: Callable[[SearchState], bool | None] | None = None,
+                 optimize_noise: bool = False) -> SRNAMOutput:
         """Super-resolve one face: a path, PIL image or float tensor in [0, 1] (see ``srnam.images``).
 
         Inputs larger than 16×16 are reduced by area downsampling. ``callback(state)`` runs after every
-        step; return True from it to stop early.
+        step; return True from it to stop early. ``optimize_noise``: search the camera model's noise together
+        with the latents (``srnam.nam``).
         """
         _check_int("num_candidates", num_candidates, 1, MAX_CANDIDATES)
         _check_int("num_steps", num_steps, 1, MAX_STEPS)
@@ -165,7 +167,7 @@ class SRNAMPipeline:
         lr_input = lr_tensor(image, self.degradation.lr_size).to(self.device)  # [1, 3, 16, 16]
         result = latent_search(
             self.generator, self.degradation, lr_input, num_candidates, num_steps, learning_rate,
-            torch.Generator().manual_seed(seed), callback,
+            torch.Generator().manual_seed(seed), callback, optimize_noise=bool(optimize_noise),
         )
         _check_finite(result, learning_rate)
         order = result.l1[0].argsort().tolist()

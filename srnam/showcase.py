@@ -9,9 +9,10 @@ from __future__ import annotations
 import torch
 from PIL import Image, ImageDraw
 
+from .camera_realism import noise_spread
 from .images import tensor_to_pil
 from .lr_input import simulate_camera
-from .metrics import mean_pairwise_l1, to_unit_range
+from .metrics import to_unit_range
 from .nam import latent_search
 
 TILE = 96
@@ -50,12 +51,10 @@ def noise_effect(degradation, hr: torch.Tensor, num_noise: int = 5, seed: int = 
     pairwise absolute difference between one face's LR photos under ``num_noise`` noise vectors, and, for scale,
     the mean absolute difference between an LR photo and plain 4× area downsampling."""
     seeds = [seed + i for i in range(num_noise)]
-    spread, from_area = [], []
-    for face in hr:
-        lr = to_unit_range(simulate_camera(degradation, face.expand(num_noise, -1, -1, -1), seeds))
-        spread.append(mean_pairwise_l1(lr))
-        from_area.append((lr - to_unit_range(torch.nn.functional.avg_pool2d(face[None], 4))).abs().mean().item())
-    return {"noise_spread": 255 * sum(spread) / len(spread), "difference_from_area": 255 * sum(from_area) / len(hr)}
+    per_face = torch.stack([to_unit_range(simulate_camera(degradation, face.expand(num_noise, -1, -1, -1), seeds))
+                            for face in hr])  # [F, num_noise, 3, 16, 16]
+    area = to_unit_range(torch.nn.functional.avg_pool2d(hr, 4))[:, None]  # [F, 1, 3, 16, 16]
+    return {"noise_spread": noise_spread(per_face), "difference_from_area": 255 * float((per_face - area).abs().mean())}
 
 
 def search_examples(generator, degradation, hr: torch.Tensor, lr: torch.Tensor, num_candidates: int = 4,

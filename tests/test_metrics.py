@@ -157,3 +157,21 @@ def test_frechet_distance_matches_the_closed_form():
         metrics.frechet_distance(np.zeros((3, 2)), np.zeros((3, 4)))
     with pytest.raises(ValueError, match="at least 2"):
         metrics.frechet_distance(np.zeros((1, 2)), np.zeros((3, 2)))
+
+
+def test_camera_realism_sees_blur_noise_and_colour():
+    from srnam.camera_realism import BANDS, camera_fd, lr_statistics, noise_spread
+
+    rng = torch.Generator().manual_seed(0)
+    faces = torch.nn.functional.avg_pool2d(torch.rand(400, 3, 64, 64, generator=rng), 4)  # [400, 3, 16, 16]
+    real, other = faces[:200], faces[200:]
+    assert lr_statistics(real).shape == (200, 6 + BANDS)
+    same = camera_fd(other, real)
+    blurred = torch.nn.functional.avg_pool2d(other, 3, stride=1, padding=1, count_include_pad=False)
+    noisy = (other + 0.08 * torch.randn(other.shape, generator=rng)).clamp(0, 1)
+    tinted = (other * torch.tensor([1.0, 0.9, 0.8]).view(1, 3, 1, 1)).clamp(0, 1)
+    assert all(camera_fd(changed, real) > 5 * same for changed in (blurred, noisy, tinted)), \
+        (same, [camera_fd(c, real) for c in (blurred, noisy, tinted)])
+    one_face = real[:4, None].expand(4, 5, 3, 16, 16)
+    assert noise_spread(one_face) == 0.0
+    assert noise_spread(torch.stack([real[:4], real[:4] + 2 / 255], dim=1)) == pytest.approx(2.0, rel=1e-4)

@@ -144,3 +144,24 @@ def test_exact_cuda_math_is_set_while_any_search_runs_then_restored():
         assert (cudnn.allow_tf32, cudnn.deterministic, matmul.allow_tf32) == (True, False, True)
     finally:
         cudnn.allow_tf32, cudnn.deterministic, matmul.allow_tf32 = saved
+
+
+def test_optimize_noise_searches_the_camera_noise_too(tiny_models):
+    generator, degradation = tiny_models
+    target = _target(generator, degradation)
+
+    def search(optimize_noise):
+        return latent_search(generator, degradation, target, 3, 60, learning_rate=0.2,
+                             generator_rng=torch.Generator().manual_seed(0), optimize_noise=optimize_noise)
+    fixed, searched = search(False), search(True)
+    rng = torch.Generator().manual_seed(0)
+    torch.randn(2 * 3, 32, generator=rng)  # the starting latents come first, then the noise
+    drawn = torch.randn(2 * 3, 8, generator=rng)
+    # without it the noise is the initial draw; with it the noise moves, and stays on its sphere
+    assert torch.equal(fixed.noise.reshape(6, 8), drawn)
+    assert not torch.allclose(fixed.noise / fixed.noise.norm(dim=-1, keepdim=True),
+                              searched.noise / searched.noise.norm(dim=-1, keepdim=True))
+    torch.testing.assert_close(searched.noise.norm(dim=-1), torch.full((2, 3), 8**0.5))
+    # the extra freedom explains the input better (the tiny random camera model does use its noise)
+    assert searched.l1.mean() < fixed.l1.mean(), (searched.l1.mean(), fixed.l1.mean())
+    torch.testing.assert_close(searched.l1, (searched.lr - target[:, None]).abs().mean(dim=(2, 3, 4)))

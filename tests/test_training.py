@@ -20,7 +20,7 @@ from srnam.training.degradation import DEGRADATION_CONFIGS
 from srnam.training.degradation import train as train_degradation
 from srnam.training.progan import PROGAN_CONFIGS, Schedule
 from srnam.training.progan import train as train_progan
-from srnam.models import DegradationGenerator, ProGANDiscriminator, ProGANGenerator
+from srnam.models import DEGRADATION_CHANNELS, DegradationGenerator, ProGANDiscriminator, ProGANGenerator
 from srnam.training.run import EMA, NonFiniteLossError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,6 +171,79 @@ def test_vgg_weights_file_must_match(tmp_path):
         load_vgg_loss(tmp_path / "vgg.safetensors")
 
 
+def test_vgg_weights_imagenet_says_why_when_offline_and_a_local_file_trains(data, tmp_path, monkeypatch, capsys):
+    import urllib.error
+
+    from safetensors.torch import save_file
+    from torchvision.models import vgg19
+
+    from srnam.training.losses import VGG_LAYERS, VGGWeightsError, load_vgg_loss
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+    import torchvision.models._api
+
+    monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", offline)  # no network, ever
+    with pytest.raises(VGGWeightsError, match=r"cannot download the VGG-19 ImageNet weights .*name resolution.*"
+                                              r"--vgg-weights FILE.*--delta 0"):
+        load_vgg_loss("imagenet")
+    with pytest.raises(VGGWeightsError, match="no such file"):
+        load_vgg_loss(tmp_path / "missing.pth")
+    spec = importlib.util.spec_from_file_location("train_degradation", ROOT / "train" / "train_degradation.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    assert cli.main([str(data / "hr"), str(data / "lr"), "--out", str(tmp_path / "x"), "--config", "tiny",
+                     "--vgg-weights", "imagenet"]) == 2
+    assert "cannot download the VGG-19" in capsys.readouterr().err
+
+    # a small local file with only the layers the loss uses (random here: a test stand-in for ImageNet's)
+    torch.manual_seed(0)
+    layers = vgg19().features[:VGG_LAYERS].state_dict()
+    save_file({f"features.{k}": v.contiguous() for k, v in layers.items()}, tmp_path / "vgg.safetensors")
+    run = train_degradation(data / "hr", data / "lr", tmp_path / "run", TINY_DEGRADATION,
+                            vgg_weights=tmp_path / "vgg.safetensors")
+    assert run.state.step == 6 and json.loads((tmp_path / "run" / "config.json").read_text())["delta"] == 0.1
+    assert all(m["vgg"] > 0 for m in _metrics(tmp_path / "run"))
+
+
+def test_diversity_term_and_camera_figures(data, tmp_path):
+    config = dataclasses.replace(TINY_DEGRADATION, diversity_weight=1.0, diversity_target=8.0)
+    with pytest.warns(UserWarning):
+        full = train_degradation(data / "hr", data / "lr", tmp_path / "full", config)
+        train_degradation(data / "hr", data / "lr", tmp_path / "split", config, max_steps=4)
+        train_degradation(data / "hr", data / "lr", tmp_path / "split", config, resume=True)
+    records = _metrics(tmp_path / "full")
+    assert all(m["diversity"] > 0 and 0 <= m["l_div"] <= 1 for m in records)
+    figures = [m for m in records if "camera_fd" in m]
+    assert [m["step"] for m in figures] == [3, 6]  # every sample_every steps
+    assert all(m[k] >= 0 and np.isfinite(m[k]) for m in figures
+               for k in ("camera_fd", "camera_fd_area", "camera_fd_floor", "noise_spread"))
+    session = ("wall_s", "img_s", "mem_mb", "rank_images")  # what differs between one session and two
+    assert full.state.step == 6 and _metrics(tmp_path / "split") == [
+        {**m, **{k: s[k] for k in session}} for m, s in zip(records, _metrics(tmp_path / "split"))]
+
+
+def test_mode_seeking_loss_spreads_the_photos_of_a_face():
+    from srnam.training.degradation import mode_seeking_loss
+
+    torch.manual_seed(0)
+    model = DegradationGenerator(noise_size=8, channels=DEGRADATION_CHANNELS["tiny"])
+    hr = torch.rand(4, 3, 64, 64) * 2 - 1
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    history = []
+    for _ in range(30):
+        fake = model(torch.cat([hr, hr]), torch.randn(8, 8))
+        loss, levels = mode_seeking_loss(*fake.chunk(2), target=30.0)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        history.append((loss.item(), levels.item()))
+    assert history[-1][0] < history[0][0] and history[-1][1] > history[0][1] + 5, history[::10]
+    same = torch.zeros(2, 3, 16, 16)
+    assert mode_seeking_loss(same, same, 8.0)[0].item() == 1.0  # identical photos: the full penalty
+    assert mode_seeking_loss(same, same + 0.1, 8.0)[0].item() == 0.0  # 12.75 levels apart: none
+
+
 def test_pixel_loss_falls(data, tmp_path):
     """The degradation generator learns: L1 between up(D(hr)) and hr falls over a short run."""
     config = dataclasses.replace(TINY_DEGRADATION, num_steps=30, beta=0.0, lr=3e-3, log_every=1,
@@ -249,6 +322,7 @@ def test_select_then_publish_with_examples_and_evaluation(data, tmp_path, hub):
     assert card.index("## Examples") < card.index("## Evaluation") < card.index("## Known limitations") \
         < card.index("## Intended use")
     assert "| SR-NAM K=2, best of K (oracle) |" in card and "Face-ness: a face is found in" in card
+    assert "realism of the LR photos at step 6" in card and "for plain area downsampling" in card
     assert Image.open(tmp_path / "pipe" / "samples.png").size == (256, 256)
     degradation_figure = Image.open(tmp_path / "pipe" / "degradation_examples.png")
     search_figure = Image.open(tmp_path / "pipe" / "search_examples.png")

@@ -42,8 +42,21 @@ def describe_run(run_dir: Path, export: Path, part: str) -> str:
     lines = [f"### {part} (`{run_dir.name}`, export `{export.relative_to(run_dir)}`)", "",
              f"- {info['steps']} steps, {info['images_seen']} images seen, {hours:.2f} h of training "
              f"on {info['processes']} process(es), device `{info['device']}`",
-             f"- config: `{json.dumps({k: v for k, v in config.items() if k not in ('trainer',)})}`", ""]
-    return "\n".join(lines)
+             f"- config: `{json.dumps({k: v for k, v in config.items() if k not in ('trainer',)})}`"]
+    camera = [r for r in _records(run_dir) if "camera_fd" in r]
+    if camera:  # the degradation trainer's realism figures (srnam/camera_realism.py), at the last evaluation
+        last = camera[-1]
+        lines.append(f"- realism of the LR photos at step {last['step']} (Fréchet distance of image statistics to "
+                     f"the LR domain, lower is closer): {last['camera_fd']:.3f}, against "
+                     f"{last['camera_fd_area']:.3f} for plain area downsampling and {last['camera_fd_floor']:.3f} "
+                     f"for the LR domain's own second half (the floor); different noise vectors change a photo "
+                     f"by {last['noise_spread']:.2f} 8-bit levels")
+    return "\n".join(lines + [""])
+
+
+def _records(run_dir: Path) -> list[dict]:
+    path = run_dir / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
 def examples_section(pipe: SRNAMPipeline, folder: Path, seed: int = 0,

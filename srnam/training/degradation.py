@@ -6,6 +6,18 @@ The generator loss is ``alpha * l_pixel + beta * l_gan`` with
 the pixel term keeps the LR image faithful to the face, the GAN term makes it look like a real
 low-quality photo. The critic is a WGAN critic with gradient penalty, trained ``n_critic`` times per
 generator step.
+
+The noise input is there because one HR face has many LR photos, but nothing in those two terms asks for
+that: the pixel term is smallest for one fixed output, and the model learns to ignore its noise. The
+*diversity* term (``diversity_weight``, a mode-seeking loss after Mao et al. 2019) gives each face two noise
+vectors and penalises LR photos that differ by less than ``diversity_target`` 8-bit levels (a hinge, so that
+it stops pushing once the photos differ enough and leaves the rest to the critic and the pixel term).
+
+Every ``sample_every`` steps the run logs how realistic and how varied the outputs are
+(:mod:`srnam.camera_realism`): ``camera_fd``, the Fréchet distance of image statistics between D's photos
+of held-out HR faces and the LR domain, beside the same figure for plain area downsampling
+(``camera_fd_area``) and for the LR domain against itself (``camera_fd_floor``); and ``noise_spread``, the
+mean difference between one face's photos under five noise vectors, in 8-bit levels.
 """
 from __future__ import annotations
 
@@ -18,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ..camera_realism import camera_fd, noise_spread
 from ..data import load_image_folder
 from ..grid import image_grid
 from ..models import DEGRADATION_CHANNELS, DegradationDiscriminator, DegradationGenerator
@@ -40,6 +53,9 @@ class DegradationConfig:
     gamma: float = 1.0  # L1 inside the pixel loss
     delta: float = 0.1  # VGG inside the pixel loss (0 when no ImageNet weights are available)
     gp_lambda: float = 10.0
+    diversity_weight: float = 0.0  # mode seeking: penalise two noise vectors giving near-identical LR photos
+    diversity_target: float = 8.0  # 8-bit levels between one face's two photos at which the penalty stops
+    eval_faces: int = 512  # held-out HR faces and LR photos for the logged realism figures (0: none)
     log_every: int = 20
     sample_every: int = 200
     checkpoint_every: int = 200
@@ -56,8 +72,16 @@ DEGRADATION_CONFIGS = {
                                  batch_size=32, num_steps=1000),
     "tiny": DegradationConfig(channels=DEGRADATION_CHANNELS["tiny"], critic_channels=DEGRADATION_CHANNELS["tiny"],
                               noise_size=8, batch_size=4, num_steps=6, n_critic=2, log_every=1, sample_every=3,
-                              checkpoint_every=3),
+                              checkpoint_every=3, eval_faces=4),
 }
+
+
+def mode_seeking_loss(first: torch.Tensor, second: torch.Tensor, target: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The diversity term for two LR photos of each face ([N, 3, h, w] each, in [-1, 1], from two noise
+    vectors): the mean shortfall of their difference below ``target`` 8-bit levels, divided by ``target`` (so it
+    lies in [0, 1]); and the mean difference itself, in levels, for the log."""
+    levels = 127.5 * (first - second).abs().mean(dim=(1, 2, 3))  # [N]; [-1, 1] spans 255 levels
+    return F.relu(target - levels).mean() / target, levels.mean().detach()
 
 
 def upscale(lr: torch.Tensor, size: int) -> torch.Tensor:
@@ -73,6 +97,9 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
     run = TrainingRun(out_dir, {"trainer": "degradation", "hr_data": str(hr_dir), "lr_data": str(lr_dir),
                                 **dataclasses.asdict(config)})
     run.print(f"perceptual term: {'VGG-19 relu3_4, delta=' + str(config.delta) if vgg else 'off (delta=0)'}")
+    if config.eval_faces and config.sample_every % config.log_every:
+        raise ValueError(f"the realism figures are logged with the losses: sample_every ({config.sample_every}) "
+                         f"must be a multiple of log_every ({config.log_every})")
     if config.batch_size % run.world:
         raise ValueError(f"batch size {config.batch_size} is not divisible by the {run.world} processes")
     hr_images = load_image_folder(hr_dir, 64)  # [N, 3, 64, 64] uint8
@@ -89,6 +116,7 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
         run.resume()
     fixed_hr = hr_images[:6].float() / 127.5 - 1  # samples: 6 faces × 4 noise vectors
     fixed_noise = torch.randn(4, config.noise_size, generator=torch.Generator().manual_seed(config.seed))
+    realism = CameraRealism(hr_images, lr_images, config) if config.eval_faces and run.is_main else None
 
     def batch(images: torch.Tensor, salt: int) -> torch.Tensor:
         index = epoch_batch_indices(run.state.images_seen, config.batch_size, len(images), config.seed + salt)
@@ -117,13 +145,20 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
         hr = batch(hr_images, 0)
         run.state.images_seen += config.batch_size
         run.local_images += hr.shape[0]
-        fake = generator(hr, torch.randn(hr.shape[0], config.noise_size, generator=rng).to(run.device))
+        noise = torch.randn(hr.shape[0], config.noise_size, generator=rng).to(run.device)
+        if config.diversity_weight:  # every face twice, with a second noise vector
+            hr = torch.cat([hr, hr])
+            noise = torch.cat([noise, torch.randn(noise.shape[0], config.noise_size, generator=rng).to(run.device)])
+        fake = generator(hr, noise)
         up = upscale(fake, hr.shape[-1])
         l1 = (up - hr).abs().mean()
         perceptual = vgg(up, hr) if vgg else torch.zeros((), device=run.device)
         l_pixel = config.gamma * l1 + config.delta * perceptual
         l_gan = -critic(fake).mean()
-        loss_g = config.alpha * l_pixel + config.beta * l_gan
+        diversity = l_div = torch.zeros((), device=run.device)
+        if config.diversity_weight:
+            l_div, diversity = mode_seeking_loss(*fake.chunk(2), config.diversity_target)
+        loss_g = config.alpha * l_pixel + config.beta * l_gan + config.diversity_weight * l_div
         run.check_finite(loss_g=loss_g)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -137,8 +172,9 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
             img_s = (run.state.images_seen - tick_images) / (now - tick)
             tick, tick_images = now, run.state.images_seen
             run.log({"loss_c": loss_c.item(), "gp": gp.item(), "loss_g": loss_g.item(), "l1": l1.item(),
-                     "vgg": perceptual.item(), "l_gan": l_gan.item(), "img_s": round(img_s, 2),
-                     "mem_mb": round(run.memory_mb())})
+                     "vgg": perceptual.item(), "l_gan": l_gan.item(), "diversity": round(diversity.item(), 4),
+                     "l_div": l_div.item(), "img_s": round(img_s, 2), "mem_mb": round(run.memory_mb()),
+                     **(realism(generator) if realism and run.state.step % config.sample_every == 0 else {})})
             bar.set_postfix(c=f"{loss_c.item():.3f}", l1=f"{l1.item():.3f}", img_s=f"{img_s:.1f}")
         if run.state.step % config.sample_every == 0 and run.is_main:
             save_samples(generator, fixed_hr, fixed_noise, run.dir / "samples" / f"step-{run.state.step:07d}.png")
@@ -148,6 +184,39 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
     if run.state.step >= config.num_steps:
         run.finish(config.checkpoint_every, generator, "degradation", sync=(generator,))
     return run
+
+
+class CameraRealism:
+    """The realism and noise figures of a degradation model on a fixed held-out set (see the module docstring):
+    the last ``eval_faces`` HR faces (not the first ones, which the samples show), as many LR photos, and as
+    many further LR photos for the floor (or the two halves of a small LR set)."""
+
+    def __init__(self, hr_images: torch.Tensor, lr_images: torch.Tensor, config: DegradationConfig):
+        n = min(config.eval_faces, len(hr_images), len(lr_images) // 2)
+        if n < 2:
+            raise ValueError(f"eval_faces needs at least 2 HR faces and 4 LR photos, got {len(hr_images)} and "
+                             f"{len(lr_images)} (pass --eval-faces 0 to switch the figures off)")
+        unit = lambda u8: u8.float() / 255  # noqa: E731  uint8 → [0, 1]
+        self.hr = hr_images[-n:].float() / 127.5 - 1  # [n, 3, 64, 64] in [-1, 1]
+        self.lr, floor = unit(lr_images[:n]), unit(lr_images[n:2 * n])
+        self.noise = torch.randn(n, config.noise_size, generator=torch.Generator().manual_seed(config.seed + 1))
+        self.spread_noise = torch.randn(5, config.noise_size, generator=torch.Generator().manual_seed(config.seed + 2))
+        area = F.avg_pool2d(self.hr, 4) * 0.5 + 0.5
+        self.baselines = {"camera_fd_area": round(camera_fd(area, self.lr), 4),
+                          "camera_fd_floor": round(camera_fd(floor, self.lr), 4)}
+
+    @torch.no_grad()
+    def __call__(self, generator: DegradationGenerator) -> dict:
+        was_training = generator.training
+        generator.eval()
+        device = next(generator.parameters()).device
+        lr = generator(self.hr.to(device), self.noise.to(device)).cpu().clamp(-1, 1) * 0.5 + 0.5
+        faces = self.hr[:64].to(device)
+        per_face = torch.stack([generator(faces, n.expand(len(faces), -1).to(device)) for n in self.spread_noise],
+                               dim=1).cpu().clamp(-1, 1) * 0.5 + 0.5  # [F, 5, 3, 16, 16]
+        generator.train(was_training)
+        return {"camera_fd": round(camera_fd(lr, self.lr), 4), **self.baselines,
+                "noise_spread": round(noise_spread(per_face), 3)}
 
 
 @torch.no_grad()

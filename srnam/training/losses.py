@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import SRNAMError
+
 
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
                      generator: torch.Generator | None = None) -> torch.Tensor:
@@ -17,6 +19,10 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
     mixed = (real.detach() + eps * (fake.detach() - real.detach())).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
     return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+
+
+class VGGWeightsError(SRNAMError, OSError):
+    """The VGG-19 weights that were asked for cannot be had (no such file, no network for a download)."""
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -40,12 +46,28 @@ class VGGPerceptualLoss(nn.Module):
         return F.l1_loss(feats(x), feats(y))
 
 
+IMAGENET = "imagenet"  # --vgg-weights imagenet: let torchvision download its weights (the only download)
+
+
 def load_vgg_loss(weights_path: str | Path | None = None) -> VGGPerceptualLoss | None:
     """The perceptual loss with ImageNet VGG-19 weights from ``weights_path`` (.safetensors, or a
     torchvision .pth state dict, read with ``weights_only=True``), else from torchvision's cache.
-    Returns None, with a warning, when neither exists: never random weights, never a download."""
+    Returns None, with a warning, when neither exists: never random weights, and no download unless
+    ``weights_path`` is ``"imagenet"``, which asks torchvision to fetch its weights (548 MB, once, into its
+    cache) and says clearly when it cannot."""
     from torchvision.models import VGG19_Weights, vgg19
 
+    if str(weights_path) == IMAGENET:
+        try:
+            state = VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=True)
+        except (OSError, RuntimeError, ValueError) as err:  # URLError is an OSError; a cut download a RuntimeError
+            raise VGGWeightsError(
+                f"cannot download the VGG-19 ImageNet weights from {VGG19_Weights.IMAGENET1K_V1.url} ({err}). "
+                f"Offline, pass --vgg-weights FILE (torchvision's vgg19 .pth or a .safetensors copy), or train "
+                f"without the perceptual term (--delta 0)") from err
+        model = vgg19()
+        model.load_state_dict(state)
+        return VGGPerceptualLoss(model.features[:VGG_LAYERS])
     if weights_path is None:
         cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(VGG19_Weights.IMAGENET1K_V1.url).name
         weights_path = cached if cached.is_file() else None
@@ -54,6 +76,8 @@ def load_vgg_loss(weights_path: str | Path | None = None) -> VGGPerceptualLoss |
                       "given): training without the perceptual term (delta = 0).", stacklevel=2)
         return None
     weights_path = Path(weights_path)
+    if not weights_path.is_file():
+        raise VGGWeightsError(f"--vgg-weights {weights_path}: no such file (or pass 'imagenet' to download them)")
     if weights_path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -61,5 +85,9 @@ def load_vgg_loss(weights_path: str | Path | None = None) -> VGGPerceptualLoss |
     else:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
     model = vgg19()
-    model.load_state_dict(state)  # strict: a wrong file fails here rather than training on garbage
-    return VGGPerceptualLoss(model.features[:VGG_LAYERS])
+    used = model.features[:VGG_LAYERS]
+    if state and all(k.startswith("features.") for k in state):  # only the layers the loss uses (a 9 MB file)
+        used.load_state_dict({k.removeprefix("features."): v for k, v in state.items()})  # strict
+    else:
+        model.load_state_dict(state)  # strict: a wrong file fails here rather than training on garbage
+    return VGGPerceptualLoss(used)

@@ -37,6 +37,7 @@ import torch.distributed as dist
 from accelerate import Accelerator
 from torch import nn
 
+from ..errors import SRNAMError
 from ..jsonfile import dumps
 
 
@@ -48,12 +49,17 @@ class NonFiniteLossError(RuntimeError):
 
 
 def exit_code(train_call) -> int:
-    """Run a trainer for a CLI: 0 when it finishes or stops as asked, 3 (with the message) on a NaN/inf loss."""
+    """Run a trainer for a CLI: 0 when it finishes or stops as asked, 3 (with the message) on a NaN/inf loss,
+    2 (with the message) for settings or files it cannot train with (a bad config value, a missing or broken
+    model folder, VGG weights that cannot be had)."""
     try:
         train_call()
     except NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         return 3
+    except (SRNAMError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 
