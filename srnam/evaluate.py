@@ -26,8 +26,8 @@ several faces at once. Per face, and averaged over the faces (``srnam.metrics`` 
 
 PSNR and SSIM reward blur (the mean face scores well on them): judge a generative model by LR consistency,
 sharpness, realism and diversity first. Each figure is given for the best candidate (an oracle that knows the
-ground truth), the mean over the K candidates, and the candidate ranked first by LR consistency (what a user sees first). Baselines on the same LR inputs:
-nearest and bicubic upsampling, and K = 1. Candidates are searched independently of each other (the loss
+ground truth), the mean over the K candidates, and the candidate ranked first by LR consistency (what a user
+sees first). Baselines on the same LR inputs: nearest and bicubic upsampling, and K = 1. Candidates are searched independently of each other (the loss
 is a sum over candidates, Adam works per coordinate and the models are frozen), so the first K' candidates
 of the search *are* a K'-candidate search: K = 1 and the quality-against-K curve come from the same run.
 

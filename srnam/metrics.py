@@ -283,6 +283,7 @@ def calibrate_face_box(portraits: list, crop: tuple[float, float, float, float],
 
 __all__ = [
     "ANALYSIS_SIZE", "FACE_BOX", "FaceAnalyser", "PSNR_CAP_DB", "SAME_PERSON_DISTANCE", "calibrate_face_box",
-    "face_metrics_unavailable", "frechet_distance", "identity_distance", "laplacian_energy", "sharpness", "landmark_heatmap_distance", "landmark_heatmaps",
-    "mean_pairwise_l1", "normalised_landmark_error", "psnr", "ssim", "to_unit_range",
+    "face_metrics_unavailable", "frechet_distance", "identity_distance", "landmark_heatmap_distance",
+    "landmark_heatmaps", "laplacian_energy", "mean_pairwise_l1", "normalised_landmark_error", "psnr", "sharpness",
+    "ssim", "to_unit_range",
 ]

@@ -166,7 +166,8 @@ def latent_search(
             hr = generator(z)
             lr = degradation(hr, noise)
             l1 = (lr - target).abs().mean(dim=(1, 2, 3))  # [B·K]
-            # Sum, not mean: each candidate's gradient is then independent of K. Gradients for z only.
+            # Sum, not mean: each candidate's gradient is then independent of K. Gradients for the searched
+            # tensors only (z, and the noise with optimize_noise), never the models' parameters.
             grads = torch.autograd.grad(l1.sum(), searched)
             for tensor, grad in zip(searched, grads):
                 tensor.grad = grad

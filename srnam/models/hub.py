@@ -15,9 +15,8 @@ Every failure is a :class:`ModelLoadError`.
 """
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
@@ -37,7 +36,7 @@ MAX_CONFIG_BYTES = 64 * 1024  # a model's config.json is a few lines; a bigger o
 M = TypeVar("M", bound="HubModel")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class ConfigField:
     """What one ``config.json`` field may hold: an int in [low, high] (a multiple of ``multiple_of``), a bool,
     or (``widths``) a list of such ints whose length is in ``length``."""
@@ -59,10 +58,8 @@ class ConfigField:
             if not lo <= len(value) <= hi:
                 count = f"{lo}" if lo == hi else f"{lo} to {hi}"
                 return f"{name} must have {count} entries, got {len(value)}"
-            for i, item in enumerate(value):
-                if (why := ConfigField(int, self.low, self.high, self.multiple_of).problem(f"{name}[{i}]", item)):
-                    return why
-            return None
+            entry = dataclasses.replace(self, kind=int)
+            return next((why for i, item in enumerate(value) if (why := entry.problem(f"{name}[{i}]", item))), None)
         if isinstance(value, bool) or not isinstance(value, int):
             return f"{name} must be an integer, got {value!r}"
         if not self.low <= value <= self.high:
@@ -146,8 +143,7 @@ def read_config(cls: type[HubModel], path: Path) -> dict:
         raise ModelLoadError(f"{cls.__name__}: invalid {path}: not JSON ({err})") from err
     if not isinstance(config, dict):
         raise ModelLoadError(f"{cls.__name__}: invalid {path}: expected a JSON object, got {type(config).__name__}")
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    problems = [f"unknown field {key!r} (expected some of {', '.join(accepted)})"
+    problems = [f"unknown field {key!r} (expected some of {', '.join(cls.config_fields)})"
                 for key in config if key not in cls.config_fields]
     problems += [why for key, value in config.items() if key in cls.config_fields
                  if (why := cls.config_fields[key].problem(key, value))]

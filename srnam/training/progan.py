@@ -180,7 +180,10 @@ def find_model_folder(path: str | Path, part: str) -> Path:
 def load_initial(cls, path: str, part: str, config: "ProGANConfig"):
     """A warm start for ``part``, checked against the run's config so that a mismatch is named up front."""
     model = cls.from_folder(find_model_folder(path, part))
-    expected, flag = (config.channels, "--channels") if part == "generator" else (critic_widths(config), "--critic-channels")
+    if part == "generator":
+        expected, flag = config.channels, "--channels"
+    else:
+        expected, flag = critic_widths(config), "--critic-channels"
     if tuple(model.channels) != tuple(expected):
         raise ValueError(f"{path}: its {part} has widths {model.channels}, the config {tuple(expected)}: "
                          f"pass {flag} {','.join(map(str, model.channels))} or the config it was trained with")

@@ -187,10 +187,14 @@ class TrainingRun:
         """Objects with state_dict()/load_state_dict() saved in every checkpoint, in this order."""
         self.accelerator.register_for_checkpointing(*objects)
 
+    def complete_checkpoints(self) -> list[Path]:
+        """The *complete* checkpoints, oldest first: ``step-N`` exists only once its save has finished (the save
+        writes ``step-N.tmp`` and renames it), so the leftovers of a killed save, ``*.tmp`` and ``*.old``, never
+        match."""
+        return sorted(p for p in (self.dir / "checkpoints").glob("step-???????") if p.is_dir())
+
     def latest_checkpoint(self) -> Path | None:
-        """The newest *complete* checkpoint: ``step-N`` exists only once its save has finished (the save writes
-        ``step-N.tmp`` and renames it), so the leftovers of a killed save, ``*.tmp`` and ``*.old``, never match."""
-        found = sorted(p for p in (self.dir / "checkpoints").glob("step-???????") if p.is_dir())
+        found = self.complete_checkpoints()
         return found[-1] if found else None
 
     def save_checkpoint(self) -> Path:
@@ -209,7 +213,7 @@ class TrainingRun:
                 final.rename(old)
             tmp.rename(final)
             shutil.rmtree(old, ignore_errors=True)
-            for stale in sorted((self.dir / "checkpoints").glob("step-???????"))[:-KEEP_CHECKPOINTS]:
+            for stale in self.complete_checkpoints()[:-KEEP_CHECKPOINTS]:
                 shutil.rmtree(stale)
         self.accelerator.wait_for_everyone()
         return final
@@ -236,7 +240,7 @@ class TrainingRun:
             metrics = self.dir / "metrics.jsonl"
             if metrics.exists():
                 lines = [line for line in metrics.read_text().splitlines()
-                         if _logged_step(line) is not None and _logged_step(line) <= self.state.step]
+                         if (step := _logged_step(line)) is not None and step <= self.state.step]
                 metrics.write_text("".join(line + "\n" for line in lines))
         self._wall_at_start = self.state.wall_seconds
         self._session_start = time.perf_counter()
