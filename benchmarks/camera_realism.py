@@ -1,18 +1,32 @@
 """The camera model's realism and noise figures for one or more degradation models, on the same held-out faces.
 
-    python benchmarks/camera_realism.py checkpoints/default runs/degradation_div --hr data/hr --lr data/lr
+    python benchmarks/camera_realism.py checkpoints/default runs/degradation_div --hr data/hr --lr data/lr \
+        --faithful ../shared/data/faces128/dev
 
 For each model (a pipeline folder, a run or its export/, or a degradation/ folder): ``camera_fd`` of its LR photos
 of the last ``--faces`` HR faces against as many LR-domain photos, with plain area downsampling and the LR domain's
 next photos (the floor) beside it, and ``noise_spread`` in 8-bit levels (srnam/camera_realism.py). The same
 figures the degradation trainer logs, so a run's log and this table agree.
+
+With ``--faithful FOLDER`` (held-out portraits, cut with the training framing; needs the ``metrics`` extra): are
+the LR photos still of the same face? Each face's LR photo (one seeded noise vector per face, 8 bits) is
+upsampled bicubically to 64×64 and compared with the HR face by dlib: the mean identity distance and the mean
+normalised landmark error, beside the same for plain area downsampling (a camera model should be no more than
+0.05 further from the face than area downsampling is).
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from srnam import metrics
 from srnam.data import load_image_folder
+from srnam.evaluation import load_faces
+from srnam.lr_input import simulate_camera
 from srnam.models import DegradationGenerator
 from srnam.training.degradation import CameraRealism, DegradationConfig
 from srnam.training.progan import find_model_folder
@@ -24,15 +38,43 @@ def main(argv=None) -> None:
     parser.add_argument("--hr", type=Path, required=True, help="folder of 64×64 HR faces (the last --faces are used)")
     parser.add_argument("--lr", type=Path, required=True, help="folder of 16×16 LR-domain photos")
     parser.add_argument("--faces", type=int, default=512)
+    parser.add_argument("--faithful", type=Path, metavar="FOLDER", help="held-out portraits for the identity check")
+    parser.add_argument("--faithful-faces", type=int, default=200, help="how many of them (default 200)")
     args = parser.parse_args(argv)
     hr, lr = load_image_folder(args.hr, 64), load_image_folder(args.lr, 16)
-    print(f"{'model':<50} {'camera_fd':>10} {'area':>8} {'floor':>8} {'noise_spread':>13}")
+    faithful = Faithfulness(load_faces(args.faithful, "corpus", args.faithful_faces)[1]) if args.faithful else None
+    extra = f" {'identity':>9} {'area':>6} {'landmark NLE':>13} {'area':>6}" if faithful else ""
+    print(f"{'model':<50} {'camera_fd':>10} {'area':>8} {'floor':>8} {'noise_spread':>13}{extra}")
     for path in args.models:
         model = DegradationGenerator.from_folder(find_model_folder(path, "degradation"))
         config = DegradationConfig(noise_size=model.noise_size, eval_faces=args.faces)
         row = CameraRealism(hr, lr, config)(model)
-        print(f"{str(path):<50} {row['camera_fd']:10.3f} {row['camera_fd_area']:8.3f} {row['camera_fd_floor']:8.3f} "
-              f"{row['noise_spread']:13.2f}", flush=True)
+        line = (f"{str(path):<50} {row['camera_fd']:10.3f} {row['camera_fd_area']:8.3f} {row['camera_fd_floor']:8.3f} "
+                f"{row['noise_spread']:13.2f}")
+        if faithful:
+            ours, area = faithful(model), faithful.area
+            line += f" {ours[0]:9.3f} {area[0]:6.3f} {ours[1]:13.4f} {area[1]:6.4f}"
+        print(line, flush=True)
+
+
+class Faithfulness:
+    """Identity distance and landmark error of bicubic-upsampled LR photos against their HR faces."""
+
+    def __init__(self, faces: torch.Tensor):
+        self.faces, self.analyser = faces, metrics.FaceAnalyser()  # [N, 3, 64, 64] in [-1, 1]
+        self.truth = [np.concatenate(part) for part in zip(*(self.analyser.analyse(metrics.to_unit_range(chunk))
+                                                              for chunk in faces.split(64)))]
+        self.area = self.score(F.avg_pool2d(faces, 4))
+
+    def score(self, lr: torch.Tensor) -> tuple[float, float]:
+        up = metrics.to_unit_range(F.interpolate(metrics.to_unit_range(lr) * 2 - 1, size=64, mode="bicubic"))
+        points, ids = [np.concatenate(part) for part in zip(*(self.analyser.analyse(c) for c in up.split(64)))]
+        identity = [metrics.identity_distance(d, t) for d, t in zip(ids, self.truth[1])]
+        landmarks = [metrics.normalised_landmark_error(p, t) for p, t in zip(points, self.truth[0])]
+        return float(np.mean(identity)), float(np.mean(landmarks))
+
+    def __call__(self, model: DegradationGenerator) -> tuple[float, float]:
+        return self.score(simulate_camera(model, self.faces, list(range(len(self.faces)))))
 
 
 if __name__ == "__main__":

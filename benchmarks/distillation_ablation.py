@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srnam.evaluate import load_faces
+from srnam.evaluation import load_faces
 from srnam.grid import image_grid
 from srnam.metrics import psnr, to_unit_range
 from srnam.models import ProGANGenerator
@@ -46,6 +46,10 @@ class Identity(nn.Module):
     """Stands in for the degradation model: the search then matches G(z) itself to the target."""
 
     noise_size = 1
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.lr_size = size  # the search compares at the generator's own resolution
 
     def forward(self, hr: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         return hr
@@ -77,7 +81,8 @@ def main() -> None:
             train(args.data, run_dir, dataclasses.replace(config, stage_epochs=scaled, **losses))
         seconds = json.loads((run_dir / "export" / "generator_training.json").read_text())["wall_seconds"]
         generator = ProGANGenerator.from_folder(run_dir / "export" / "generator").eval().requires_grad_(False)
-        result = latent_search(generator, Identity(), targets, args.candidates, args.steps,
+        result = latent_search(generator, Identity(generator.resolution), targets, num_candidates=args.candidates,
+                               num_steps=args.steps,
                                generator_rng=torch.Generator().manual_seed(0))
         scores = psnr(to_unit_range(result.lr), to_unit_range(targets)[:, None])  # [N, K]
         figures[name] = {**fields, "train_seconds": seconds, "inversion_psnr_best": round(scores.max(1).values.mean().item(), 3),

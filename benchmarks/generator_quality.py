@@ -24,7 +24,7 @@ import torch
 
 from srnam import metrics
 from srnam.jsonfile import write_json
-from srnam.evaluate import RealismReference, load_faces
+from srnam.evaluation import RealismReference, load_faces
 from srnam.models import ProGANGenerator
 from srnam.training.progan import find_model_folder
 

@@ -43,8 +43,9 @@ def main() -> None:
     print(f"{'constraint':>10} {'lr':>6} {'L1 start':>9} {'L1 final':>9} {'best-of-K':>9} {'s':>6}")
     for constraint, lr in itertools.product(["sphere", "free"], [float(x) for x in args.lrs.split(",")]):
         start = time.perf_counter()
-        result = latent_search(generator, degradation, targets, args.candidates, args.steps, lr,
-                               torch.Generator().manual_seed(2), latent_constraint=constraint)
+        result = latent_search(generator, degradation, targets, num_candidates=args.candidates, num_steps=args.steps,
+                               learning_rate=lr, generator_rng=torch.Generator().manual_seed(2),
+                               latent_constraint=constraint)
         print(f"{constraint:>10} {lr:>6} {result.loss_history[0].mean():9.4f} {result.l1.mean():9.4f} "
               f"{result.l1.min(dim=1).values.mean():9.4f} {time.perf_counter() - start:6.1f}")
 

@@ -27,10 +27,10 @@ def main() -> None:
     args = parser.parse_args()
     generator, degradation, description, device = models_for(args)
     target = torch.zeros(1, 3, degradation.lr_size, degradation.lr_size, device=device)
-    latent_search(generator, degradation, target, args.k, 3)  # warm-up: first-call costs are not the step's
+    latent_search(generator, degradation, target, num_candidates=args.k, num_steps=3)  # warm-up: first-call costs are not the step's
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
     with profile(activities=activities, record_shapes=args.by_shape) as profiler:
-        latent_search(generator, degradation, target, args.k, args.steps)
+        latent_search(generator, degradation, target, num_candidates=args.k, num_steps=args.steps)
     events = profiler.key_averages(group_by_input_shape=args.by_shape)
     total = sum(event.self_cpu_time_total for event in events) / args.steps / 1000
     print(f"{description}, K={args.k}, {device}, {torch.get_num_threads()} threads: {total:.1f} ms of operator "

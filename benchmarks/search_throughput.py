@@ -75,7 +75,7 @@ def models_for(args: argparse.Namespace) -> tuple[ProGANGenerator, DegradationGe
 
 def search(generator, degradation, k: int, steps: int) -> None:
     target = torch.zeros(1, 3, degradation.lr_size, degradation.lr_size, device=next(generator.parameters()).device)
-    latent_search(generator, degradation, target, k, steps, generator_rng=torch.Generator().manual_seed(0))
+    latent_search(generator, degradation, target, num_candidates=k, num_steps=steps, generator_rng=torch.Generator().manual_seed(0))
 
 
 def timed(device: str, run) -> float:

@@ -92,7 +92,7 @@ class Variant:
 
     def search(self, target: torch.Tensor, k: int, steps: int, seed: int = 0):
         with self.context():
-            return latent_search(self.generator, self.degradation, target, k, steps,
+            return latent_search(self.generator, self.degradation, target, num_candidates=k, num_steps=steps,
                                  generator_rng=torch.Generator().manual_seed(seed), callback=self.step_begins)
 
     def step_begins(self, state=None) -> None:

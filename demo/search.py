@@ -23,12 +23,10 @@ import time
 from pathlib import Path
 from typing import AsyncIterator
 
-import torch
 from PIL import Image
 
 from srnam import InvalidImageError, SearchState, SRNAMOutput, SRNAMPipeline
-from srnam.grid import make_grid
-from srnam.images import tensor_to_pil
+from srnam.grid import candidate_grid
 from srnam.lr_input import LRInput, make_lr_input
 from srnam.metrics import lr_psnr
 
@@ -91,7 +89,8 @@ async def _search(pipe: SRNAMPipeline, request: SearchRequest, limits: Limits, s
             break
         if latest:
             state = latest.pop()
-            preview = make_grid(_preview(state, lr.lr, request.seed), reference=lr.reference)
+            # the candidates in their search order (not sorted), so that each stays in its column
+            preview = candidate_grid(state.hr[0], state.lr[0], lr.lr, state.l1[0].tolist(), reference=lr.reference)
             yield {"status": status(f"Searching: step {state.step} of {state.num_steps} "
                                     f'<progress value="{state.step}" max="{state.num_steps}"></progress> '
                                     f"best LR L1 so far {state.l1.min():.3f}."),
@@ -114,7 +113,8 @@ def cleared(status: str) -> dict:
 
 def render(output: SRNAMOutput, lr: LRInput, folder: Path) -> dict:
     """The final page: the comparison grid, the candidates with their scores, and the PNG downloads."""
-    grid = make_grid(output, reference=lr.reference)
+    grid = candidate_grid(output.hr_candidates, output.lr_projections, output.lr_input, output.lr_l1,
+                          reference=lr.reference)
     files = [folder / "grid.png"]
     grid.save(files[0])
     gallery, scores = [], []
@@ -132,15 +132,6 @@ def _input_notes(lr: LRInput) -> list[str]:
         return ["**No face found** in the photo: the centre square was used instead, so the framing may not "
                 "match the faces the models know. A tighter, upright, frontal crop works better."]
     return []
-
-
-def _preview(state: SearchState, lr_input: Image.Image, seed: int) -> SRNAMOutput:
-    """The candidates of a running search, in their own order (not sorted, so each stays in its column),
-    as an SRNAMOutput for ``make_grid`` (which reads only the images and scores)."""
-    return SRNAMOutput(
-        lr_input=lr_input, hr_candidates=[tensor_to_pil(t) for t in state.hr[0]],
-        lr_projections=[tensor_to_pil(t) for t in state.lr[0]], lr_l1=state.l1[0].tolist(), seed=seed,
-        loss_history=[], latents=torch.empty(0))
 
 
 def _shown(image: Image.Image | None, folder: Path, name: str, enlarge: bool = True) -> str | None:

@@ -30,7 +30,7 @@ and are imported lazily, so everything else works without it:
 ``FaceAnalyser`` finds the landmarks and descriptors. dlib's detector does not find faces reliably at
 64×64, and a detector box would move with the candidate being judged; instead the face is upsampled to
 ``ANALYSIS_SIZE`` and the 68-point predictor gets the *fixed* box ``FACE_BOX``: where dlib's own detector
-puts the face in the training framing (calibrated with ``calibrate_face_box``).
+puts the face in the training framing (calibrated with ``train/calibrate_framing.py``).
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03
 # ---------------------------------------------------------------------------------------------- face set-up
 ANALYSIS_SIZE = 256  # faces are upsampled (bicubic) to this side for dlib, which is trained on larger faces
 # dlib's frontal face detector box for faces in the corpus framing (srnam.faces.CORPUS_BOX), as fractions of
-# the crop's side (x0, y0, x1, y1): calibrate_face_box over the 500 portraits of faces128/dev. Landmarks
+# the crop's side (x0, y0, x1, y1): train/calibrate_framing.py over the 500 portraits of faces128/dev. Landmarks
 # found from this fixed box differ from those found from each face's own detector box by 1.1% of the
 # inter-ocular distance (median over 60 dev faces): the predictor hardly depends on the exact box.
 FACE_BOX = (0.112, 0.071, 0.954, 0.923)
@@ -68,10 +68,12 @@ def psnr(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
 
 
 def lr_psnr(output) -> list[float]:
-    """PSNR in dB of each candidate's LR projection against the LR input of an ``SRNAMOutput`` (8-bit
-    images; identical images give ``PSNR_CAP_DB``). The app and ``srnam upscale`` report it."""
+    """PSNR in dB of each candidate's LR projection against the LR input of an ``SRNAMOutput`` (either output
+    type; as 8-bit images; identical images give ``PSNR_CAP_DB``). The app and ``srnam upscale`` report it."""
     from .images import pil_to_tensor
 
+    if isinstance(output.lr_input, torch.Tensor):  # "pt": [K, 3, 16, 16] and [3, 16, 16] in [0, 1]
+        return psnr(round_to_8bit(output.lr_projections), round_to_8bit(output.lr_input)).tolist()
     projections = torch.cat([pil_to_tensor(p) for p in output.lr_projections])  # [K, 3, 16, 16] in [-1, 1]
     return psnr(to_unit_range(projections), to_unit_range(pil_to_tensor(output.lr_input))).tolist()
 
@@ -170,7 +172,12 @@ def face_detection_rate(images: torch.Tensor, size: int = ANALYSIS_SIZE) -> floa
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
     """Model images in [-1, 1] → [0, 1], rounded to 8 bits: the metrics then judge the images a user gets
     (``srnam.images.tensor_to_pil`` makes the same 8-bit values)."""
-    return ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round() / 255
+    return round_to_8bit((images.detach().float().cpu().clamp(-1, 1) + 1) / 2)
+
+
+def round_to_8bit(images: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] (e.g. a pipeline's "pt" output) rounded to the 256 levels of an 8-bit image."""
+    return (images * 255).round() / 255
 
 
 # ---------------------------------------------------------------------------------------------- landmarks
@@ -208,14 +215,14 @@ def identity_distance(descriptor: np.ndarray, reference: np.ndarray) -> float:
 def face_metrics_unavailable() -> str | None:
     """Why the face metrics cannot run here (dlib or its model files missing), or None when they can."""
     try:
-        _dlib_models()
+        dlib_models()
     except ImportError as err:
         return f"{err} ({METRICS_EXTRA_HINT})"
     return None
 
 
 @functools.lru_cache(maxsize=1)
-def _dlib_models():
+def dlib_models():
     """dlib's 68-point shape predictor and face recogniser, loaded once (about 1 s: 120 MB of model files)."""
     import dlib
     import face_recognition_models
@@ -231,7 +238,7 @@ class FaceAnalyser:
     """
 
     def __init__(self, face_box: tuple[float, float, float, float] = FACE_BOX, size: int = ANALYSIS_SIZE):
-        self.dlib, self.predictor, self.recogniser = _dlib_models()
+        self.dlib, self.predictor, self.recogniser = dlib_models()
         self.size = size
         self.box = self.dlib.rectangle(*(round(f * size) for f in face_box))
 
@@ -256,34 +263,9 @@ class FaceAnalyser:
         return np.concatenate([self.analyse(part)[1] for part in images.split(chunk)])
 
 
-def calibrate_face_box(portraits: list, crop: tuple[float, float, float, float],
-                       scales: tuple[float, ...] = (0.7, 0.85, 1.0, 1.2, 1.4)) -> tuple[float, float, float, float]:
-    """How ``FACE_BOX`` was measured, for other framings: the median box of dlib's frontal face detector
-    over ``portraits`` (PIL images with some margin around the face), as fractions of the side of the
-    crop ``crop`` (x0, y0, x1, y1 as fractions of each portrait's side).
-
-    The detector runs on the whole portrait (on the crop itself the face nearly fills the image), scaled so
-    that the crop is ``scale × ANALYSIS_SIZE`` wide for each of ``scales``: its boxes snap to the steps of
-    its image pyramid, so one scale alone gives a box that is off by up to a tenth of the face."""
-    detector = _dlib_models()[0].get_frontal_face_detector()
-    crop_side = crop[2] - crop[0]
-    origin = np.array(crop[:2] * 2)  # (x0, y0, x0, y0)
-    boxes = []
-    for portrait, scale in itertools.product(portraits, scales):
-        side = round(scale * ANALYSIS_SIZE / crop_side)  # the portrait's side once scaled
-        found = detector(np.asarray(portrait.convert("RGB").resize((side, side), Image.Resampling.BICUBIC)), 0)
-        if found:
-            box = max(found, key=lambda r: r.area())
-            corners = np.array([box.left(), box.top(), box.right() + 1, box.bottom() + 1]) / side
-            boxes.append((corners - origin) / crop_side)
-    if not boxes:
-        raise ValueError("dlib's detector found no face in any of the portraits")
-    return tuple(round(float(v), 3) for v in np.median(np.stack(boxes), axis=0))
-
-
 __all__ = [
-    "ANALYSIS_SIZE", "FACE_BOX", "FaceAnalyser", "PSNR_CAP_DB", "SAME_PERSON_DISTANCE", "calibrate_face_box",
+    "ANALYSIS_SIZE", "FACE_BOX", "FaceAnalyser", "PSNR_CAP_DB", "SAME_PERSON_DISTANCE", "dlib_models",
     "face_metrics_unavailable", "frechet_distance", "identity_distance", "landmark_heatmap_distance",
     "landmark_heatmaps", "laplacian_energy", "mean_pairwise_l1", "normalised_landmark_error", "psnr", "sharpness",
-    "ssim", "to_unit_range",
+    "round_to_8bit", "ssim", "to_unit_range",
 ]

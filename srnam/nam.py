@@ -131,6 +131,7 @@ def latent_search(
     generator: nn.Module,
     degradation: nn.Module,
     lr_target: torch.Tensor,
+    *,
     num_candidates: int = 4,
     num_steps: int = 300,
     learning_rate: float = DEFAULT_LEARNING_RATE,
@@ -139,7 +140,8 @@ def latent_search(
     latent_constraint: Literal["sphere", "free"] = "sphere",
     optimize_noise: bool = False,
 ) -> SearchResult:
-    """Search ``num_candidates`` latents per LR image in ``lr_target`` [B, 3, 16, 16] (range [-1, 1]).
+    """Search ``num_candidates`` latents per LR image in ``lr_target`` [B, 3, s, s] (range [-1, 1], s the
+    degradation model's ``lr_size``).
 
     ``generator_rng`` seeds the starting latents and the degradation noise (on the CPU, so results do
     not depend on the device). ``callback(state)`` runs after every step; returning True stops the
@@ -148,6 +150,10 @@ def latent_search(
     """
     if num_candidates < 1 or num_steps < 1:
         raise ValueError(f"num_candidates and num_steps must be >= 1, got {num_candidates} and {num_steps}")
+    size = degradation.lr_size
+    if lr_target.dim() != 4 or tuple(lr_target.shape[1:]) != (3, size, size):
+        raise ValueError(f"lr_target must be [B, 3, {size}, {size}] (the degradation model's LR size), "
+                         f"got {list(lr_target.shape)}")
     device = lr_target.device
     b, k = lr_target.shape[0], num_candidates
     z = torch.randn(b * k, generator.latent_size, generator=generator_rng).to(device)

@@ -14,7 +14,7 @@ import secrets
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal, Sequence
 
 import torch
 from PIL import Image
@@ -41,16 +41,24 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "d
 
 @dataclass
 class SRNAMOutput:
-    """One image's result. Candidates are sorted by LR consistency, best (lowest L1) first."""
+    """One image's result. Candidates are sorted by LR consistency, best (lowest L1) first.
 
-    lr_input: Image.Image  # the 16×16 input the search matched
-    hr_candidates: list[Image.Image]  # 64×64 faces G(z_k)
-    lr_projections: list[Image.Image]  # 16×16 D(G(z_k), n_k), to compare with lr_input
+    With ``output_type="pil"`` (the default) the images are PIL images; with ``"pt"`` float tensors in [0, 1]
+    (not rounded to 8 bits): ``lr_input`` [3, 16, 16], ``hr_candidates`` [K, 3, 64, 64], ``lr_projections``
+    [K, 3, 16, 16].
+    """
+
+    lr_input: Image.Image | torch.Tensor  # the 16×16 input the search matched
+    hr_candidates: list[Image.Image] | torch.Tensor  # 64×64 faces G(z_k)
+    lr_projections: list[Image.Image] | torch.Tensor  # 16×16 D(G(z_k), n_k), to compare with lr_input
     lr_l1: list[float]  # mean absolute error of each projection vs the input, on the [-1, 1] scale
     seed: int  # pass it back as seed= to reproduce this output
     loss_history: list[list[float]] = field(repr=False)  # loss_history[k][step]: candidate k's L1 curve
     latents: torch.Tensor = field(repr=False)  # [K, latent_size], the final z of each candidate
     stopped_early: bool = False
+    # Where each candidate was in the search, before sorting. The search's first K' candidates are exactly a
+    # K'-candidate search with the same seed (candidates do not interact), which evaluation uses.
+    search_index: list[int] = field(default_factory=list, repr=False)
 
 
 class SRNAMPipeline:
@@ -146,41 +154,63 @@ class SRNAMPipeline:
         return self
 
     # ------------------------------------------------------------------ inference
-    def __call__(self, image: ImageInput, num_candidates: int = 4, num_steps: int = 300, seed: int | None = None,
-                 learning_rate: float = DEFAULT_LEARNING_RATE,
-                 callback: Callable[[SearchState], bool | None] | None = None,
-                 optimize_noise: bool = False) -> SRNAMOutput:
-        """Super-resolve one face: a path, PIL image or float tensor in [0, 1] (see ``srnam.images``).
+    def __call__(self, image: ImageInput | Sequence[ImageInput], num_candidates: int = 4, num_steps: int = 300,
+                 seed: int | None = None, learning_rate: float = DEFAULT_LEARNING_RATE,
+                 callback: Callable[[SearchState], bool | None] | None = None, optimize_noise: bool = False,
+                 output_type: Literal["pil", "pt"] = "pil") -> SRNAMOutput | list[SRNAMOutput]:
+        """Super-resolve one face (a path, PIL image, numpy array or float tensor in [0, 1]; see
+        ``srnam.images``), or a list of them: one :class:`SRNAMOutput` each, all searched in one batch.
 
         Inputs larger than 16×16 are reduced by area downsampling. ``callback(state)`` runs after every
-        step; return True from it to stop early. ``optimize_noise``: search the camera model's noise together
-        with the latents (``srnam.nam``).
+        step (``state.l1`` is [images, K]); return True from it to stop early. ``optimize_noise``: search the
+        camera model's noise together with the latents (``srnam.nam``). ``output_type``: "pil" images or "pt"
+        tensors (see :class:`SRNAMOutput`).
         """
         _check_int("num_candidates", num_candidates, 1, MAX_CANDIDATES)
         _check_int("num_steps", num_steps, 1, MAX_STEPS)
         if not (isinstance(learning_rate, (int, float)) and not isinstance(learning_rate, bool)
                 and math.isfinite(learning_rate) and 0 < learning_rate <= MAX_LEARNING_RATE):
             raise ValueError(f"learning_rate must be a number in (0, {MAX_LEARNING_RATE:g}], got {learning_rate!r}")
+        if output_type not in ("pil", "pt"):
+            raise ValueError(f"output_type must be 'pil' or 'pt', got {output_type!r}")
         if seed is None:
             seed = secrets.randbelow(2**31)
         _check_int("seed", seed, 0, 2**63 - 1)
-        lr_input = lr_tensor(image, self.degradation.lr_size).to(self.device)  # [1, 3, 16, 16]
+        batch = isinstance(image, (list, tuple))
+        images = list(image) if batch else [image]
+        if not images:
+            raise ValueError("no images given (an empty list)")
+        lr_input = torch.cat([lr_tensor(x, self.degradation.lr_size) for x in images]).to(self.device)  # [B, 3, 16, 16]
         result = latent_search(
-            self.generator, self.degradation, lr_input, num_candidates, num_steps, learning_rate,
-            torch.Generator().manual_seed(seed), callback, optimize_noise=bool(optimize_noise),
+            self.generator, self.degradation, lr_input, num_candidates=num_candidates, num_steps=num_steps,
+            learning_rate=learning_rate, generator_rng=torch.Generator().manual_seed(seed), callback=callback,
+            optimize_noise=bool(optimize_noise),
         )
         _check_finite(result, learning_rate)
-        order = result.l1[0].argsort().tolist()
-        return SRNAMOutput(
-            lr_input=tensor_to_pil(lr_input[0]),
-            hr_candidates=[tensor_to_pil(result.hr[0, k]) for k in order],
-            lr_projections=[tensor_to_pil(result.lr[0, k]) for k in order],
-            lr_l1=[float(result.l1[0, k]) for k in order],
-            seed=seed,
-            loss_history=[result.loss_history[:, 0, k].tolist() for k in order],
-            latents=result.latents[0, order].cpu(),
-            stopped_early=result.stopped_early,
-        )
+        if output_type == "pil":
+            convert = lambda images: [tensor_to_pil(x) for x in images]  # noqa: E731  [K, 3, H, W] → K images
+        else:
+            convert = _unit_range
+        outputs = []
+        for b in range(len(images)):
+            order = result.l1[b].argsort().tolist()
+            outputs.append(SRNAMOutput(
+                lr_input=convert(lr_input[b:b + 1])[0],
+                hr_candidates=convert(result.hr[b, order]),
+                lr_projections=convert(result.lr[b, order]),
+                lr_l1=[float(result.l1[b, k]) for k in order],
+                seed=seed,
+                loss_history=[result.loss_history[:, b, k].tolist() for k in order],
+                latents=result.latents[b, order].cpu(),
+                stopped_early=result.stopped_early,
+                search_index=order,
+            ))
+        return outputs if batch else outputs[0]
+
+
+def _unit_range(images: torch.Tensor) -> torch.Tensor:
+    """Model images in [-1, 1] → float [0, 1] on the CPU, not rounded ("pt" output)."""
+    return (images.detach().float().cpu().clamp(-1, 1) + 1) / 2
 
 
 def _check_finite(result, learning_rate: float) -> None:

@@ -10,7 +10,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .camera_realism import noise_spread
-from .images import tensor_to_pil
+from .grid import make_grid
 from .lr_input import simulate_camera
 from .metrics import to_unit_range
 from .nam import latent_search
@@ -21,18 +21,8 @@ CAPTION = 16
 
 
 def labelled_rows(header: list[str], rows: list[list[torch.Tensor]]) -> Image.Image:
-    """A grid with one caption per column and one row of tiles per entry of ``rows``; each tile is an
-    image [3, H, W] in [-1, 1], enlarged to ``TILE`` pixels without smoothing."""
-    columns = len(header)
-    grid = Image.new("RGB", (PAD + columns * (TILE + PAD), CAPTION + len(rows) * (TILE + PAD) + PAD), "white")
-    draw = ImageDraw.Draw(grid)
-    for c, caption in enumerate(header):
-        draw.text((PAD + c * (TILE + PAD), 2), caption, fill=(0, 0, 0))
-    for r, tiles in enumerate(rows):
-        for c, tile in enumerate(tiles):
-            image = tensor_to_pil(tile).resize((TILE, TILE), Image.Resampling.NEAREST)
-            grid.paste(image, (PAD + c * (TILE + PAD), CAPTION + r * (TILE + PAD)))
-    return grid
+    """A grid with one caption per column and one row of tiles ([3, H, W] in [-1, 1]) per entry of ``rows``."""
+    return make_grid([list(column) for column in zip(*rows)], header, cell=TILE)
 
 
 def degradation_examples(degradation, hr: torch.Tensor, num_noise: int = 5, seed: int = 0) -> Image.Image:
@@ -61,7 +51,7 @@ def search_examples(generator, degradation, hr: torch.Tensor, lr: torch.Tensor, 
                     num_steps: int = 300, seed: int = 0) -> Image.Image:
     """Per face: the LR input ``lr`` [F, 3, 16, 16], ``num_candidates`` HR candidates (best LR consistency
     first), their LR projections, and the ground truth ``hr`` [F, 3, 64, 64] last."""
-    result = latent_search(generator, degradation, lr, num_candidates, num_steps,
+    result = latent_search(generator, degradation, lr, num_candidates=num_candidates, num_steps=num_steps,
                            generator_rng=torch.Generator().manual_seed(seed))
     order = result.l1.argsort(dim=1)  # [F, K], best first
     rows = []

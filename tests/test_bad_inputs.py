@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from test_images import _png_header_only
 
 from srnam import InvalidImageError, ModelLoadError, SRNAMPipeline
-from srnam.cli import main as cli_main
+from srnam.commands import main as cli_main
 from srnam.errors import SearchDivergedError
 
 
@@ -157,7 +157,7 @@ def test_a_search_that_diverges_fails_that_input_and_no_json_has_nan(pipe, tmp_p
         pipe(np.zeros((16, 16, 3), np.uint8), num_steps=1, learning_rate=1e300)
 
     # the CLI reports that input as failed (exit 1), and writes no result for it
-    from srnam import upscale
+    from srnam.commands import upscale
 
     monkeypatch.setattr(upscale.SRNAMPipeline, "from_pretrained", staticmethod(lambda *a, **k: broken))
     face = tmp_path / "face.png"

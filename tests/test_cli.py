@@ -3,7 +3,7 @@ import sys
 
 from PIL import Image
 
-from srnam.cli import main
+from srnam.commands import main
 
 
 def test_quickstart_runs_the_shipped_models_end_to_end(tmp_path, capsys):

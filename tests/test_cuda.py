@@ -22,7 +22,7 @@ def _search(device, steps):
     with torch.no_grad():
         target = degradation(generator(torch.randn(2, 32, generator=rng).to(device)),
                              torch.randn(2, 8, generator=rng).to(device))
-    return latent_search(generator, degradation, target, 4, steps, learning_rate=0.2,
+    return latent_search(generator, degradation, target, num_candidates=4, num_steps=steps, learning_rate=0.2,
                          generator_rng=torch.Generator().manual_seed(0))
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from conftest import make_tiny_models
 
-from srnam import SRNAMPipeline, evaluate, metrics
-from srnam.cli import main
+from srnam import SRNAMPipeline, evaluation, metrics
+from srnam.commands import main
 
 FACES = Path(__file__).parent / "data" / "faces"
 FAST = ["-k", "3", "-n", "2", "--batch-faces", "2", "--faceness", "5"]  # 3 faces in two batches (2 + 1)
@@ -53,23 +53,23 @@ def test_evaluate_writes_every_figure(full_run):
         assert len(face["diversity"]) == 3 and face["diversity"][0] == 0.0 and face["diversity"][2] > 0
         assert set(face["bicubic"]) == set(face["nearest"]) >= {"hr_psnr", "hr_ssim"}
     srnam = results["summary"]["srnam"]
-    for metric in evaluate.METRICS:
-        expected = face_metrics or metric.name not in evaluate.FACE_METRICS
-        assert all((srnam[stat][metric.name] is not None) == expected for stat in evaluate.STATISTICS), metric.name
+    for metric in evaluation.METRICS:
+        expected = face_metrics or metric.name not in evaluation.FACE_METRICS
+        assert all((srnam[stat][metric.name] is not None) == expected for stat in evaluation.STATISTICS), metric.name
         assert srnam["best"][metric.name] == (max if metric.higher_is_better else min)(
             srnam["best"][metric.name], srnam["mean"][metric.name])  # the best is never worse than the mean
     assert results["summary"]["bicubic"]["lr_l1"] is None  # no projection for the baselines
     assert results["summary"]["bicubic"]["hr_psnr"] > 15  # bicubic on 8-bit inputs is a fair face
     assert results["quality_vs_k"]["k"] == [1, 2, 3] and len(results["quality_vs_k"]["srnam"]) == 3
     k1 = results["quality_vs_k"]["srnam"][0]
-    per_face = [{m.name: k1[stat][m.name] for m in evaluate.METRICS} for stat in evaluate.STATISTICS]
+    per_face = [{m.name: k1[stat][m.name] for m in evaluation.METRICS} for stat in evaluation.STATISTICS]
     assert per_face[0] == per_face[1] == per_face[2] and k1["diversity"] == 0.0  # one candidate: one value
     assert k1["mean"]["sharpness"] == k1["first"]["sharpness"]
     assert len(results["lr_consistency_over_steps"]["mean_l1"]) == 2  # one value per step
     table = (out / "results.md").read_text()
     assert "| SR-NAM K=3, best of K (oracle) |" in table and "| bicubic upsampling |" in table
     assert (out / "lr_consistency.png").is_file() and (out / "quality_vs_k.png").is_file()
-    assert set(results["not_computed"]) == (set() if face_metrics else {", ".join(evaluate.FACE_METRICS + ("realism",))})
+    assert set(results["not_computed"]) == (set() if face_metrics else {", ".join(evaluation.FACE_METRICS + ("realism",))})
     summary = results["summary"]
     # Sharpness: each set's Laplacian energy over the ground truth's, recomputed from the per-face values.
     truth = sum(face["truth_laplacian"] for face in results["faces"])
@@ -97,15 +97,15 @@ def test_evaluate_writes_every_figure(full_run):
 def test_without_the_metrics_extra_it_reports_what_it_cannot_compute(model, tmp_path, monkeypatch, capsys):
     for module in ("dlib", "face_recognition_models", "matplotlib", "matplotlib.figure"):
         monkeypatch.setitem(sys.modules, module, None)  # `import dlib` now raises ImportError
-    metrics._dlib_models.cache_clear()
+    metrics.dlib_models.cache_clear()
     try:
         assert main(["evaluate", str(FACES), "--model", model, "--out", str(tmp_path), "--limit", "1", *FAST]) == 0
     finally:
-        metrics._dlib_models.cache_clear()  # let later tests load the real models
+        metrics.dlib_models.cache_clear()  # let later tests load the real models
     printed = capsys.readouterr().out
     results = json.loads((tmp_path / "results.json").read_text())
     reasons = results["not_computed"]
-    assert set(reasons) == {", ".join(evaluate.FACE_METRICS + ("realism",)), "plots"}
+    assert set(reasons) == {", ".join(evaluation.FACE_METRICS + ("realism",)), "plots"}
     assert all("pip install -e .[metrics]" in reason for reason in reasons.values())
     assert "not computed: plots" in printed and "n/a" in (tmp_path / "results.md").read_text()
     assert results["summary"]["srnam"]["mean"]["identity_distance"] is None
@@ -113,31 +113,31 @@ def test_without_the_metrics_extra_it_reports_what_it_cannot_compute(model, tmp_
     assert not list(tmp_path.glob("*.png"))
 
 
-@pytest.mark.parametrize("source", evaluate.LR_SOURCES)
+@pytest.mark.parametrize("source", evaluation.LR_SOURCES)
 def test_lr_inputs_are_8_bit_and_seeded_per_face(source):
-    names, hr, _ = evaluate.load_faces(FACES, "corpus")
+    names, hr, _ = evaluation.load_faces(FACES, "corpus")
     degradation = make_tiny_models()[1]
-    lr = evaluate.make_lr_inputs(hr, names, source, degradation, seed=5)
+    lr = evaluation.make_lr_inputs(hr, names, source, degradation, seed=5)
     assert lr.shape == (3, 3, 16, 16) and lr.min() >= -1 and lr.max() <= 1
     assert torch.allclose(((lr + 1) * 127.5).round(), (lr + 1) * 127.5, atol=1e-4)  # whole 8-bit levels
     # A face gets the same input alone as among others (seeded by its name, not its position).
-    assert torch.equal(evaluate.make_lr_inputs(hr[1:2], names[1:2], source, degradation, seed=5), lr[1:2])
+    assert torch.equal(evaluation.make_lr_inputs(hr[1:2], names[1:2], source, degradation, seed=5), lr[1:2])
     if source != "bicubic":
-        assert not torch.equal(evaluate.make_lr_inputs(hr, names, source, degradation, seed=6), lr)
+        assert not torch.equal(evaluation.make_lr_inputs(hr, names, source, degradation, seed=6), lr)
 
 
 def test_load_faces_framing_limit_and_unreadable_files(tmp_path):
     for path in sorted(FACES.glob("*.jpg")):
         shutil.copy(path, tmp_path)
     (tmp_path / "broken.png").write_bytes(b"not an image")
-    names, hr, skipped = evaluate.load_faces(tmp_path, "none", limit=2)
+    names, hr, skipped = evaluation.load_faces(tmp_path, "none", limit=2)
     assert names == ["dev_00000.jpg", "dev_00003.jpg"] and hr.shape == (2, 3, 64, 64)
     assert skipped[0]["name"] == "broken.png" and "not an image" in skipped[0]["reason"]
-    corpus = evaluate.load_faces(tmp_path, "corpus", limit=1)[1]
+    corpus = evaluation.load_faces(tmp_path, "corpus", limit=1)[1]
     assert not torch.equal(corpus, hr[:1])  # corpus framing is a tighter crop than the whole image
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no readable images"):
-        evaluate.load_faces(tmp_path / "empty", "none")
+        evaluation.load_faces(tmp_path / "empty", "none")
 
 
 def test_usage_errors(model, tmp_path, capsys):

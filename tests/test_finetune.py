@@ -137,6 +137,42 @@ def test_lazy_penalty_is_weighted_by_its_interval():
     assert difference.item() == pytest.approx(config.gp_lambda * 4 * with_gp["gp"].item(), rel=1e-4)
 
 
+def test_feature_matching_compares_the_critics_features_of_each_pair():
+    torch.manual_seed(0)
+    config = dataclasses.replace(TINY, feature_weight=1.0)
+    g, critic = ProGANGenerator(TINY.latent_size, TINY.channels), ProGANDiscriminator(TINY.channels)
+    loss = ProGANLoss(config, g, critic)
+    real = torch.rand(4, 3, 64, 64) * 2 - 1
+    features = []
+    critic(real, 4, 1.0, features=features)
+    widths = TINY.channels  # the activation of stage s has that stage's width and side
+    assert [tuple(f.shape[1:]) for f in features] == [(widths[s], 4 * 2**s, 4 * 2**s) for s in range(4, -1, -1)]
+    assert loss.feature_matching(real, real, 4, 1.0).item() == 0.0  # a pair that matches
+    fake = g(torch.randn(4, TINY.latent_size))
+    distance = loss.feature_matching(fake, real, 4, 1.0)
+    assert distance.item() > 0
+    distance.backward()  # the generator learns from it, the critic is left alone
+    assert all(p.grad is not None for p in g.parameters()) and all(p.grad is None for p in critic.parameters())
+    assert all(p.requires_grad for p in critic.parameters())
+
+
+def test_feature_matching_trains_with_the_data_latents(data, tmp_path):
+    rng = np.random.default_rng(1)
+    np.save(tmp_path / "latents.npy", rng.standard_normal((8, TINY.latent_size)).astype(np.float32))
+    paired = tmp_path / "hr"
+    paired.mkdir()
+    for image in sorted(data.glob("*.png")):
+        (paired / image.name).write_bytes(image.read_bytes())
+    (tmp_path / "latents.npy").rename(paired / "latents.npy")
+    config = dataclasses.replace(FINE_TUNE, anchor_weight=0.0, feature_weight=2.0, log_every=1)
+    train_progan(paired, tmp_path / "run", config)
+    assert all(r["features"] > 0 for r in _metrics(tmp_path / "run"))
+    with pytest.raises(FileNotFoundError, match="feature_weight > 0 needs"):
+        train_progan(data, tmp_path / "no-latents", config)
+    with pytest.raises(ValueError, match="feature_weight > 0 .* needs gan_weight > 0"):
+        train_progan(paired, tmp_path / "no-critic", dataclasses.replace(config, gan_weight=0.0, distill_weight=1.0))
+
+
 def test_xflip_mirrors_about_half_reproducibly():
     images = torch.arange(64 * 2 * 4 * 4, dtype=torch.float32).reshape(64, 2, 4, 4)
     out = xflip(images, torch.Generator().manual_seed(0))

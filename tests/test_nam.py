@@ -37,7 +37,7 @@ def test_search_is_deterministic_for_a_seed(tiny_models):
     target = _target(generator, degradation)
 
     def run(seed):
-        return latent_search(generator, degradation, target, 3, 20, generator_rng=torch.Generator().manual_seed(seed))
+        return latent_search(generator, degradation, target, num_candidates=3, num_steps=20, generator_rng=torch.Generator().manual_seed(seed))
 
     a, b, c = run(7), run(7), run(8)
     assert torch.equal(a.hr, b.hr) and torch.equal(a.lr, b.lr) and torch.equal(a.loss_history, b.loss_history)
@@ -55,7 +55,7 @@ def test_search_uses_eval_mode_and_no_parameter_gradients(tiny_models):
         assert not degradation.training and not generator.training  # eval mode: BN statistics frozen
         assert all(p.grad is None for p in generator.parameters())
 
-    latent_search(generator, degradation, _target(generator, degradation), 2, 5, callback=callback)
+    latent_search(generator, degradation, _target(generator, degradation), num_candidates=2, num_steps=5, callback=callback)
     assert seen == [1, 2, 3, 4, 5]
     assert all(p.grad is None and p.requires_grad for p in generator.parameters())
     assert generator.training and not degradation.training
@@ -71,7 +71,7 @@ def test_callback_can_stop_early_and_sees_progress(tiny_models):
         states.append(state)
         return state.step == 3
 
-    result = latent_search(generator, degradation, _target(generator, degradation), 2, 50, callback=callback)
+    result = latent_search(generator, degradation, _target(generator, degradation), num_candidates=2, num_steps=50, callback=callback)
     assert result.stopped_early and len(states) == 3 and result.loss_history.shape == (3, 2, 2)
     assert states[0].hr.shape == (2, 2, 3, 64, 64) and states[0].num_steps == 50
 
@@ -80,7 +80,7 @@ def test_candidates_are_independent_of_batch(tiny_models):
     """One candidate per call (the paper's way) and all in one batch give the same latents."""
     generator, degradation = tiny_models
     target = _target(generator, degradation)[:1]
-    batched = latent_search(generator, degradation, target, 3, 10, generator_rng=torch.Generator().manual_seed(0))
+    batched = latent_search(generator, degradation, target, num_candidates=3, num_steps=10, generator_rng=torch.Generator().manual_seed(0))
     rng = torch.Generator().manual_seed(0)
     z0 = torch.randn(3, generator.latent_size, generator=rng)
     assert torch.allclose(batched.latents.norm(dim=-1), torch.full((1, 3), 32**0.5))
@@ -93,7 +93,7 @@ def test_candidates_are_independent_of_batch(tiny_models):
 
 def test_free_latents_are_not_projected(tiny_models):
     generator, degradation = tiny_models
-    result = latent_search(generator, degradation, _target(generator, degradation), 2, 10,
+    result = latent_search(generator, degradation, _target(generator, degradation), num_candidates=2, num_steps=10,
                            learning_rate=0.5, latent_constraint="free")
     assert not torch.allclose(result.latents.norm(dim=-1), torch.full((2, 2), 32**0.5))
 
@@ -106,7 +106,7 @@ def test_concurrent_searches_share_models_safely(tiny_models):
     target = _target(generator, degradation)
 
     def run(seed):
-        return latent_search(generator, degradation, target, 2, 8, generator_rng=torch.Generator().manual_seed(seed))
+        return latent_search(generator, degradation, target, num_candidates=2, num_steps=8, generator_rng=torch.Generator().manual_seed(seed))
 
     expected = [run(seed) for seed in range(3)]
     results = {}
@@ -151,7 +151,7 @@ def test_optimize_noise_searches_the_camera_noise_too(tiny_models):
     target = _target(generator, degradation)
 
     def search(optimize_noise):
-        return latent_search(generator, degradation, target, 3, 60, learning_rate=0.2,
+        return latent_search(generator, degradation, target, num_candidates=3, num_steps=60, learning_rate=0.2,
                              generator_rng=torch.Generator().manual_seed(0), optimize_noise=optimize_noise)
     fixed, searched = search(False), search(True)
     rng = torch.Generator().manual_seed(0)

@@ -53,6 +53,49 @@ def test_same_seed_same_images_any_input_type(pipe, face):
     assert _same_output(pipe(tensor, num_candidates=2, num_steps=4, seed=3), a)
 
 
+def test_a_list_of_images_is_searched_as_one_batch(pipe, face, tmp_path):
+    other = tmp_path / "other.png"
+    Image.effect_noise((16, 16), 90).convert("RGB").save(other)
+    shapes = []
+    outs = pipe([face, other], num_candidates=3, num_steps=4, seed=2, callback=lambda s: shapes.append(s.l1.shape))
+    assert isinstance(outs, list) and len(outs) == 2 and shapes == [(2, 3)] * 4  # one search, both images
+    for out in outs:
+        assert out.lr_l1 == sorted(out.lr_l1) and sorted(out.search_index) == [0, 1, 2] and out.seed == 2
+    assert outs[0].lr_input.tobytes() != outs[1].lr_input.tobytes()
+    assert _same_output(pipe([face], num_candidates=3, num_steps=4, seed=2)[0], pipe(face, num_candidates=3,
+                                                                                      num_steps=4, seed=2))
+    with pytest.raises(ValueError, match="no images given"):
+        pipe([], num_steps=1)
+
+
+def test_pt_output_is_the_pil_output_before_rounding(pipe, face):
+    from srnam.metrics import lr_psnr, round_to_8bit
+
+    pil = pipe(face, num_candidates=2, num_steps=3, seed=5)
+    pt = pipe(face, num_candidates=2, num_steps=3, seed=5, output_type="pt")
+    assert pt.hr_candidates.shape == (2, 3, 64, 64) and pt.lr_projections.shape == (2, 3, 16, 16)
+    assert pt.lr_input.shape == (3, 16, 16) and 0 <= pt.hr_candidates.min() and pt.hr_candidates.max() <= 1
+    as_bytes = lambda x: (round_to_8bit(x) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy().tobytes()  # noqa: E731
+    assert [as_bytes(x) for x in pt.hr_candidates] == [i.tobytes() for i in pil.hr_candidates]
+    assert as_bytes(pt.lr_input) == pil.lr_input.tobytes() and pt.lr_l1 == pil.lr_l1
+    assert lr_psnr(pt) == pytest.approx(lr_psnr(pil))
+    with pytest.raises(ValueError, match="output_type must be 'pil' or 'pt', got 'np'"):
+        pipe(face, num_steps=1, output_type="np")
+
+
+def test_search_index_restores_the_search_order(pipe, face):
+    from srnam.evaluation import SearchOrder
+    from srnam.images import lr_tensor
+    from srnam.nam import latent_search
+
+    out = pipe(face, num_candidates=4, num_steps=3, seed=9, output_type="pt")
+    direct = latent_search(pipe.generator, pipe.degradation, lr_tensor(face), num_candidates=4, num_steps=3,
+                           generator_rng=torch.Generator().manual_seed(9))
+    order = SearchOrder([out])
+    assert torch.equal(order.l1, direct.l1) and torch.equal(order.loss_history, direct.loss_history)
+    assert torch.equal(order.hr, (direct.hr.clamp(-1, 1) + 1) / 2)
+
+
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"num_candidates": 0}, ValueError, "num_candidates must be between 1 and 64, got 0"),
     ({"num_candidates": 65}, ValueError, "num_candidates must be between 1 and 64, got 65"),

@@ -15,7 +15,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from srnam import SRNAMPipeline
-from srnam.cli import main as cli_main
+from srnam.commands import main as cli_main
 from srnam.training.degradation import DEGRADATION_CONFIGS
 from srnam.training.degradation import train as train_degradation
 from srnam.training.progan import PROGAN_CONFIGS, Schedule
@@ -242,6 +242,25 @@ def test_mode_seeking_loss_spreads_the_photos_of_a_face():
     same = torch.zeros(2, 3, 16, 16)
     assert mode_seeking_loss(same, same, 8.0)[0].item() == 1.0  # identical photos: the full penalty
     assert mode_seeking_loss(same, same + 0.1, 8.0)[0].item() == 0.0  # 12.75 levels apart: none
+
+
+def test_the_low_pass_pixel_term_leaves_blur_and_noise_to_the_critic(data, tmp_path):
+    from srnam.training.degradation import pixel_l1, upscale
+
+    hr = torch.rand(2, 3, 64, 64) * 2 - 1
+    area = torch.nn.functional.avg_pool2d(hr, 4)  # [2, 3, 16, 16]
+    checker = 0.2 * (torch.arange(16)[:, None] + torch.arange(16)[None]).remainder(2).float().mul(2).sub(1)
+    noisy = area + checker  # zero mean in every 2×2 block: invisible at 8×8
+    blurred = torch.nn.functional.avg_pool2d(area, 3, stride=1, padding=1, count_include_pad=False)
+    def score(fake, size):
+        return pixel_l1(fake, upscale(fake, 64), hr, size).item()
+
+    assert score(area, 8) < 1e-6 and score(noisy, 8) < 1e-6
+    assert score(blurred, 8) < 0.5 * score(blurred, 64)
+    assert score(noisy, 64) > score(area, 64)  # the paper's term penalises the noise
+    config = dataclasses.replace(DEGRADATION_CONFIGS["tiny"], pixel_size=3)
+    with pytest.raises(ValueError, match="pixel_size must be 64 .* or divide the LR size 16, got 3"):
+        train_degradation(data / "hr", data / "lr", tmp_path / "run", config)
 
 
 def test_pixel_loss_falls(data, tmp_path):

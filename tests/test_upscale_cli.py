@@ -11,8 +11,9 @@ import torch
 from conftest import make_tiny_models
 from PIL import Image
 
-from srnam import SRNAMPipeline, upscale
-from srnam.cli import main
+from srnam import SRNAMPipeline
+from srnam.seeds import image_seed
+from srnam.commands import common, main
 
 FAST = ["-k", "2", "-n", "3"]
 GOOD = ["a/face.png", "b/face.png", "b/c/face.jpg"]  # 24 px (as-is), 48 px and 40 px crops (degrade, no detection)
@@ -74,7 +75,7 @@ def test_folder_with_good_and_bad_files(model, inputs, tmp_path, capsys):
     assert written == ["a/face_png/result.json", "b/c/face_jpg/result.json", "b/face_png/result.json"]
     small, crop = _result(out, "a/face_png"), _result(out, "b/face_png")
     assert small["name"] == "a/face.png" and small["lr_mode"] == "as-is" and crop["lr_mode"] == "degrade"
-    assert small["seed"] == upscale.image_seed(7, "a/face.png") and small["settings"]["base_seed"] == 7
+    assert small["seed"] == image_seed(7, "a/face.png") and small["settings"]["base_seed"] == 7
     assert small["settings"] | {"model": None} == {
         "model": None, "num_candidates": 2, "num_steps": 3, "learning_rate": 0.4, "lr_mode": "auto",
         "base_seed": 7, "allow_no_face": False}
@@ -130,7 +131,7 @@ def test_usage_errors(model, inputs, tmp_path, capsys, monkeypatch):
     assert "no image files found for: " + str(tmp_path / "nothing*.png") in capsys.readouterr().out
     assert _upscale(str(tmp_path / "no-model"), tmp_path / "out", inputs / "a") == 2
     assert "srnam upscale: error: " + repr(str(tmp_path / "no-model")) in capsys.readouterr().out
-    monkeypatch.setattr(upscale, "DEFAULT_CHECKPOINT", tmp_path / "checkpoints" / "default")
+    monkeypatch.setattr(common, "DEFAULT_CHECKPOINT", tmp_path / "checkpoints" / "default")
     assert main(["upscale", str(inputs / "a"), "--out", str(tmp_path / "out")]) == 2
     assert "pass --model" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exit_:

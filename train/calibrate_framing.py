@@ -9,19 +9,21 @@ medians over the images with a detection of
 
 which are the constants hard-coded in srnam/faces.py, plus the detection rate and the IoU between
 ``face_crop_box`` (with the hard-coded constants) and the corpus box, at 128 px and at --sizes
-(the images resized first: the framing must not depend on the photo's resolution).
+(the images resized first: the framing must not depend on the photo's resolution). With dlib installed
+(the ``metrics`` extra) also dlib's median face box in the training framing: ``srnam.metrics.FACE_BOX``.
 
     python train/calibrate_framing.py ../shared/data/faces128/train --count 300
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from srnam import faces
+from srnam import faces, metrics
 
 
 def iou(a, b) -> float:
@@ -29,6 +31,31 @@ def iou(a, b) -> float:
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def calibrate_face_box(portraits: list, crop: tuple[float, float, float, float],
+                       scales: tuple[float, ...] = (0.7, 0.85, 1.0, 1.2, 1.4)) -> tuple[float, float, float, float]:
+    """How ``srnam.metrics.FACE_BOX`` was measured, for other framings: the median box of dlib's frontal face detector
+    over ``portraits`` (PIL images with some margin around the face), as fractions of the side of the
+    crop ``crop`` (x0, y0, x1, y1 as fractions of each portrait's side).
+
+    The detector runs on the whole portrait (on the crop itself the face nearly fills the image), scaled so
+    that the crop is ``scale × metrics.ANALYSIS_SIZE`` wide for each of ``scales``: its boxes snap to the steps of
+    its image pyramid, so one scale alone gives a box that is off by up to a tenth of the face."""
+    detector = metrics.dlib_models()[0].get_frontal_face_detector()
+    crop_side = crop[2] - crop[0]
+    origin = np.array(crop[:2] * 2)  # (x0, y0, x0, y0)
+    boxes = []
+    for portrait, scale in itertools.product(portraits, scales):
+        side = round(scale * metrics.ANALYSIS_SIZE / crop_side)  # the portrait's side once scaled
+        found = detector(np.asarray(portrait.convert("RGB").resize((side, side), Image.Resampling.BICUBIC)), 0)
+        if found:
+            box = max(found, key=lambda r: r.area())
+            corners = np.array([box.left(), box.top(), box.right() + 1, box.bottom() + 1]) / side
+            boxes.append((corners - origin) / crop_side)
+    if not boxes:
+        raise ValueError("dlib's detector found no face in any of the portraits")
+    return tuple(round(float(v), 3) for v in np.median(np.stack(boxes), axis=0))
 
 
 def main() -> None:
@@ -75,6 +102,11 @@ def main() -> None:
                   f"{np.median(overlaps):.3f}, 5th percentile {np.percentile(overlaps, 5):.3f}, min {min(overlaps):.3f}")
         else:
             print(f"{size:4d} px: no face found")
+
+    if metrics.face_metrics_unavailable() is None:  # the box the landmark and identity metrics assume
+        crop = tuple(v / faces.CORPUS_SIZE for v in faces.CORPUS_BOX)
+        print(f"dlib's face box in the training framing: FACE_BOX = {calibrate_face_box(images, crop)} "
+              f"(hard-coded: {metrics.FACE_BOX})")
 
 
 if __name__ == "__main__":

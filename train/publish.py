@@ -30,7 +30,7 @@ import torch
 
 from srnam import ModelLoadError, SRNAMPipeline, showcase
 from srnam.jsonfile import dumps
-from srnam.evaluate import load_faces, make_lr_inputs, markdown_table
+from srnam.evaluation import load_faces, make_lr_inputs, markdown_table
 from srnam.models import DegradationGenerator, ProGANGenerator
 
 

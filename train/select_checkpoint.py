@@ -33,7 +33,7 @@ from pathlib import Path
 from srnam import SRNAMPipeline
 from srnam import metrics
 from srnam.jsonfile import dumps, write_json
-from srnam.evaluate import RealismReference, evaluate, load_faces
+from srnam.evaluation import RealismReference, evaluate, load_faces
 from srnam.models import DegradationGenerator, ProGANGenerator
 
 LR_PSNR_MARGIN_DB = 1.0
@@ -104,8 +104,8 @@ def main(argv=None) -> int:
         reference = RealismReference.from_faces(metrics.FaceAnalyser(), faces, args.reference_limit)  # once
     for snapshot in todo:
         pipe = SRNAMPipeline(ProGANGenerator.from_folder(snapshot / "generator"), degradation)
-        results = evaluate(pipe, names, hr, "degradation", args.candidates, args.steps, batch_faces=8,
-                           faceness_samples=args.faceness, reference=reference)
+        results = evaluate(pipe, names, hr, lr_source="degradation", num_candidates=args.candidates,
+                           num_steps=args.steps, batch_faces=8, faceness_samples=args.faceness, reference=reference)
         summary, samples = results["summary"], results.get("faceness", {})
         srnam = summary["srnam"]
         table[snapshot.name] = {

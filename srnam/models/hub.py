@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
@@ -77,6 +78,18 @@ class HubModel(
 ):
     # The config.json fields a saved model may have (the __init__ arguments), checked before anything is built.
     config_fields: ClassVar[dict[str, ConfigField]] = {}
+    # Weight names of earlier layouts → today's (regex, replacement), applied wherever weights are loaded: model
+    # folders, and training checkpoints through load_state_dict.
+    legacy_key_renames: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    @classmethod
+    def current_key(cls, key: str) -> str:
+        for pattern, replacement in cls.legacy_key_renames:
+            key = re.sub(pattern, replacement, key)
+        return key
+
+    def load_state_dict(self, state_dict, *args, **kwargs):
+        return super().load_state_dict({self.current_key(k): v for k, v in state_dict.items()}, *args, **kwargs)
 
     @classmethod
     def from_folder(cls: type[M], folder: str | Path, device: str | torch.device = "cpu") -> M:
@@ -112,7 +125,7 @@ def load_model_folder(cls: type[M], folder: Path, device: str | torch.device = "
         raise ModelLoadError(f"{cls.__name__}: invalid {config_path}: {err}") from err
     try:
         with safe_open(str(weights_path), framework="pt") as f:  # reads the header only
-            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+            found = {cls.current_key(k): tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as err:
         raise ModelLoadError(f"{cls.__name__}: {weights_path} is not a readable safetensors file: {err}") from err
     if problems := _mismatches(expected, found):

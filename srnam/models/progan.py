@@ -35,6 +35,10 @@ class ProGANGenerator(HubModel):
     """Maps a latent ``z`` [N, latent_size] to an image [N, 3, R, R] in [-1, 1] (not clamped)."""
 
     config_fields = {"latent_size": ConfigField(int), "channels": ConfigField(tuple)}  # up to 9 stages: 1024×1024
+    # Models saved before the leaky ReLUs and the upsampling were fused into their neighbours had a layer more in
+    # each place (input_conv.2, blocks.N.1, blocks.N.4: the shipped checkpoint and old run folders).
+    legacy_key_renames = ((r"^input_conv\.2\.", "input_conv.1."), (r"^blocks\.(\d+)\.1\.", r"blocks.\1.0."),
+                          (r"^blocks\.(\d+)\.4\.", r"blocks.\1.2."))
 
     def __init__(self, latent_size: int = 512, channels: tuple[int, ...] = PROGAN_CHANNELS["paper"]):
         super().__init__()
@@ -51,17 +55,11 @@ class ProGANGenerator(HubModel):
         def act_norm():  # leaky ReLU (0.2) then pixel norm, as one layer (faster; see PixelNorm)
             return PixelNorm(leaky_relu_slope=0.2)
 
-        # The nn.Identity() layers hold the places of layers that were merged into their neighbours (the
-        # leaky ReLUs; blocks' index 0, an nn.Upsample), so that the parameters keep the names of saved models
-        # (input_conv.2.weight, blocks.N.1.weight, blocks.N.4.weight).
-        self.input_conv = nn.Sequential(
-            nn.Identity(), act_norm(), EqualizedConv2d(c0, c0, 3), nn.Identity(), act_norm(),
-        )
+        self.input_conv = nn.Sequential(act_norm(), EqualizedConv2d(c0, c0, 3), act_norm())
         self.blocks = nn.ModuleList(
             nn.Sequential(
-                nn.Identity(),
-                UpsampleConv2d(c_in, c_out), nn.Identity(), act_norm(),  # upsample ×2 and conv, fused
-                EqualizedConv2d(c_out, c_out, 3), nn.Identity(), act_norm(),
+                UpsampleConv2d(c_in, c_out), act_norm(),  # upsample ×2 and conv, fused
+                EqualizedConv2d(c_out, c_out, 3), act_norm(),
             )
             for c_in, c_out in zip(self.channels[:-1], self.channels[1:])
         )
@@ -112,17 +110,24 @@ class ProGANDiscriminator(HubModel):
             EqualizedLinear(c0, 1, gain=1.0),
         )
 
-    def forward(self, image: torch.Tensor, stage: int | None = None, alpha: float = 1.0) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, stage: int | None = None, alpha: float = 1.0,
+                features: list | None = None) -> torch.Tensor:
+        """The score [N, 1]; with a list as ``features``, the activation after each block (fine to coarse) and
+        before the head are appended to it (feature matching, as in pix2pixHD)."""
         stage = self.num_stages - 1 if stage is None else stage
         if not 0 <= stage < self.num_stages:
             raise ValueError(f"stage must be in [0, {self.num_stages - 1}], got {stage}")
         expected = 4 * 2 ** stage
         if image.shape[-2:] != (expected, expected):
             raise ValueError(f"stage {stage} expects {expected}×{expected} images, got {tuple(image.shape[-2:])}")
+        keep = features.append if features is not None else (lambda _: None)
         x = self.from_rgb[stage](image)  # [N, C_stage, R, R]
+        keep(x)
         if stage > 0:
             x = self.blocks[stage - 1](x)  # [N, C_{stage-1}, R/2, R/2]
             x = _lerp(self.from_rgb[stage - 1](F.avg_pool2d(image, 2)), x, alpha)
+            keep(x)
             for block in reversed(self.blocks[: stage - 1]):
                 x = block(x)
+                keep(x)
         return self.head(x)  # [N, 1]

@@ -22,7 +22,6 @@ mean difference between one face's photos under five noise vectors, in 8-bit lev
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,11 +34,11 @@ from ..data import load_image_folder
 from ..grid import image_grid
 from ..models import DEGRADATION_CHANNELS, DegradationDiscriminator, DegradationGenerator
 from .losses import gradient_penalty, load_vgg_loss
-from .run import TrainingRun, epoch_batch_indices
+from .run import RunConfig, TrainingRun, epoch_batch_indices
 
 
 @dataclass
-class DegradationConfig:
+class DegradationConfig(RunConfig):
     channels: tuple[int, ...] = DEGRADATION_CHANNELS["default"]
     critic_channels: tuple[int, ...] = DEGRADATION_CHANNELS["default"]
     noise_size: int = 100
@@ -52,14 +51,13 @@ class DegradationConfig:
     beta: float = 0.05  # GAN loss weight
     gamma: float = 1.0  # L1 inside the pixel loss
     delta: float = 0.1  # VGG inside the pixel loss (0 when no ImageNet weights are available)
+    pixel_size: int = 64  # where the L1 compares: 64 (bicubic-up LR vs HR) or 8, 4 (both area-pooled: low-pass)
     gp_lambda: float = 10.0
     diversity_weight: float = 0.0  # mode seeking: penalise two noise vectors giving near-identical LR photos
     diversity_target: float = 8.0  # 8-bit levels between one face's two photos at which the penalty stops
     eval_faces: int = 512  # held-out HR faces and LR photos for the logged realism figures (0: none)
-    log_every: int = 20
-    sample_every: int = 200
+    sample_every: int = 200  # also when the realism figures are logged: a multiple of log_every
     checkpoint_every: int = 200
-    seed: int = 0
 
 
 DEGRADATION_CONFIGS = {
@@ -88,6 +86,54 @@ def upscale(lr: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(lr, size=size, mode="bicubic", align_corners=False)
 
 
+def pixel_l1(fake: torch.Tensor, up: torch.Tensor, hr: torch.Tensor, size: int) -> torch.Tensor:
+    """The L1 that keeps D's photo faithful to the face. At ``size`` = the HR size it is the paper's
+    ``L1(up(D(hr)), hr)``, which is smallest for the sharpest photo and so fights the blur of real LR photos
+    (the shipped model's photos have the high-frequency power of area downsampling, well above the LR
+    domain's). At a coarser ``size`` both sides are area-pooled first: the term keeps the face's layout and
+    colour and leaves blur, noise and compression, which live above that frequency, to the critic."""
+    if size == hr.shape[-1]:
+        return (up - hr).abs().mean()
+    return (F.adaptive_avg_pool2d(fake, size) - F.adaptive_avg_pool2d(hr, size)).abs().mean()
+
+
+class DegradationLoss:
+    """The loss terms of one training step, one method per phase (critic, generator; module docstring)."""
+
+    def __init__(self, config: DegradationConfig, generator: DegradationGenerator,
+                 critic: DegradationDiscriminator, vgg=None):
+        self.config, self.generator, self.critic, self.vgg = config, generator, critic, vgg
+
+    def critic_step(self, hr: torch.Tensor, real_lr: torch.Tensor, rng: torch.Generator) -> dict:
+        """WGAN-GP: the critic tells real LR photos from D's photos of the HR faces ``hr``."""
+        with torch.no_grad():
+            noise = torch.randn(hr.shape[0], self.config.noise_size, generator=rng).to(hr.device)
+            fake = self.generator(hr, noise)
+        gp = gradient_penalty(self.critic, real_lr, fake, rng)
+        loss = self.critic(fake).mean() - self.critic(real_lr).mean() + self.config.gp_lambda * gp
+        return {"loss_c": loss, "gp": gp.detach()}
+
+    def generator_step(self, hr: torch.Tensor, rng: torch.Generator) -> dict:
+        """The pixel, adversarial and diversity terms; with the diversity term every face goes in twice, with
+        two noise vectors."""
+        c = self.config
+        noise = torch.randn(hr.shape[0], c.noise_size, generator=rng).to(hr.device)
+        if c.diversity_weight:
+            hr = torch.cat([hr, hr])
+            noise = torch.cat([noise, torch.randn(noise.shape[0], c.noise_size, generator=rng).to(hr.device)])
+        fake = self.generator(hr, noise)
+        up = upscale(fake, hr.shape[-1])
+        l1 = pixel_l1(fake, up, hr, c.pixel_size)
+        perceptual = self.vgg(up, hr) if self.vgg else torch.zeros((), device=hr.device)
+        l_gan = -self.critic(fake).mean()
+        diversity = l_div = torch.zeros((), device=hr.device)
+        if c.diversity_weight:
+            l_div, diversity = mode_seeking_loss(*fake.chunk(2), c.diversity_target)
+        loss = c.alpha * (c.gamma * l1 + c.delta * perceptual) + c.beta * l_gan + c.diversity_weight * l_div
+        return {"loss_g": loss, "l1": l1.detach(), "vgg": perceptual.detach(), "l_gan": l_gan.detach(),
+                "diversity": diversity, "l_div": l_div.detach()}
+
+
 def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, resume: bool = False,
           max_steps: int | None = None, max_minutes: float | None = None,
           vgg_weights: Path | None = None) -> TrainingRun:
@@ -97,6 +143,8 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
     run = TrainingRun(out_dir, {"trainer": "degradation", "hr_data": str(hr_dir), "lr_data": str(lr_dir),
                                 **dataclasses.asdict(config)})
     run.print(f"perceptual term: {'VGG-19 relu3_4, delta=' + str(config.delta) if vgg else 'off (delta=0)'}")
+    if config.pixel_size != 64 and 16 % config.pixel_size:
+        raise ValueError(f"pixel_size must be 64 (the HR size) or divide the LR size 16, got {config.pixel_size}")
     if config.eval_faces and config.sample_every % config.log_every:
         raise ValueError(f"the realism figures are logged with the losses: sample_every ({config.sample_every}) "
                          f"must be a multiple of log_every ({config.log_every})")
@@ -117,6 +165,7 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
     fixed_hr = hr_images[:6].float() / 127.5 - 1  # samples: 6 faces × 4 noise vectors
     fixed_noise = torch.randn(4, config.noise_size, generator=torch.Generator().manual_seed(config.seed))
     realism = CameraRealism(hr_images, lr_images, config) if config.eval_faces and run.is_main else None
+    loss = DegradationLoss(config, generator, critic, vgg)
 
     def batch(images: torch.Tensor, salt: int) -> torch.Tensor:
         index = epoch_batch_indices(run.state.images_seen, config.batch_size, len(images), config.seed + salt)
@@ -125,57 +174,37 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
     bar = tqdm(total=config.num_steps, initial=run.state.step, unit="step", disable=not run.is_main,
                dynamic_ncols=True)
     run.begin_session(max_steps, max_minutes)
-    tick, tick_images = time.perf_counter(), run.state.images_seen
     generator.train()
     while run.state.step < config.num_steps:
         rng = run.step_generator()
         for _ in range(config.n_critic):
             hr, real_lr = batch(hr_images, 0), batch(lr_images, 1)
             run.state.images_seen += config.batch_size
-            with torch.no_grad():
-                fake = generator(hr, torch.randn(hr.shape[0], config.noise_size, generator=rng).to(run.device))
-            gp = gradient_penalty(critic, real_lr, fake, rng)
-            loss_c = critic(fake).mean() - critic(real_lr).mean() + config.gp_lambda * gp
-            run.check_finite(loss_c=loss_c)
+            critic_terms = loss.critic_step(hr, real_lr, rng)
+            run.check_finite(loss_c=critic_terms["loss_c"])
             opt_c.zero_grad(set_to_none=True)
-            loss_c.backward()
+            critic_terms["loss_c"].backward()
             run.average_gradients(critic)
             opt_c.step()
 
         hr = batch(hr_images, 0)
         run.state.images_seen += config.batch_size
         run.local_images += hr.shape[0]
-        noise = torch.randn(hr.shape[0], config.noise_size, generator=rng).to(run.device)
-        if config.diversity_weight:  # every face twice, with a second noise vector
-            hr = torch.cat([hr, hr])
-            noise = torch.cat([noise, torch.randn(noise.shape[0], config.noise_size, generator=rng).to(run.device)])
-        fake = generator(hr, noise)
-        up = upscale(fake, hr.shape[-1])
-        l1 = (up - hr).abs().mean()
-        perceptual = vgg(up, hr) if vgg else torch.zeros((), device=run.device)
-        l_pixel = config.gamma * l1 + config.delta * perceptual
-        l_gan = -critic(fake).mean()
-        diversity = l_div = torch.zeros((), device=run.device)
-        if config.diversity_weight:
-            l_div, diversity = mode_seeking_loss(*fake.chunk(2), config.diversity_target)
-        loss_g = config.alpha * l_pixel + config.beta * l_gan + config.diversity_weight * l_div
-        run.check_finite(loss_g=loss_g)
+        terms = loss.generator_step(hr, rng)
+        run.check_finite(loss_g=terms["loss_g"])
         opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
+        terms["loss_g"].backward()
         run.average_gradients(generator)
         opt_g.step()
 
         run.state.step += 1
         bar.update(1)
         if run.state.step % config.log_every == 0:
-            now = time.perf_counter()
-            img_s = (run.state.images_seen - tick_images) / (now - tick)
-            tick, tick_images = now, run.state.images_seen
-            run.log({"loss_c": loss_c.item(), "gp": gp.item(), "loss_g": loss_g.item(), "l1": l1.item(),
-                     "vgg": perceptual.item(), "l_gan": l_gan.item(), "diversity": round(diversity.item(), 4),
-                     "l_div": l_div.item(), "img_s": round(img_s, 2), "mem_mb": round(run.memory_mb()),
-                     **(realism(generator) if realism and run.state.step % config.sample_every == 0 else {})})
-            bar.set_postfix(c=f"{loss_c.item():.3f}", l1=f"{l1.item():.3f}", img_s=f"{img_s:.1f}")
+            record = {k: v.item() for k, v in {**critic_terms, **terms}.items()}
+            record["diversity"] = round(record["diversity"], 4)
+            img_s = run.log_step({
+                **record, **(realism(generator) if realism and run.state.step % config.sample_every == 0 else {})})
+            bar.set_postfix(c=f"{record['loss_c']:.3f}", l1=f"{record['l1']:.3f}", img_s=f"{img_s:.1f}")
         if run.state.step % config.sample_every == 0 and run.is_main:
             save_samples(generator, fixed_hr, fixed_noise, run.dir / "samples" / f"step-{run.state.step:07d}.png")
         if run.end_step(config.checkpoint_every, sync=(generator,)):

@@ -29,7 +29,6 @@ forward pass serves both steps, and ``precision="bf16"`` runs both networks unde
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,13 +40,14 @@ from ..data import ImageFolderDataset
 from ..grid import image_grid
 from ..errors import ModelLoadError
 from ..models import PROGAN_CHANNELS, ProGANDiscriminator, ProGANGenerator
+from ..nam import project_to_sphere
 from .augment import diff_augment, parse_policy, xflip
 from .losses import gradient_penalty
-from .run import EMA, TrainingRun, epoch_batch_indices
+from .run import EMA, RunConfig, TrainingRun, epoch_batch_indices
 
 
 @dataclass
-class ProGANConfig:
+class ProGANConfig(RunConfig):
     channels: tuple[int, ...] = PROGAN_CHANNELS["small"]
     # The critic's widths; (): the generator's. Only the generator is used by the search, so a critic wider
     # than a fast generator costs training time, not search time.
@@ -64,6 +64,9 @@ class ProGANConfig:
     ema_beta: float = 0.999
     distill_weight: float = 0.0  # paired pyramid L1 between G(z_i) and face i, when the data has latents
     latent_lr: float = 0.0  # > 0: the z_i are learned too (Adam, this learning rate), kept on the sphere
+    # Feature matching (pix2pixHD): L1 between the critic's features of G(z_i) and of face i, a perceptual term
+    # where no pretrained network exists offline (needs the data's latents, as distill_weight does).
+    feature_weight: float = 0.0
     gan_weight: float = 1.0  # weight of the adversarial loss; 0 skips the critic entirely
     xflip: int = 1  # 1: mirror the real faces the critic sees at random (0: off)
     diffaugment: str = ""  # critic-side DiffAugment policy for reals and fakes: "", "color", "color,translation"
@@ -72,13 +75,9 @@ class ProGANConfig:
     init_critic: str = ""  # start the critic from this folder (a run's export/ or a critic/ folder); "": fresh
     anchor_weight: float = 0.0  # L1 between G(z) and the initial G0(z) at <= anchor_resolution (needs init_from)
     anchor_resolution: int = 16
-    log_every: int = 20
-    sample_every: int = 500
-    checkpoint_every: int = 500
     # In the last stage, once faded in: export the EMA generator to snapshots/step-N/generator every this many
     # steps (0: never), so that the model can be picked by its results on held-out faces, not by the last step.
     snapshot_every: int = 0
-    seed: int = 0
 
 
 PROGAN_CONFIGS = {
@@ -160,10 +159,46 @@ class LatentCodes(torch.nn.Module):
 
     @torch.no_grad()
     def project(self) -> None:
-        self.codes.copy_(F.normalize(self.codes, dim=1) * self.codes.shape[1] ** 0.5)
+        self.codes.copy_(project_to_sphere(self.codes))
 
     def forward(self, index: torch.Tensor) -> torch.Tensor:
         return self.codes[index]
+
+
+class PairedLatents:
+    """The latent z_i paired with each training face i, for the paired loss: the data's own latents
+    (latents.npy), fixed, or learned from them (``latent_lr`` > 0: Adam, kept on the sphere). Without latents
+    (no paired loss) every method is a no-op, so that the training loop has no case of its own for them."""
+
+    def __init__(self, latents: torch.Tensor | None, learning_rate: float, device: torch.device):
+        self.latents = latents  # [N, latent_size] or None
+        self.codes = LatentCodes(latents).to(device) if latents is not None and learning_rate else None
+        # beta1 = 0: a code outside the batch has a zero gradient and then does not move at all.
+        self.optimizer = (torch.optim.Adam(self.codes.parameters(), lr=learning_rate, betas=(0.0, 0.99))
+                          if self.codes is not None else None)
+
+    @property
+    def active(self) -> bool:
+        return self.latents is not None
+
+    def __call__(self, index: torch.Tensor, device: torch.device) -> torch.Tensor:
+        return self.codes(index.to(device)) if self.codes is not None else self.latents[index].to(device)
+
+    def modules(self) -> tuple:
+        """What takes gradients (averaged over processes) and is checkpointed, in the checkpoint's order."""
+        return (self.codes,) if self.codes is not None else ()
+
+    def checkpointed(self) -> tuple:
+        return (self.codes, self.optimizer) if self.codes is not None else ()
+
+    def zero_grad(self) -> None:
+        if self.optimizer is not None:
+            self.optimizer.zero_grad(set_to_none=True)
+
+    def step(self) -> None:
+        if self.optimizer is not None:
+            self.optimizer.step()
+            self.codes.project()
 
 
 def find_model_folder(path: str | Path, part: str) -> Path:
@@ -204,9 +239,9 @@ class ProGANLoss:
     step reuses their graph, so each step costs one generator forward pass, not two.
     """
 
-    def __init__(self, config: "ProGANConfig", generator, critic, teacher=None, codes=None, latents=None):
+    def __init__(self, config: "ProGANConfig", generator, critic, teacher=None, paired: PairedLatents | None = None):
         self.config, self.generator, self.critic = config, generator, critic
-        self.teacher, self.codes, self.latents = teacher, codes, latents
+        self.teacher, self.paired = teacher, paired
         self.policy = parse_policy(config.diffaugment)
         self.autocast = config.precision == "bf16"
         self.last_gp = torch.zeros(())  # the penalty of the last step that computed one (logged on the others)
@@ -254,24 +289,44 @@ class ProGANLoss:
             with torch.no_grad():
                 target = self.teacher(z, stage, alpha)
             anchor = pyramid_l1(F.adaptive_avg_pool2d(fake.float(), side), F.adaptive_avg_pool2d(target, side))
-        if self.latents is not None:
-            zi = self.codes(index.to(real.device)) if self.codes is not None else self.latents[index].to(real.device)
+        features = zero
+        if self.paired is not None and self.paired.active:
             with self._amp(real.device):
-                paired = self.generator(zi, stage, alpha)
+                paired = self.generator(self.paired(index, real.device), stage, alpha)
             distill = pyramid_l1(paired.float(), real)
-        loss = c.gan_weight * adversarial + c.anchor_weight * anchor + c.distill_weight * distill
+            if c.feature_weight:
+                features = self.feature_matching(paired, real, stage, alpha)
+        loss = c.gan_weight * adversarial + c.anchor_weight * anchor + c.distill_weight * distill + \
+            c.feature_weight * features
         return {"loss_g": loss, "adversarial": adversarial.detach(), "anchor": anchor.detach(),
-                "distill": distill.detach()}
+                "distill": distill.detach(), "features": features.detach()}
+
+    def feature_matching(self, paired: torch.Tensor, real: torch.Tensor, stage: int, alpha: float) -> torch.Tensor:
+        """Mean over the critic's layers of the L1 between its features of G(z_i) and of face i (no augmentation:
+        the pair must stay aligned); the critic is frozen, the real side needs no graph."""
+        fake_features, real_features = [], []
+        self.critic.requires_grad_(False)
+        with self._amp(real.device):
+            self.critic(paired, stage, alpha, features=fake_features)
+            with torch.no_grad():
+                self.critic(real, stage, alpha, features=real_features)
+        self.critic.requires_grad_(True)
+        distances = [(f.float() - r.float()).abs().mean() for f, r in zip(fake_features, real_features)]
+        return torch.stack(distances).mean()
 
 
 def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = False,
           max_steps: int | None = None, max_minutes: float | None = None) -> TrainingRun:
     run = TrainingRun(out_dir, {"trainer": "progan", "data": str(data_dir), **dataclasses.asdict(config)})
     latents_file = Path(data_dir) / "latents.npy"
-    if config.distill_weight and not latents_file.exists():
-        raise FileNotFoundError(f"distill_weight > 0 needs {latents_file} (written by train/prepare_data.py --latents)")
-    if config.latent_lr and not config.distill_weight:
+    paired_terms = config.distill_weight or config.feature_weight
+    if paired_terms and not latents_file.exists():
+        raise FileNotFoundError(f"distill_weight or feature_weight > 0 needs {latents_file} (written by "
+                                f"train/prepare_data.py --latents)")
+    if config.latent_lr and not paired_terms:
         raise ValueError("latent_lr > 0 learns the latents of the paired loss: it needs distill_weight > 0")
+    if config.feature_weight and not config.gan_weight:
+        raise ValueError("feature_weight > 0 matches the critic's features: it needs gan_weight > 0 (a critic)")
     if not config.gan_weight and not config.distill_weight:
         raise ValueError("gan_weight = 0 and distill_weight = 0 leave no loss to train with")
     if config.anchor_weight and not config.init_from:
@@ -285,7 +340,7 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
                          f"{config.channels} has ({len(config.channels)})")
     parse_policy(config.diffaugment)
     dataset = ImageFolderDataset(data_dir, 4 * 2 ** (len(config.channels) - 1),
-                                 latents_file if config.distill_weight else None)
+                                 latents_file if paired_terms else None)
     images, latents = dataset.images, dataset.latents  # [N, 3, 64, 64] uint8, [N, latent_size] or None
     for b in config.batch_sizes:
         if b % run.world:
@@ -307,24 +362,21 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
     ema = EMA(generator, config.ema_beta)
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g or config.lr, betas=config.betas, eps=1e-8)
     opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=config.betas, eps=1e-8)
-    codes = LatentCodes(latents).to(run.device) if config.latent_lr else None
-    # beta1 = 0: a code outside the batch has a zero gradient and then does not move at all.
-    opt_z = torch.optim.Adam(codes.parameters(), lr=config.latent_lr, betas=(0.0, 0.99)) if codes is not None else None
-    run.register(generator, critic, ema, opt_g, opt_d, run.state, *((codes, opt_z) if codes is not None else ()))
+    paired = PairedLatents(latents, config.latent_lr, run.device)
+    run.register(generator, critic, ema, opt_g, opt_d, run.state, *paired.checkpointed())
     if resume:
         run.resume()
-    loss = ProGANLoss(config, generator, critic, teacher, codes, latents)
+    loss = ProGANLoss(config, generator, critic, teacher, paired)
     sample_z = torch.randn(16, config.latent_size, generator=torch.Generator().manual_seed(config.seed))
 
     bar = tqdm(total=schedule.total_images, initial=run.state.images_seen, unit="img", disable=not run.is_main,
                dynamic_ncols=True)
     run.begin_session(max_steps, max_minutes)
-    tick, tick_images = time.perf_counter(), run.state.images_seen
     while run.state.images_seen < schedule.total_images:
         stage, alpha, batch = schedule.at(run.state.images_seen)
         if stage != run.state.stage:
             opt_g.state.clear()  # a new stage starts with fresh Adam moments, as in ProGAN
-            opt_d.state.clear()  # (the latents' optimiser keeps its: they are not tied to a stage)
+            opt_d.state.clear()  # (the paired latents' optimiser keeps its: they are not tied to a stage)
         run.state.stage, run.state.alpha = stage, alpha
         index = run.rank_slice(epoch_batch_indices(run.state.images_seen, batch, len(images), config.seed))
         real = stage_images(images[index].to(run.device).float() / 127.5 - 1, stage, alpha)
@@ -345,29 +397,20 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
         terms.update(loss.generator_step(fake, z, real, index, stage, alpha, rng))
         run.check_finite(loss_g=terms["loss_g"])
         opt_g.zero_grad(set_to_none=True)
-        if codes is not None:
-            opt_z.zero_grad(set_to_none=True)
+        paired.zero_grad()
         terms["loss_g"].backward()
-        run.average_gradients(generator, *((codes,) if codes is not None else ()))
+        run.average_gradients(generator, *paired.modules())
         opt_g.step()
-        if codes is not None:
-            opt_z.step()
-            codes.project()
+        paired.step()
         ema.update(generator, run.state.step)
 
         run.state.step += 1
         run.state.images_seen += batch
         bar.update(batch)
         if run.state.step % config.log_every == 0:
-            now = time.perf_counter()
-            img_s = (run.state.images_seen - tick_images) / (now - tick)
-            tick, tick_images = now, run.state.images_seen
-            record = {"stage": stage, "resolution": 4 * 2**stage, "alpha": round(alpha, 4),
-                      **{k: round(float(v.detach()), 6) for k, v in terms.items()},
-                      "img_s": round(img_s, 2), "mem_mb": round(run.memory_mb())}
-            record.setdefault("loss_d", 0.0)
-            record.setdefault("gp", 0.0)
-            run.log(record)
+            record = {"stage": stage, "resolution": 4 * 2**stage, "alpha": round(alpha, 4), "loss_d": 0.0, "gp": 0.0,
+                      **{k: round(float(v.detach()), 6) for k, v in terms.items()}}
+            img_s = run.log_step(record)
             bar.set_postfix(res=4 * 2**stage, alpha=f"{alpha:.2f}", d=f"{record['loss_d']:.3f}",
                             g=f"{record['loss_g']:.3f}", img_s=f"{img_s:.1f}")
         if run.state.step % config.sample_every == 0 and run.is_main:

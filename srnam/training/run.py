@@ -64,6 +64,16 @@ def exit_code(train_call) -> int:
 
 
 @dataclass
+class RunConfig:
+    """The settings every trainer's config has (each trainer's config extends it)."""
+
+    log_every: int = 20  # steps between metrics lines (and status lines)
+    sample_every: int = 500  # steps between sample sheets in samples/
+    checkpoint_every: int = 500  # steps between checkpoints (a session's last step always writes one)
+    seed: int = 0  # initial weights and the data order; resumed runs continue its random streams exactly
+
+
+@dataclass
 class RunState:
     """The counters that, with the models and optimisers, define where a run is."""
 
@@ -251,6 +261,7 @@ class TrainingRun:
     def begin_session(self, max_steps: int | None, max_minutes: float | None) -> None:
         """This session stops (with a checkpoint) after ``max_steps`` steps or ``max_minutes`` minutes."""
         self._session_steps, self._max_steps = 0, max_steps
+        self._tick = (time.perf_counter(), self.state.images_seen)  # the throughput is measured from here
         self._deadline = time.time() + 60 * max_minutes if max_minutes else None
 
     def end_step(self, checkpoint_every: int, sync: tuple[nn.Module, ...] = ()) -> bool:
@@ -340,6 +351,15 @@ class TrainingRun:
                       "wall_s": round(self.wall_seconds(), 2), **record}
             with open(self.dir / "metrics.jsonl", "a") as f:
                 f.write(dumps(record, indent=None) + "\n")
+
+    def log_step(self, record: dict) -> float:
+        """:meth:`log` ``record`` with the status figures both trainers report: ``img_s`` (images per second
+        since the last status line, all processes together) and ``mem_mb`` (peak memory). Returns img_s."""
+        now, images = time.perf_counter(), self.state.images_seen
+        img_s = (images - self._tick[1]) / max(now - self._tick[0], 1e-9)
+        self._tick = (now, images)
+        self.log({**record, "img_s": round(img_s, 2), "mem_mb": round(self.memory_mb())})
+        return img_s
 
     def memory_mb(self) -> float:
         if torch.cuda.is_available():

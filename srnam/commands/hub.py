@@ -9,11 +9,9 @@ import argparse
 import re
 from pathlib import Path
 
-from .errors import ModelLoadError
-from .pipeline import DEGRADATION_FOLDER, GENERATOR_FOLDER, SRNAMPipeline
-
-# Exit codes, as for `srnam upscale`: 1 the operation failed, 2 the arguments cannot work.
-FAILED, USAGE = 1, 2
+from ..errors import ModelLoadError
+from ..pipeline import DEGRADATION_FOLDER, GENERATOR_FOLDER, SRNAMPipeline
+from .common import FAILED, OK, USAGE
 
 
 def add_parser(subparsers) -> None:
@@ -64,7 +62,7 @@ def push(args: argparse.Namespace) -> int:
         print(f"srnam push: error: could not push to {args.repo_id}: {err}")
         return FAILED
     print(f"pushed {args.path} to {args.repo_id}: {url}")
-    return 0
+    return OK
 
 
 def info(args: argparse.Namespace) -> int:
@@ -82,7 +80,7 @@ def info(args: argparse.Namespace) -> int:
             print(f"  {key}: {list(value) if isinstance(value, tuple) else value}")
     print()
     print(card_summary(pipe.model_card) if pipe.model_card else "no model card (README.md)")
-    return 0
+    return OK
 
 
 def card_summary(card: str) -> str:

@@ -1,4 +1,4 @@
-"""``srnam evaluate``: measure SR-NAM on a folder of HR faces, against the ground truth and baselines.
+"""Measure SR-NAM on HR faces, against the ground truth and baselines (``srnam evaluate``, ``train/``).
 
 Every HR face is framed (``--crop corpus``: the training framing of faces128-style portraits; ``none``:
 the images already are face crops) and resized to 64×64. Its 16×16 LR input is made by ``--lr-source``:
@@ -37,7 +37,6 @@ are missing are listed as not computed, with the reason, instead of failing the 
 """
 from __future__ import annotations
 
-import argparse
 import random
 import time
 from dataclasses import dataclass
@@ -49,16 +48,16 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
-from . import __version__, metrics
+from . import metrics
 from .data import RealisticDegradation, image_files
-from .errors import InvalidImageError, ModelLoadError
+from .errors import InvalidImageError
 from .faces import crop_centre, crop_corpus
-from .jsonfile import write_json
 from .images import open_image, pil_to_tensor, tensor_to_pil
+from .jsonfile import write_json
 from .lr_input import simulate_camera
-from .nam import DEFAULT_LEARNING_RATE, latent_search
-from .pipeline import DEFAULT_CHECKPOINT, MAX_CANDIDATES, MAX_STEPS, SRNAMPipeline
-from .upscale import _int_between, _positive_float, image_seed
+from .nam import DEFAULT_LEARNING_RATE
+from .pipeline import SRNAMOutput, SRNAMPipeline
+from .seeds import image_seed
 
 LR_SOURCES = ("degradation", "synthetic", "bicubic")
 DEFAULT_FACENESS_SAMPLES = 500
@@ -68,7 +67,6 @@ BASELINES = ("bicubic", "nearest")
 # the most candidate-steps per second and 64 fewer (benchmarks/README.md). GPUs want larger batches.
 DEFAULT_BATCH_FACES = 4
 DEFAULT_REFERENCE_FACES = 1000
-OK, USAGE = 0, 2
 
 
 @dataclass(frozen=True)
@@ -96,79 +94,11 @@ SET_METRICS = [
     Metric("realism_fd", "face FD ↓", False, "{:.3f}"),
 ]
 FACE_METRICS = ("landmark_heatmap", "landmark_nle", "identity_distance", "same_person")
-LR_METRICS = ("lr_l1", "lr_psnr")  # the baselines have no LR projection: n/a for them
 STATISTICS = {  # how the K values of a face become one: statistic → description in the table
     "best": "best of K (oracle)",
     "mean": "mean of K",
     "first": "ranked first by LR L1",
 }
-
-
-def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "evaluate", help="measure SR-NAM on a folder of HR faces (fidelity, diversity, landmarks, identity, baselines)",
-        description=__doc__ + "\nexample:\n  srnam evaluate ../shared/data/faces128/dev --limit 50 --out eval",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("hr_folder", type=Path, metavar="HR_FOLDER", help="folder of HR face images (not recursive)")
-    parser.add_argument("--model", help="pipeline folder or Hub repo id (default: the shipped checkpoints/default)")
-    parser.add_argument("--lr-source", choices=LR_SOURCES, default="degradation",
-                        help="how the LR inputs are made from the HR faces (default degradation)")
-    parser.add_argument("-k", "--candidates", type=_int_between(1, MAX_CANDIDATES), default=8,
-                        help="candidates per face (default 8)")
-    parser.add_argument("-n", "--steps", type=_int_between(1, MAX_STEPS), default=300,
-                        help="search steps (default 300)")
-    parser.add_argument("--limit", type=_int_between(1, 10**9), help="evaluate only the first N faces (sorted by name)")
-    parser.add_argument("--crop", choices=CROPS, default="corpus",
-                        help="corpus: faces128-style portraits, cut with the training framing; none: the images "
-                             "are face crops already (centre square, resized to 64) (default corpus)")
-    parser.add_argument("--out", type=Path, default=Path("srnam_eval"), help="output folder (default srnam_eval)")
-    parser.add_argument("--seed", type=_int_between(0, 2**63 - 1), default=0,
-                        help="seed of the LR inputs and the search (default 0)")
-    parser.add_argument("--batch-faces", type=_int_between(1, 4096), default=DEFAULT_BATCH_FACES,
-                        help=f"faces searched in one batch (default {DEFAULT_BATCH_FACES}); results depend on it")
-    parser.add_argument("--lr", "--learning-rate", dest="learning_rate", type=_positive_float,
-                        default=DEFAULT_LEARNING_RATE, help=f"Adam learning rate (default {DEFAULT_LEARNING_RATE})")
-    parser.add_argument("--faceness", type=_int_between(0, 100_000), default=DEFAULT_FACENESS_SAMPLES,
-                        help="random generator samples checked by the face detector (default "
-                             f"{DEFAULT_FACENESS_SAMPLES}; 0: skip)")
-    parser.add_argument("--reference", type=Path, metavar="FOLDER",
-                        help="real faces for the realism figures, disjoint from HR_FOLDER's (same --crop), e.g. "
-                             "the training split; without it realism is not computed")
-    parser.add_argument("--reference-limit", type=_int_between(2, 10**6), default=DEFAULT_REFERENCE_FACES,
-                        help=f"reference faces (default {DEFAULT_REFERENCE_FACES}); the next --faceness ones of "
-                             "the folder give the real-face floor for the random samples")
-    parser.add_argument("--optimize-noise", action="store_true",
-                        help="search the degradation model's noise together with the latents")
-    parser.set_defaults(run=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    model = args.model or str(DEFAULT_CHECKPOINT)  # recorded in the results
-    try:
-        names, hr, skipped = load_faces(args.hr_folder, args.crop, args.limit)
-        reference = None
-        if args.reference is not None:
-            if args.reference.resolve() == args.hr_folder.resolve():
-                raise ValueError("--reference must be a folder of other faces than HR_FOLDER's (disjoint sets)")
-            reference = load_faces(args.reference, args.crop, args.reference_limit + args.faceness)[1]
-        pipe = SRNAMPipeline.from_pretrained(args.model)  # None: the shipped default, or why it is missing
-    except (ValueError, FileNotFoundError, ModelLoadError) as err:
-        print(f"srnam evaluate: error: {err}")
-        return USAGE
-    settings = {"hr_folder": str(args.hr_folder), "model": model, "lr_source": args.lr_source, "crop": args.crop,
-                "num_candidates": args.candidates, "num_steps": args.steps, "learning_rate": args.learning_rate,
-                "seed": args.seed, "batch_faces": args.batch_faces, "limit": args.limit,
-                "reference": None if args.reference is None else str(args.reference),
-                "reference_limit": args.reference_limit, "optimize_noise": args.optimize_noise}
-    results = evaluate(pipe, names, hr, args.lr_source, args.candidates, args.steps, args.seed, args.batch_faces,
-                       args.learning_rate, args.faceness, reference, args.reference_limit, args.optimize_noise)
-    results = {"srnam_version": __version__, "settings": settings, "skipped": skipped, **results}
-    write_outputs(results, args.out)
-    print(markdown_table(results))
-    for what, reason in results["not_computed"].items():
-        print(f"not computed: {what}: {reason}")
-    print(f"results: {args.out}")
-    return OK
 
 
 # ---------------------------------------------------------------------------------------------- inputs
@@ -190,7 +120,12 @@ def load_faces(folder: Path, crop: str, limit: int | None = None) -> tuple[list[
 
 
 def make_lr_inputs(hr: torch.Tensor, names: list[str], source: str, degradation, seed: int) -> torch.Tensor:
-    """The LR input of every face [N, 3, 16, 16] in [-1, 1], rounded to 8 bits. The random parts are seeded
+    """The LR input of every face [N, 3, 16, 16] in [-1, 1], rounded to 8 bits (:func:`make_lr_images`)."""
+    return torch.cat([pil_to_tensor(image) for image in make_lr_images(hr, names, source, degradation, seed)])
+
+
+def make_lr_images(hr: torch.Tensor, names: list[str], source: str, degradation, seed: int) -> list[Image.Image]:
+    """The 16×16 LR input of every face of ``hr`` [N, 3, 64, 64], as 8-bit images. The random parts are seeded
     per face name, so a face gets the same input whatever ``--limit`` or the other files are."""
     lr_size = degradation.lr_size
     if source == "degradation":
@@ -204,7 +139,21 @@ def make_lr_inputs(hr: torch.Tensor, names: list[str], source: str, degradation,
         images = [tensor_to_pil(face).resize((lr_size, lr_size), Image.Resampling.BICUBIC) for face in hr]
     else:
         raise ValueError(f"lr source must be one of {', '.join(LR_SOURCES)}, got {source!r}")
-    return torch.cat([pil_to_tensor(image) for image in images])
+    return images
+
+
+class SearchOrder:
+    """A batch of the pipeline's "pt" outputs back in search order (the pipeline sorts each image's candidates by
+    LR L1): the first k candidates of the search are a k-candidate search, which the quality-against-K figures
+    use. ``hr`` [B, K, 3, 64, 64] and ``lr`` [B, K, 3, 16, 16] in [0, 1] (unrounded), ``l1`` [B, K],
+    ``loss_history`` [steps, B, K]."""
+
+    def __init__(self, outputs: list[SRNAMOutput]):
+        unsort = [torch.tensor(out.search_index).argsort() for out in outputs]  # sorted place of search index k
+        self.hr = torch.stack([out.hr_candidates[u] for out, u in zip(outputs, unsort)])
+        self.lr = torch.stack([out.lr_projections[u] for out, u in zip(outputs, unsort)])
+        self.l1 = torch.stack([torch.tensor(out.lr_l1)[u] for out, u in zip(outputs, unsort)])
+        self.loss_history = torch.stack([torch.tensor(out.loss_history)[u].T for out, u in zip(outputs, unsort)], dim=1)
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
@@ -232,7 +181,7 @@ class RealismReference:
                 "sharpness": float(metrics.laplacian_energy(samples).mean()) / self.laplacian}
 
 
-def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, lr_source: str = "degradation",
+def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, *, lr_source: str = "degradation",
              num_candidates: int = 8, num_steps: int = 300, seed: int = 0, batch_faces: int = DEFAULT_BATCH_FACES,
              learning_rate: float = DEFAULT_LEARNING_RATE, faceness_samples: int = 0,
              reference: torch.Tensor | RealismReference | None = None,
@@ -251,7 +200,8 @@ def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, lr_source:
     if isinstance(reference, torch.Tensor):
         reference = RealismReference.from_faces(analyser, reference, reference_faces) if analyser else None
 
-    lr = make_lr_inputs(hr, names, lr_source, pipe.degradation, seed)
+    lr_images = make_lr_images(hr, names, lr_source, pipe.degradation, seed)
+    lr = torch.cat([pil_to_tensor(image) for image in lr_images])  # [N, 3, 16, 16] in [-1, 1]
     faces, histories, descriptors, search_seconds = [], [], [], 0.0
     batches = range(0, len(names), batch_faces)
     with tqdm(total=len(batches) * num_steps, desc="search steps", unit="step", dynamic_ncols=True) as progress:
@@ -260,13 +210,14 @@ def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, lr_source:
 
         for index, start in enumerate(batches):
             batch = slice(start, start + batch_faces)
-            rng = torch.Generator().manual_seed(image_seed(seed, f"search batch {index}"))
             started = time.perf_counter()
-            result = latent_search(pipe.generator, pipe.degradation, lr[batch].to(pipe.device), num_candidates,
-                                   num_steps, learning_rate, rng, callback=advance, optimize_noise=optimize_noise)
+            outputs = pipe(lr_images[batch], num_candidates=num_candidates, num_steps=num_steps,
+                           seed=image_seed(seed, f"search batch {index}"), learning_rate=learning_rate,
+                           callback=advance, optimize_noise=optimize_noise, output_type="pt")
             search_seconds += time.perf_counter() - started
-            histories.append(result.loss_history.cpu())  # [steps, B, K]
-            scored, ids = score_batch(names[batch], hr[batch], lr[batch], result, analyser)
+            found = SearchOrder(outputs)
+            histories.append(found.loss_history)  # [steps, B, K]
+            scored, ids = score_batch(names[batch], hr[batch], lr[batch], found, analyser)
             faces += scored
             descriptors.append(ids)
     history = torch.cat(histories, dim=1)  # [steps, N, K]
@@ -316,21 +267,22 @@ def faceness(pipe: SRNAMPipeline, hr: torch.Tensor, num_samples: int, seed: int,
     return found
 
 
-def score_batch(names: list[str], hr: torch.Tensor, lr: torch.Tensor, result, analyser) -> tuple[list[dict], dict]:
+def score_batch(names: list[str], hr: torch.Tensor, lr: torch.Tensor, result: SearchOrder,
+                analyser) -> tuple[list[dict], dict]:
     """The figures of one search batch, per face: each metric's value for every candidate (in search order)
     and for each baseline, the Laplacian energy of each (and of the ground truth: the sharpness), and the
     diversity of the first k candidates for every k. Also the dlib descriptors of every image (for realism):
     "srnam" [B, K, 128], each baseline [B, 1, 128], "truth" [B, 128]; none without the analyser."""
     b, k = result.hr.shape[:2]
     truth, lr_input = metrics.to_unit_range(hr), metrics.to_unit_range(lr)  # [B, 3, 64, 64], [B, 3, 16, 16]
-    candidates = metrics.to_unit_range(result.hr)  # [B, K, 3, 64, 64]
-    projections = metrics.to_unit_range(result.lr)  # [B, K, 3, 16, 16]
+    candidates = metrics.round_to_8bit(result.hr)  # [B, K, 3, 64, 64]
+    projections = metrics.round_to_8bit(result.lr)  # [B, K, 3, 16, 16]
     images = {"srnam": candidates, **{  # method → [B, K or 1, 3, 64, 64], rounded to 8 bits like the candidates
         mode: metrics.to_unit_range(F.interpolate(lr, size=hr.shape[-1], mode=mode))[:, None] for mode in BASELINES}}
     scores = {method: {"hr_psnr": metrics.psnr(x, truth[:, None]), "hr_ssim": metrics.ssim(x, truth[:, None]),
                        "laplacian": metrics.laplacian_energy(x)}
               for method, x in images.items()}  # method → metric → [B, K or 1]
-    scores["srnam"].update(lr_l1=result.l1.cpu(), lr_psnr=metrics.psnr(projections, lr_input[:, None]))
+    scores["srnam"].update(lr_l1=result.l1, lr_psnr=metrics.psnr(projections, lr_input[:, None]))
     truth_laplacian = metrics.laplacian_energy(truth)  # [B]
     descriptors = {}
     if analyser is not None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import hashlib
 import json
 import os
 import secrets
@@ -27,27 +26,25 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from accelerate import PartialState
 from accelerate.utils import gather_object, parse_flag_from_env
 from PIL import Image
 from tqdm.auto import tqdm
 
-from . import __version__
-from .errors import ModelLoadError, SRNAMError
-from .grid import make_grid
-from .jsonfile import write_json
-from .lr_input import LR_MODES, make_lr_input
-from .metrics import lr_psnr
-from .nam import DEFAULT_LEARNING_RATE
-from .pipeline import DEFAULT_CHECKPOINT, MAX_CANDIDATES, MAX_LEARNING_RATE, MAX_STEPS, SRNAMOutput, SRNAMPipeline
+from .. import __version__
+from ..errors import ModelLoadError, SRNAMError
+from ..grid import candidate_grid
+from ..jsonfile import write_json
+from ..lr_input import LR_MODES, make_lr_input
+from ..metrics import lr_psnr
+from ..pipeline import DEFAULT_CHECKPOINT, SRNAMOutput, SRNAMPipeline
+from ..seeds import image_seed
+from .common import FAILED, OK, USAGE, UsageError, add_model_option, add_search_options, int_between, model_location
 
 # Files a folder is searched for (explicit files and glob matches are taken whatever their name).
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
 RESULT = "result.json"
 
-# Exit codes: 0 every input done or skipped, 1 some inputs failed, 2 nothing could start.
-OK, SOME_FAILED, USAGE = 0, 1, 2
 
 EXAMPLES = """
 examples:
@@ -57,10 +54,6 @@ examples:
 
 exit status: 0 all inputs done (or already done), 1 some inputs failed, 2 usage error (no inputs
 matched, model missing or not loadable)."""
-
-
-class UsageError(SRNAMError):
-    """The command line cannot run as given (reported with exit status 2)."""
 
 
 class NoFaceError(SRNAMError):
@@ -80,15 +73,12 @@ def add_parser(subparsers) -> None:
         description=__doc__ + EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="image files, folders (searched recursively) or glob patterns (quote them; ** recurses)")
-    parser.add_argument("-k", "--candidates", type=_int_between(1, MAX_CANDIDATES), default=8,
-                        help="HR candidates per image (default 8)")
-    parser.add_argument("-n", "--steps", type=_int_between(1, MAX_STEPS), default=300,
-                        help="search steps (default 300)")
-    parser.add_argument("--seed", type=_int_between(0, 2**63 - 1),
+    add_search_options(parser, candidates=8)
+    parser.add_argument("--seed", type=int_between(0, 2**63 - 1),
                         help="base seed; each image's seed is derived from it and the image's name, so results do "
                              "not depend on the order or the number of processes (default: a random seed per "
                              "image, recorded in its result.json)")
-    parser.add_argument("--model", help="pipeline folder or Hub repo id (default: the shipped checkpoints/default)")
+    add_model_option(parser)
     parser.add_argument("--lr-mode", choices=LR_MODES, default="auto",
                         help="how the 16×16 input is made: as-is (already a small face), downsample or degrade "
                              "(a photo: detect and crop the face first), auto (as-is up to 32 px, else degrade)")
@@ -97,8 +87,6 @@ def add_parser(subparsers) -> None:
                              "reporting them as failed")
     parser.add_argument("--out", type=Path, default=Path("srnam_out"), help="output folder (default srnam_out)")
     parser.add_argument("--overwrite", action="store_true", help="redo images that already have results")
-    parser.add_argument("--lr", "--learning-rate", dest="learning_rate", type=_positive_float,
-                        default=DEFAULT_LEARNING_RATE, help=f"Adam learning rate (default {DEFAULT_LEARNING_RATE})")
     parser.set_defaults(run=run)
 
 
@@ -128,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     pipe, load_error = None, None
     with state.main_process_first():  # the main process downloads a Hub model once, the others reuse the cache
         try:
-            pipe = SRNAMPipeline.from_pretrained(_model_location(args), device=state.device)
+            pipe = SRNAMPipeline.from_pretrained(model_location(args.model), device=state.device)
         except (ModelLoadError, UsageError) as err:  # caught here: the other processes wait on this block
             load_error = str(err)
     load_errors = [e for e in gather_object([load_error]) if e]
@@ -148,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     records = gather_object(records)
     if main:
         print_summary(records, args.out, state.num_processes)
-    return SOME_FAILED if any(r["status"] == "failed" for r in records) else OK
+    return FAILED if any(r["status"] == "failed" for r in records) else OK
 
 
 # ---------------------------------------------------------------------- finding the inputs
@@ -195,15 +183,6 @@ def plan_jobs(inputs: list[tuple[Path, Path]], out: Path) -> list[Job]:
     return jobs
 
 
-def _model_location(args: argparse.Namespace) -> str:
-    if args.model:
-        return args.model
-    if not DEFAULT_CHECKPOINT.is_dir():
-        raise UsageError(f"no --model given and the default checkpoint {DEFAULT_CHECKPOINT} is not there; pass "
-                         f"--model with a pipeline folder or a Hub repo id (e.g. --model user/srnam-faces)")
-    return str(DEFAULT_CHECKPOINT)
-
-
 # ---------------------------------------------------------------------- one image
 def upscale_one(job: Job, pipe: SRNAMPipeline, args: argparse.Namespace, state: PartialState,
                 show_steps: bool) -> dict:
@@ -247,7 +226,8 @@ def save_results(job: Job, out: SRNAMOutput, reference: Image.Image | None, star
     """Write the images, then result.json (``info`` plus the candidates' scores and the file list) last."""
     _remove_old_result(job.out_dir)
     job.out_dir.mkdir(parents=True, exist_ok=True)
-    images = {"lr_input.png": out.lr_input, "grid.png": make_grid(out, reference=reference)}
+    images = {"lr_input.png": out.lr_input, "grid.png": candidate_grid(
+        out.hr_candidates, out.lr_projections, out.lr_input, out.lr_l1, reference=reference)}
     if reference is not None:
         images["reference.png"] = reference
     candidates = []
@@ -262,12 +242,6 @@ def save_results(job: Job, out: SRNAMOutput, reference: Image.Image | None, star
     info["seconds"]["total"] = round(time.perf_counter() - start, 3)
     result = {**info, "candidates": candidates, "files": sorted(images)}
     write_json(job.out_dir / RESULT, result)  # atomic: a result.json is never half written
-
-
-def image_seed(base_seed: int, name: str) -> int:
-    """A seed in [0, 2^31) from the base seed and the image's name: the same on any process, in any order."""
-    digest = hashlib.sha256(f"{base_seed}:{name}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") >> 1
 
 
 def _settings(args: argparse.Namespace) -> dict:
@@ -325,22 +299,3 @@ def print_summary(records: list[dict], out: Path, num_processes: int) -> None:
         for record in failed:
             print(f"  {record['name']}: {record['reason']}")
     print(f"results: {out}")
-
-
-# ---------------------------------------------------------------------- argument types
-def _int_between(low: int, high: int):
-    def parse(text: str) -> int:
-        value = int(text)
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
-        return value
-    parse.__name__ = "integer"  # argparse names the type in its "invalid integer value" message
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    """A learning rate: a number in (0, MAX_LEARNING_RATE]."""
-    value = float(text)
-    if not (np.isfinite(value) and 0 < value <= MAX_LEARNING_RATE):
-        raise argparse.ArgumentTypeError(f"must be a number in (0, {MAX_LEARNING_RATE:g}], got {text}")
-    return value

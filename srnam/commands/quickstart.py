@@ -11,17 +11,17 @@ import argparse
 import time
 from pathlib import Path
 
-import torch
 from PIL import Image
 
-from .faces import crop_face
-from .grid import make_grid
-from .images import open_image, pil_to_tensor, tensor_to_pil
-from .lr_input import simulate_camera
-from .metrics import psnr, to_unit_range
-from .pipeline import SRNAMPipeline
+from ..faces import crop_face
+from ..grid import candidate_grid
+from ..images import open_image, pil_to_tensor, tensor_to_pil
+from ..lr_input import simulate_camera
+from ..metrics import psnr, round_to_8bit, to_unit_range
+from ..pipeline import SRNAMPipeline
+from .common import OK, add_model_option, add_search_options
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "demo" / "examples" / "dev_00001.jpg"
+EXAMPLE = Path(__file__).resolve().parents[2] / "demo" / "examples" / "dev_00001.jpg"
 
 
 def add_parser(subparsers) -> None:
@@ -31,9 +31,8 @@ def add_parser(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("quickstart_out"), help="output folder")
     parser.add_argument("--image", type=Path, default=EXAMPLE, help="a portrait (default: a demo example)")
-    parser.add_argument("--model", help="pipeline folder or Hub repo id (default: the shipped checkpoints/default)")
-    parser.add_argument("-k", "--candidates", type=int, default=4)
-    parser.add_argument("-n", "--steps", type=int, default=300)
+    add_model_option(parser)
+    add_search_options(parser, candidates=4, what="face")
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(run=run)
 
@@ -53,17 +52,17 @@ def run(args: argparse.Namespace) -> int:
                   + " ".join(f"{v:.3f}" for v in state.l1[0].tolist()))
 
     start = time.perf_counter()
-    out = pipe(lr, num_candidates=args.candidates, num_steps=args.steps, seed=args.seed, callback=report)
+    out = pipe(lr, num_candidates=args.candidates, num_steps=args.steps, seed=args.seed,
+               learning_rate=args.learning_rate, callback=report, output_type="pt")
     seconds = time.perf_counter() - start
-    candidates = torch.cat([pil_to_tensor(image) for image in out.hr_candidates])  # [K, 3, 64, 64]
     bicubic = pil_to_tensor(lr.resize((64, 64), Image.Resampling.BICUBIC))
-    scores = psnr(to_unit_range(candidates), to_unit_range(truth)).tolist()
+    scores = psnr(round_to_8bit(out.hr_candidates), to_unit_range(truth)).tolist()  # [K] from [K, 3, 64, 64]
     print(f"{args.candidates} candidates × {args.steps} steps in {seconds:.1f} s")
     print("HR PSNR against the ground truth (dB), best LR consistency first: "
           + " ".join(f"{v:.2f}" for v in scores)
           + f"; bicubic upsampling {psnr(to_unit_range(bicubic), to_unit_range(truth)).item():.2f}")
     args.out.mkdir(parents=True, exist_ok=True)
     grid_path = args.out / "grid.png"
-    make_grid(out, reference=face).save(grid_path)
+    candidate_grid(out.hr_candidates, out.lr_projections, out.lr_input, out.lr_l1, reference=face).save(grid_path)
     print(f"grid (ground truth, then candidates best first): {grid_path}")
-    return 0
+    return OK

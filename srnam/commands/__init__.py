@@ -1,12 +1,14 @@
-"""The ``srnam`` command. Each subcommand lives in its own module and registers itself here."""
+"""The ``srnam`` command. Each subcommand lives in its own module of this package (a thin front end over library
+code) and registers itself here; ``common`` holds what they share."""
 from __future__ import annotations
 
 import argparse
 import sys
 
-from . import __version__, evaluate, hub_cli, quickstart, upscale
+from .. import __version__
+from . import evaluate, hub, quickstart, upscale
 
-SUBCOMMANDS = [quickstart, upscale, evaluate, hub_cli]
+SUBCOMMANDS = [quickstart, upscale, evaluate, hub]
 
 
 def build_parser() -> argparse.ArgumentParser:

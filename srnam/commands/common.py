@@ -1,0 +1,62 @@
+"""What the ``srnam`` commands share: exit codes, argument types, the common options and the default model."""
+from __future__ import annotations
+
+import argparse
+import math
+
+from ..errors import SRNAMError
+from ..nam import DEFAULT_LEARNING_RATE
+from ..pipeline import DEFAULT_CHECKPOINT, MAX_CANDIDATES, MAX_LEARNING_RATE, MAX_STEPS
+
+# Exit codes of every command: 0 done, 1 the operation (or some inputs) failed, 2 the arguments cannot work
+# (bad option, nothing matched, model missing or not loadable).
+OK, FAILED, USAGE = 0, 1, 2
+
+MODEL_HELP = "pipeline folder or Hub repo id (default: the shipped checkpoints/default)"
+
+
+class UsageError(SRNAMError):
+    """The command line cannot run as given (reported with exit status 2)."""
+
+
+def int_between(low: int, high: int):
+    """An argparse type: an integer in [low, high]."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
+        return value
+    parse.__name__ = "integer"  # argparse names the type in its "invalid integer value" message
+    return parse
+
+
+def learning_rate(text: str) -> float:
+    """An argparse type: a learning rate, a number in (0, MAX_LEARNING_RATE]."""
+    value = float(text)
+    if not (math.isfinite(value) and 0 < value <= MAX_LEARNING_RATE):
+        raise argparse.ArgumentTypeError(f"must be a number in (0, {MAX_LEARNING_RATE:g}], got {text}")
+    return value
+
+
+def add_model_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help=MODEL_HELP)
+
+
+def add_search_options(parser: argparse.ArgumentParser, candidates: int, steps: int = 300, what: str = "image") -> None:
+    """``-k``, ``-n`` and ``--lr``: the search's settings, range-checked as the pipeline checks them."""
+    parser.add_argument("-k", "--candidates", type=int_between(1, MAX_CANDIDATES), default=candidates,
+                        help=f"HR candidates per {what} (default {candidates})")
+    parser.add_argument("-n", "--steps", type=int_between(1, MAX_STEPS), default=steps,
+                        help=f"search steps (default {steps})")
+    parser.add_argument("--lr", "--learning-rate", dest="learning_rate", type=learning_rate,
+                        default=DEFAULT_LEARNING_RATE, help=f"Adam learning rate (default {DEFAULT_LEARNING_RATE})")
+
+
+def model_location(model: str | None) -> str:
+    """``--model``, or the shipped default; a clear UsageError when neither is there."""
+    if model:
+        return model
+    if not DEFAULT_CHECKPOINT.is_dir():
+        raise UsageError(f"no --model given and the default checkpoint {DEFAULT_CHECKPOINT} is not there; pass "
+                         f"--model with a pipeline folder or a Hub repo id (e.g. --model user/srnam-faces)")
+    return str(DEFAULT_CHECKPOINT)

@@ -1,0 +1,80 @@
+"""``srnam evaluate``: the command-line front end of :mod:`srnam.evaluation` (a folder of HR faces in, the
+figures and plots out)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .. import __version__
+from ..errors import ModelLoadError
+from ..evaluation import (CROPS, DEFAULT_BATCH_FACES, DEFAULT_FACENESS_SAMPLES, DEFAULT_REFERENCE_FACES, LR_SOURCES,
+                          evaluate, load_faces, markdown_table, write_outputs)
+from ..evaluation import __doc__ as EVALUATION_DOC
+from ..pipeline import DEFAULT_CHECKPOINT, SRNAMPipeline
+from .common import OK, USAGE, add_model_option, add_search_options, int_between
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate", help="measure SR-NAM on a folder of HR faces (fidelity, diversity, landmarks, identity, baselines)",
+        description=EVALUATION_DOC + "\nexample:\n  srnam evaluate ../shared/data/faces128/dev --limit 50 --out eval",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("hr_folder", type=Path, metavar="HR_FOLDER", help="folder of HR face images (not recursive)")
+    add_model_option(parser)
+    parser.add_argument("--lr-source", choices=LR_SOURCES, default="degradation",
+                        help="how the LR inputs are made from the HR faces (default degradation)")
+    add_search_options(parser, candidates=8, what="face")
+    parser.add_argument("--limit", type=int_between(1, 10**9), help="evaluate only the first N faces (sorted by name)")
+    parser.add_argument("--crop", choices=CROPS, default="corpus",
+                        help="corpus: faces128-style portraits, cut with the training framing; none: the images "
+                             "are face crops already (centre square, resized to 64) (default corpus)")
+    parser.add_argument("--out", type=Path, default=Path("srnam_eval"), help="output folder (default srnam_eval)")
+    parser.add_argument("--seed", type=int_between(0, 2**63 - 1), default=0,
+                        help="seed of the LR inputs and the search (default 0)")
+    parser.add_argument("--batch-faces", type=int_between(1, 4096), default=DEFAULT_BATCH_FACES,
+                        help=f"faces searched in one batch (default {DEFAULT_BATCH_FACES}); results depend on it")
+    parser.add_argument("--faceness", type=int_between(0, 100_000), default=DEFAULT_FACENESS_SAMPLES,
+                        help="random generator samples checked by the face detector (default "
+                             f"{DEFAULT_FACENESS_SAMPLES}; 0: skip)")
+    parser.add_argument("--reference", type=Path, metavar="FOLDER",
+                        help="real faces for the realism figures, disjoint from HR_FOLDER's (same --crop), e.g. "
+                             "the training split; without it realism is not computed")
+    parser.add_argument("--reference-limit", type=int_between(2, 10**6), default=DEFAULT_REFERENCE_FACES,
+                        help=f"reference faces (default {DEFAULT_REFERENCE_FACES}); the next --faceness ones of "
+                             "the folder give the real-face floor for the random samples")
+    parser.add_argument("--optimize-noise", action="store_true",
+                        help="search the degradation model's noise together with the latents")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = args.model or str(DEFAULT_CHECKPOINT)  # recorded in the results
+    try:
+        names, hr, skipped = load_faces(args.hr_folder, args.crop, args.limit)
+        reference = None
+        if args.reference is not None:
+            if args.reference.resolve() == args.hr_folder.resolve():
+                raise ValueError("--reference must be a folder of other faces than HR_FOLDER's (disjoint sets)")
+            reference = load_faces(args.reference, args.crop, args.reference_limit + args.faceness)[1]
+        pipe = SRNAMPipeline.from_pretrained(args.model)  # None: the shipped default, or why it is missing
+    except (ValueError, FileNotFoundError, ModelLoadError) as err:
+        print(f"srnam evaluate: error: {err}")
+        return USAGE
+    settings = {"hr_folder": str(args.hr_folder), "model": model, "lr_source": args.lr_source, "crop": args.crop,
+                "num_candidates": args.candidates, "num_steps": args.steps, "learning_rate": args.learning_rate,
+                "seed": args.seed, "batch_faces": args.batch_faces, "limit": args.limit,
+                "reference": None if args.reference is None else str(args.reference),
+                "reference_limit": args.reference_limit, "optimize_noise": args.optimize_noise}
+    results = evaluate(pipe, names, hr, lr_source=args.lr_source, num_candidates=args.candidates,
+                       num_steps=args.steps, seed=args.seed, batch_faces=args.batch_faces,
+                       learning_rate=args.learning_rate, faceness_samples=args.faceness, reference=reference,
+                       reference_faces=args.reference_limit, optimize_noise=args.optimize_noise)
+    results = {"srnam_version": __version__, "settings": settings, "skipped": skipped, **results}
+    write_outputs(results, args.out)
+    print(markdown_table(results))
+    for what, reason in results["not_computed"].items():
+        print(f"not computed: {what}: {reason}")
+    print(f"results: {args.out}")
+    return OK
+
+
