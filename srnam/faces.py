@@ -74,6 +74,49 @@ def detect_face(image: Image.Image) -> Box | None:
     return (round(x / scale), round(y / scale), round((x + w) / scale), round((y + h) / scale))
 
 
+SMALL_FACE_WINDOW = 36  # side (px) small faces are enlarged to before detection: the cascade's 24 px window
+# is its limit, not where it works well. Chosen by benchmarks/crowd_detection.py (recall per face size).
+
+
+def detect_faces(image: Image.Image, min_face: int = 12, max_side: int = 4096) -> list[Box]:
+    """Every upright frontal face of at least ``min_face`` pixels in ``image``, largest first, as boxes in its
+    pixels (the Haar box: about the face from brows to chin).
+
+    Two passes: the photo as it is finds the faces of ``SMALL_FACE_WINDOW`` pixels and more; for smaller ones
+    (the cascade's window is 24 px) a copy enlarged until ``min_face`` is that large (bicubic, at most
+    ``max_side`` pixels per side) is searched for faces below that size only, so that the enlarged copy's false
+    faces cannot appear at large sizes. A small face that overlaps a large one is dropped.
+    """
+    if min_face < 1:
+        raise ValueError(f"min_face must be at least 1 pixel, got {min_face}")
+    gray = np.asarray(image.convert("L"))  # [H, W]
+    boxes = _detect(gray, 1.0, max(24, min_face), None)
+    if min_face < SMALL_FACE_WINDOW:
+        scale = min(SMALL_FACE_WINDOW / min_face, max_side / max(gray.shape))
+        if scale > 1:
+            small = _detect(gray, scale, round(min_face * scale), round(SMALL_FACE_WINDOW * scale))
+            boxes += [b for b in small if all(_overlap(b, big) < 0.3 for big in boxes)]
+    return sorted(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
+
+
+def _detect(gray: np.ndarray, scale: float, min_side: int, max_side: int | None) -> list[Box]:
+    """The cascade's faces of ``min_side``–``max_side`` px in ``gray`` resized by ``scale``, in ``gray``'s pixels."""
+    if scale != 1.0:
+        gray = cv2.resize(gray, (round(gray.shape[1] * scale), round(gray.shape[0] * scale)),
+                          interpolation=cv2.INTER_CUBIC)
+    found = _cascade().detectMultiScale(cv2.equalizeHist(gray), scaleFactor=SCALE_FACTOR,
+                                        minNeighbors=MIN_NEIGHBORS, minSize=(min_side, min_side),
+                                        maxSize=(max_side, max_side) if max_side else (0, 0))  # 0: no limit
+    return [(round(x / scale), round(y / scale), round((x + w) / scale), round((y + h) / scale))
+            for x, y, w, h in (tuple(int(v) for v in f) for f in found)]
+
+
+def _overlap(a: Box, b: Box) -> float:
+    """Intersection over the smaller box's area."""
+    ix, iy = max(0, min(a[2], b[2]) - max(a[0], b[0])), max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    return ix * iy / max(1, min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])))
+
+
 def framing_from_detection(face: Box) -> Box:
     """The training-framing square for a detected face box (may extend past the image border)."""
     x0, y0, x1, y1 = face

@@ -61,3 +61,12 @@ def test_training_speed_prints_every_adversarial_variant_and_its_ratio():
                                              "bfloat16, penalty every step", "bfloat16, lazy penalty (every 4th)",
                                              "bfloat16, lazy penalty (every 8th)"]
     assert rows[0][2] == "1.00" and all(float(img_s) > 0 for _, img_s, _ in rows)
+
+
+def test_crowd_detection_prints_recall_per_face_size_and_precision():
+    faces = ROOT / "tests" / "data" / "faces"
+    out = _run("crowd_detection.py", str(faces), "--photos", "1", "--faces", "8", "--windows", "36")
+    assert "1 photos, 8 faces placed" in out
+    row = next(line for line in out.splitlines() if line.strip().startswith("haar 36"))
+    cells = row.split()[2:]
+    assert len(cells) == 8 + 2 and all(c.endswith("%") for c in cells[:9]) and float(cells[9]) > 0

@@ -152,7 +152,7 @@ def test_feature_matching_compares_the_critics_features_of_each_pair():
     distance = loss.feature_matching(fake, real, 4, 1.0)
     assert distance.item() > 0
     distance.backward()  # the generator learns from it, the critic is left alone
-    assert all(p.grad is not None for p in g.parameters()) and all(p.grad is None for p in critic.parameters())
+    assert all(p.grad is not None for p in g.blocks.parameters()) and all(p.grad is None for p in critic.parameters())
     assert all(p.requires_grad for p in critic.parameters())
 
 

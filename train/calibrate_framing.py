@@ -24,13 +24,7 @@ import numpy as np
 from PIL import Image
 
 from srnam import faces, metrics
-
-
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+from srnam.synthetic_crowd import iou
 
 
 def calibrate_face_box(portraits: list, crop: tuple[float, float, float, float],

@@ -1,0 +1,108 @@
+"""Whole photos: finding every face, the batched search, paste-back and the uncertainty map."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from srnam import SRNAMPipeline
+from srnam.faces import detect_faces
+from srnam.photo import compose, enhance_photo, feather_mask, uncertainty_map
+from srnam.synthetic_crowd import crowd_photo, iou, match
+
+PORTRAITS = sorted((Path(__file__).parent / "data" / "faces").glob("*.jpg"))
+
+
+@pytest.fixture(scope="module")
+def crowd():
+    """A 320×240 photo with three faces of 40–56 px at known boxes (no camera: the detector's easy case)."""
+    return crowd_photo([Image.open(p) for p in PORTRAITS[:3]], [40, 48, 56], width=320, height=240, seed=3,
+                       degrade=False)
+
+
+@pytest.fixture
+def pipe(tiny_models):
+    return SRNAMPipeline(*tiny_models, device="cpu")
+
+
+def test_the_faces_of_a_synthetic_crowd_are_found_at_their_boxes(crowd):
+    photo, truth = crowd
+    assert len(truth) == 3
+    found = detect_faces(photo, min_face=12)
+    assert all(m is not None for m in match(found, truth))
+    assert len(found) == 3  # and nothing else
+    assert [b[2] - b[0] for b in found] == sorted((b[2] - b[0] for b in found), reverse=True)  # largest first
+    with pytest.raises(ValueError, match="min_face must be at least 1"):
+        detect_faces(photo, min_face=0)
+
+
+def test_enhance_photo_changes_the_faces_only_inside_their_squares(pipe, crowd):
+    photo, _ = crowd
+    calls = []
+    result = enhance_photo(pipe, photo, num_candidates=3, num_steps=4, seed=1, scale=2,
+                           callback=lambda state: calls.append(tuple(state.l1.shape)))
+    assert len(result.faces) == 3 and result.faces_found == 3 and result.choices == [0, 0, 0]
+    assert calls == [(3, 3)] * 4  # all faces' candidates in one batch
+    assert result.composed.size == (640, 480)
+    enlarged = np.asarray(photo.resize((640, 480), Image.Resampling.BICUBIC), np.int16)
+    composed = np.asarray(result.composed, np.int16)
+    inside = np.zeros((480, 640), bool)
+    for face in result.faces:
+        x0, y0, x1, y1 = (max(0, v * 2) for v in face.crop_box)
+        inside[y0:y1, x0:x1] = True
+        assert face.lr_input.size == (16, 16) and len(face.output.hr_candidates) == 3 and len(face.lr_psnr) == 3
+        assert face.uncertainty.size == (64, 64)
+        assert np.abs(composed[y0:y1, x0:x1] - enlarged[y0:y1, x0:x1]).mean() > 1  # the face was replaced
+    assert np.array_equal(composed[~inside], enlarged[~inside])  # nothing else moved
+    # the square's edge is the photo's own (the mask is zero there): no seam
+    x0, y0, x1, y1 = (v * 2 for v in result.faces[0].crop_box)
+    assert np.abs(composed[y0, x0:x1] - enlarged[y0, x0:x1]).max() <= 1
+
+
+def test_compose_redraws_other_choices_without_searching(pipe, crowd):
+    photo, _ = crowd
+    result = enhance_photo(pipe, photo, num_candidates=2, num_steps=2, seed=0, scale=1)
+    first = compose(result)
+    assert np.array_equal(np.asarray(first), np.asarray(result.composed))
+    other = compose(result, [1, 0, 1])
+    assert not np.array_equal(np.asarray(other), np.asarray(first)) and result.choices == [0, 0, 0]
+    with pytest.raises(ValueError, match="one choice per face: 2 for 3 faces"):
+        compose(result, [0, 1])
+    with pytest.raises(ValueError, match="candidates 0–1; got choice 2"):
+        compose(result, [0, 2, 0])
+
+
+def test_a_photo_without_faces_and_the_limits(pipe):
+    empty = Image.new("RGB", (100, 80), (90, 120, 150))
+    result = enhance_photo(pipe, empty, num_steps=1, scale=3)
+    assert result.faces == [] and result.composed.size == (300, 240)
+    with pytest.raises(ValueError, match="scale must be an integer between 1 and 8"):
+        enhance_photo(pipe, empty, scale=9)
+    with pytest.raises(ValueError, match="lr_mode must be one of downsample, degrade"):
+        enhance_photo(pipe, empty, lr_mode="as-is")
+
+
+def test_max_faces_keeps_the_largest_and_says_how_many_were_found(pipe, crowd):
+    result = enhance_photo(pipe, crowd[0], num_candidates=1, num_steps=1, max_faces=2)
+    assert len(result.faces) == 2 and result.faces_found == 3
+    widths = [f.box[2] - f.box[0] for f in result.faces]
+    assert min(widths) >= max(b[2] - b[0] for b in detect_faces(crowd[0])[2:])
+
+
+def test_uncertainty_is_black_where_candidates_agree_and_bright_where_they_differ():
+    same = torch.full((4, 3, 8, 8), 0.5)
+    assert np.asarray(uncertainty_map(same)).max() == 0
+    differ = same.clone()
+    differ[:2, :, :4] = 0.0  # the top half: two candidates dark, two bright
+    differ[2:, :, :4] = 1.0
+    heat = np.asarray(uncertainty_map(differ))
+    assert heat[:4].min() == 255 and heat[4:].max() == 0  # full scale on top, black below
+    pil = [Image.fromarray((x.permute(1, 2, 0).numpy() * 255).astype(np.uint8)) for x in differ]
+    assert np.array_equal(np.asarray(uncertainty_map(pil)), heat)
+
+
+def test_the_feather_mask_is_zero_at_the_edges_and_full_inside():
+    mask = np.asarray(feather_mask(100))
+    assert mask[0].max() == 0 and mask[:, 0].max() == 0 and mask[50, 50] == 255
+    assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(1 / 3)
