@@ -146,7 +146,7 @@ def main() -> None:
     quality_targets = reachable_targets(generator, degradation, 4, seed=2)
     ks = [int(k) for k in args.ks.split(",")]
 
-    print(f"\n| variant | warm-up s | " + " | ".join(f"ms/step K={k}" for k in ks)
+    print("\n| variant | warm-up s | " + " | ".join(f"ms/step K={k}" for k in ks)
           + " | max error G(z) | gradient error | final L1 |")
     print("|---|---|" + "---|" * len(ks) + "---|---|---|")
     for name in args.variants.split(","):
