@@ -62,13 +62,12 @@ class Faithfulness:
 
     def __init__(self, faces: torch.Tensor):
         self.faces, self.analyser = faces, metrics.FaceAnalyser()  # [N, 3, 64, 64] in [-1, 1]
-        self.truth = [np.concatenate(part) for part in zip(*(self.analyser.analyse(metrics.to_unit_range(chunk))
-                                                              for chunk in faces.split(64)))]
+        self.truth = self.analyser.analyse_all(metrics.to_unit_range(faces))  # landmarks, descriptors
         self.area = self.score(F.avg_pool2d(faces, 4))
 
     def score(self, lr: torch.Tensor) -> tuple[float, float]:
         up = metrics.to_unit_range(F.interpolate(metrics.to_unit_range(lr) * 2 - 1, size=64, mode="bicubic"))
-        points, ids = [np.concatenate(part) for part in zip(*(self.analyser.analyse(c) for c in up.split(64)))]
+        points, ids = self.analyser.analyse_all(up)
         identity = [metrics.identity_distance(d, t) for d, t in zip(ids, self.truth[1])]
         landmarks = [metrics.normalised_landmark_error(p, t) for p, t in zip(points, self.truth[0])]
         return float(np.mean(identity)), float(np.mean(landmarks))

@@ -52,7 +52,7 @@ from . import metrics
 from .data import RealisticDegradation, image_files
 from .errors import InvalidImageError
 from .faces import crop_centre, crop_corpus
-from .images import open_image, pil_to_tensor, tensor_to_pil
+from .images import open_image, pil_to_tensor, stack_pil, tensor_to_pil
 from .jsonfile import write_json
 from .lr_input import simulate_camera
 from .nam import DEFAULT_LEARNING_RATE
@@ -121,7 +121,7 @@ def load_faces(folder: Path, crop: str, limit: int | None = None) -> tuple[list[
 
 def make_lr_inputs(hr: torch.Tensor, names: list[str], source: str, degradation, seed: int) -> torch.Tensor:
     """The LR input of every face [N, 3, 16, 16] in [-1, 1], rounded to 8 bits (:func:`make_lr_images`)."""
-    return torch.cat([pil_to_tensor(image) for image in make_lr_images(hr, names, source, degradation, seed)])
+    return stack_pil(make_lr_images(hr, names, source, degradation, seed))
 
 
 def make_lr_images(hr: torch.Tensor, names: list[str], source: str, degradation, seed: int) -> list[Image.Image]:
@@ -201,7 +201,7 @@ def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, *, lr_sour
         reference = RealismReference.from_faces(analyser, reference, reference_faces) if analyser else None
 
     lr_images = make_lr_images(hr, names, lr_source, pipe.degradation, seed)
-    lr = torch.cat([pil_to_tensor(image) for image in lr_images])  # [N, 3, 16, 16] in [-1, 1]
+    lr = stack_pil(lr_images)  # [N, 3, 16, 16] in [-1, 1]
     faces, histories, descriptors, search_seconds = [], [], [], 0.0
     batches = range(0, len(names), batch_faces)
     with tqdm(total=len(batches) * num_steps, desc="search steps", unit="step", dynamic_ncols=True) as progress:

@@ -61,17 +61,9 @@ def detect_face(image: Image.Image) -> Box | None:
     """
     gray = np.asarray(image.convert("L"))  # [H, W]
     scale = min(1.0, DETECT_MAX_SIDE / max(gray.shape))
-    if scale < 1.0:
-        gray = cv2.resize(gray, (round(gray.shape[1] * scale), round(gray.shape[0] * scale)),
-                          interpolation=cv2.INTER_AREA)
-    gray = cv2.equalizeHist(gray)
-    min_side = max(24, round(MIN_FACE_FRACTION * min(gray.shape)))  # 24: the cascade's own window
-    faces = _cascade().detectMultiScale(gray, scaleFactor=SCALE_FACTOR, minNeighbors=MIN_NEIGHBORS,
-                                        minSize=(min_side, min_side))
-    if len(faces) == 0:
-        return None
-    x, y, w, h = (int(v) for v in max(faces, key=lambda f: f[2] * f[3]))
-    return (round(x / scale), round(y / scale), round((x + w) / scale), round((y + h) / scale))
+    reduced = min(round(side * scale) for side in gray.shape)  # the shorter side the cascade sees
+    found = _detect(gray, scale, max(24, round(MIN_FACE_FRACTION * reduced)), None)  # 24: the cascade's window
+    return found[0] if found else None
 
 
 SMALL_FACE_WINDOW = 36  # side (px) small faces are enlarged to before detection: the cascade's 24 px window
@@ -96,25 +88,40 @@ def detect_faces(image: Image.Image, min_face: int = 12, max_side: int = 4096) -
         if scale > 1:
             small = _detect(gray, scale, round(min_face * scale), round(SMALL_FACE_WINDOW * scale))
             boxes += [b for b in small if all(_overlap(b, big) < 0.3 for big in boxes)]
-    return sorted(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
+    return sorted(boxes, key=_area, reverse=True)
 
 
 def _detect(gray: np.ndarray, scale: float, min_side: int, max_side: int | None) -> list[Box]:
-    """The cascade's faces of ``min_side``–``max_side`` px in ``gray`` resized by ``scale``, in ``gray``'s pixels."""
+    """The cascade's faces of ``min_side``–``max_side`` px in ``gray`` resized by ``scale`` and equalised, in
+    ``gray``'s pixels, largest first (by their size in the resized image; equal ones in the cascade's order)."""
     if scale != 1.0:
         gray = cv2.resize(gray, (round(gray.shape[1] * scale), round(gray.shape[0] * scale)),
-                          interpolation=cv2.INTER_CUBIC)
+                          interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
     found = _cascade().detectMultiScale(cv2.equalizeHist(gray), scaleFactor=SCALE_FACTOR,
                                         minNeighbors=MIN_NEIGHBORS, minSize=(min_side, min_side),
                                         maxSize=(max_side, max_side) if max_side else (0, 0))  # 0: no limit
-    return [(round(x / scale), round(y / scale), round((x + w) / scale), round((y + h) / scale))
-            for x, y, w, h in (tuple(int(v) for v in f) for f in found)]
+    raw = sorted((tuple(int(v) for v in f) for f in found), key=lambda f: f[2] * f[3], reverse=True)
+    return [(round(x / scale), round(y / scale), round((x + w) / scale), round((y + h) / scale)) for x, y, w, h in raw]
+
+
+def _area(box: Box) -> int:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
+def _intersection(a: Box, b: Box) -> int:
+    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
 def _overlap(a: Box, b: Box) -> float:
     """Intersection over the smaller box's area."""
-    ix, iy = max(0, min(a[2], b[2]) - max(a[0], b[0])), max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    return ix * iy / max(1, min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])))
+    return _intersection(a, b) / max(1, min(_area(a), _area(b)))
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes (0 for two empty ones)."""
+    inter = _intersection(a, b)
+    union = _area(a) + _area(b) - inter
+    return inter / union if union else 0.0
 
 
 def framing_from_detection(face: Box) -> Box:

@@ -158,6 +158,16 @@ def pil_to_tensor(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
+def stack_pil(images) -> torch.Tensor:
+    """RGB PIL images of one size → [N, 3, H, W] in [-1, 1]."""
+    return torch.cat([pil_to_tensor(image) for image in images])
+
+
+def unit_range(images: torch.Tensor) -> torch.Tensor:
+    """Model images in [-1, 1] → float [0, 1] on the CPU (clipped, not rounded)."""
+    return (images.detach().float().cpu().clamp(-1, 1) + 1) / 2
+
+
 def tensor_to_pil(image: torch.Tensor) -> Image.Image:
     """[3, H, W] in [-1, 1] → RGB PIL image (values outside the range are clipped)."""
     array = ((image.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)

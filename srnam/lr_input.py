@@ -53,8 +53,13 @@ def make_lr_input(source: ImageInput, mode: str, degradation: DegradationGenerat
     if mode == "downsample":
         lr = reference.resize((lr_size, lr_size), Image.Resampling.BOX)
     else:
-        lr = tensor_to_pil(simulate_camera(degradation, pil_to_tensor(reference), [noise_seed])[0])
+        lr = camera_photo(degradation, reference, noise_seed)
     return LRInput(lr, mode, reference, found)
+
+
+def camera_photo(degradation: DegradationGenerator, reference: Image.Image, noise_seed: int) -> Image.Image:
+    """The 16×16 photo the camera model takes of one HR face crop (``hr_size`` square) with a seeded noise."""
+    return tensor_to_pil(simulate_camera(degradation, pil_to_tensor(reference), [noise_seed])[0])
 
 
 def simulate_camera(degradation: DegradationGenerator, hr: torch.Tensor, noise_seeds: list[int]) -> torch.Tensor:

@@ -42,6 +42,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .images import pil_to_tensor, stack_pil, tensor_to_pil, unit_range
+
 PSNR_CAP_DB = 100.0
 
 SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03
@@ -70,11 +72,9 @@ def psnr(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
 def lr_psnr(output) -> list[float]:
     """PSNR in dB of each candidate's LR projection against the LR input of an ``SRNAMOutput`` (either output
     type; as 8-bit images; identical images give ``PSNR_CAP_DB``). The app and ``srnam upscale`` report it."""
-    from .images import pil_to_tensor
-
     if isinstance(output.lr_input, torch.Tensor):  # "pt": [K, 3, 16, 16] and [3, 16, 16] in [0, 1]
         return psnr(round_to_8bit(output.lr_projections), round_to_8bit(output.lr_input)).tolist()
-    projections = torch.cat([pil_to_tensor(p) for p in output.lr_projections])  # [K, 3, 16, 16] in [-1, 1]
+    projections = stack_pil(output.lr_projections)  # [K, 3, 16, 16] in [-1, 1]
     return psnr(to_unit_range(projections), to_unit_range(pil_to_tensor(output.lr_input))).tolist()
 
 
@@ -160,7 +160,6 @@ def face_detection_rate(images: torch.Tensor, size: int = ANALYSIS_SIZE) -> floa
     """The share of ``images`` [N, 3, H, W] in [-1, 1] in which the Haar cascade finds a face, each upsampled
     (bicubic) to ``size`` × ``size`` first: the cascade's smallest window is 24 px, a 64×64 face is too coarse."""
     from .faces import detect_face  # OpenCV: imported here, so that the pixel metrics need only torch
-    from .images import tensor_to_pil
 
     found = 0
     for image in images:
@@ -172,7 +171,7 @@ def face_detection_rate(images: torch.Tensor, size: int = ANALYSIS_SIZE) -> floa
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
     """Model images in [-1, 1] → [0, 1], rounded to 8 bits: the metrics then judge the images a user gets
     (``srnam.images.tensor_to_pil`` makes the same 8-bit values)."""
-    return round_to_8bit((images.detach().float().cpu().clamp(-1, 1) + 1) / 2)
+    return round_to_8bit(unit_range(images))
 
 
 def round_to_8bit(images: torch.Tensor) -> torch.Tensor:
@@ -257,10 +256,15 @@ class FaceAnalyser:
             descriptors.append(np.array(self.recogniser.compute_face_descriptor(image, shape)))
         return np.stack(points), np.stack(descriptors)
 
+    def analyse_all(self, images: torch.Tensor, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`analyse` of ``images`` [N, 3, H, W] in [0, 1], ``chunk`` at a time (each is upsampled to
+        ``ANALYSIS_SIZE`` first: a few hundred at once would take gigabytes)."""
+        points, ids = zip(*(self.analyse(part) for part in images.split(chunk)))
+        return np.concatenate(points), np.concatenate(ids)
+
     def descriptors(self, images: torch.Tensor, chunk: int = 64) -> np.ndarray:
-        """The descriptors [N, 128] of ``images`` [N, 3, H, W] in [0, 1], analysed ``chunk`` at a time (each is
-        upsampled to ``ANALYSIS_SIZE`` first: a few hundred at once would take gigabytes)."""
-        return np.concatenate([self.analyse(part)[1] for part in images.split(chunk)])
+        """The descriptors [N, 128] of ``images`` [N, 3, H, W] in [0, 1] (:meth:`analyse_all`)."""
+        return self.analyse_all(images, chunk)[1]
 
 
 __all__ = [

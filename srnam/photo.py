@@ -21,8 +21,8 @@ import torch
 from PIL import Image
 
 from .faces import Box, crop_padded, detect_faces, framing_from_detection
-from .images import ImageInput, open_image, pil_to_tensor, tensor_to_pil
-from .lr_input import simulate_camera
+from .images import ImageInput, open_image
+from .lr_input import camera_photo
 from .metrics import lr_psnr
 from .nam import DEFAULT_LEARNING_RATE, SearchState
 from .pipeline import SRNAMOutput, SRNAMPipeline
@@ -91,7 +91,7 @@ def face_lr_input(image: Image.Image, crop_box: Box, pipe: SRNAMPipeline, lr_mod
     lr_size, hr_size = pipe.degradation.lr_size, pipe.degradation.hr_size
     if lr_mode == "degrade" and crop.width >= hr_size:
         reference = crop.resize((hr_size, hr_size), Image.Resampling.LANCZOS)
-        return tensor_to_pil(simulate_camera(pipe.degradation, pil_to_tensor(reference), [seed])[0])
+        return camera_photo(pipe.degradation, reference, seed)
     smaller = crop.width >= lr_size
     return crop.resize((lr_size, lr_size), Image.Resampling.BOX if smaller else Image.Resampling.BICUBIC)
 

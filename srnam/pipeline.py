@@ -21,7 +21,7 @@ from PIL import Image
 
 from .errors import ModelLoadError, SearchDivergedError
 from .grid import image_grid
-from .images import ImageInput, lr_tensor, tensor_to_pil
+from .images import ImageInput, lr_tensor, tensor_to_pil, unit_range
 from .model_card import render_model_card
 from .models import DegradationGenerator, ProGANGenerator
 from .nam import DEFAULT_LEARNING_RATE, SearchState, latent_search
@@ -190,7 +190,7 @@ class SRNAMPipeline:
         if output_type == "pil":
             convert = lambda images: [tensor_to_pil(x) for x in images]  # noqa: E731  [K, 3, H, W] → K images
         else:
-            convert = _unit_range
+            convert = unit_range  # "pt": not rounded
         outputs = []
         for b in range(len(images)):
             order = result.l1[b].argsort().tolist()
@@ -206,11 +206,6 @@ class SRNAMPipeline:
                 search_index=order,
             ))
         return outputs if batch else outputs[0]
-
-
-def _unit_range(images: torch.Tensor) -> torch.Tensor:
-    """Model images in [-1, 1] → float [0, 1] on the CPU, not rounded ("pt" output)."""
-    return (images.detach().float().cpu().clamp(-1, 1) + 1) / 2
 
 
 def _check_finite(result, learning_rate: float) -> None:

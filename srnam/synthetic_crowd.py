@@ -15,9 +15,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from . import faces
-from .faces import Box
+from .faces import Box, iou
 
-# The face box of a faces128 portrait (128×128), from the framing: the crop CORPUS_BOX is FRAME_SIDE face sides.
+# The face box of a faces128 portrait (CORPUS_SIZE px), from the framing: the crop CORPUS_BOX is FRAME_SIDE face sides.
 _CROP_SIDE = faces.CORPUS_BOX[2] - faces.CORPUS_BOX[0]
 FACE_SIDE_IN_PORTRAIT = _CROP_SIDE / faces.FRAME_SIDE  # about 87 of the portrait's 128 px
 _FACE_CENTRE = ((faces.CORPUS_BOX[0] + faces.CORPUS_BOX[2]) / 2 - faces.FRAME_DX * FACE_SIDE_IN_PORTRAIT,
@@ -62,7 +62,7 @@ def crowd_photo(portraits: list[Image.Image], face_sizes: list[int], *, width: i
     boxes: list[Box] = []
     for portrait, size in zip(portraits, face_sizes):
         scale = size / FACE_SIDE_IN_PORTRAIT
-        side = round(portrait.width * scale * 128 / portrait.width)  # the whole portrait, scaled
+        side = round(faces.CORPUS_SIZE * scale)  # the whole portrait, scaled (FACE_SIDE_IN_PORTRAIT is in its px)
         tile = portrait.convert("RGB").resize((side, side), Image.Resampling.LANCZOS)
         for _ in range(200):  # rejection sampling of a free place (with a margin between portraits)
             x, y = rng.randrange(0, max(1, width - side)), rng.randrange(0, max(1, height - side))
@@ -83,14 +83,6 @@ def _oval_mask(side: int) -> Image.Image:
     inset = max(1, side // 16)
     ImageDraw.Draw(mask).ellipse((inset, inset, side - 1 - inset, side - 1 - inset), fill=255)
     return mask.filter(ImageFilter.GaussianBlur(max(1, side // 20)))
-
-
-def iou(a: Box, b: Box) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union else 0.0
 
 
 def match(detected: list[Box], truth: list[Box], threshold: float = 0.4) -> list[int | None]:

@@ -16,7 +16,7 @@ FACES = sorted((Path(__file__).parent / "data" / "faces").glob("*.jpg"))  # 128Ã
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "train"))  # the scripts, importable by name (also in spawned workers)
 import prepare_data  # noqa: E402
-from srnam.synthetic_crowd import iou  # noqa: E402
+from srnam.faces import iou  # noqa: E402
 
 
 def _face(index=0):

@@ -7,9 +7,9 @@ import torch
 from PIL import Image
 
 from srnam import SRNAMPipeline
-from srnam.faces import detect_faces
+from srnam.faces import detect_faces, iou
 from srnam.photo import compose, enhance_photo, feather_mask, uncertainty_map
-from srnam.synthetic_crowd import crowd_photo, iou, match
+from srnam.synthetic_crowd import crowd_photo, match
 
 PORTRAITS = sorted((Path(__file__).parent / "data" / "faces").glob("*.jpg"))
 

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from srnam import faces, metrics
-from srnam.synthetic_crowd import iou
+from srnam.faces import iou
 
 
 def calibrate_face_box(portraits: list, crop: tuple[float, float, float, float],

@@ -28,6 +28,7 @@ forward pass serves both steps, and ``precision="bf16"`` runs both networks unde
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,13 +242,23 @@ class ProGANLoss:
 
     def __init__(self, config: "ProGANConfig", generator, critic, teacher=None, paired: PairedLatents | None = None):
         self.config, self.generator, self.critic = config, generator, critic
-        self.teacher, self.paired = teacher, paired
+        self.teacher = teacher
+        self.paired = paired if paired is not None else PairedLatents(None, 0.0, torch.device("cpu"))  # none
         self.policy = parse_policy(config.diffaugment)
         self.autocast = config.precision == "bf16"
         self.last_gp = torch.zeros(())  # the penalty of the last step that computed one (logged on the others)
 
     def _amp(self, device: torch.device):
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.autocast)
+
+    @contextlib.contextmanager
+    def _frozen_critic(self):
+        """The generator's terms need no gradient for the critic's weights: a third of its backward saved."""
+        self.critic.requires_grad_(False)
+        try:
+            yield
+        finally:
+            self.critic.requires_grad_(True)
 
     def _critic(self, images, stage, alpha, rng):
         if self.policy:
@@ -280,17 +291,15 @@ class ProGANLoss:
         zero = torch.zeros((), device=real.device)
         adversarial = anchor = distill = zero
         if c.gan_weight:
-            self.critic.requires_grad_(False)  # its weights need no gradient here: a third of its backward
-            with self._amp(real.device):
+            with self._frozen_critic(), self._amp(real.device):
                 adversarial = -self._critic(fake, stage, alpha, rng).mean()
-            self.critic.requires_grad_(True)
         if self.teacher is not None and c.anchor_weight:
             side = min(c.anchor_resolution, fake.shape[-1])
             with torch.no_grad():
                 target = self.teacher(z, stage, alpha)
             anchor = pyramid_l1(F.adaptive_avg_pool2d(fake.float(), side), F.adaptive_avg_pool2d(target, side))
         features = zero
-        if self.paired is not None and self.paired.active:
+        if self.paired.active:
             with self._amp(real.device):
                 paired = self.generator(self.paired(index, real.device), stage, alpha)
             distill = pyramid_l1(paired.float(), real)
@@ -305,12 +314,10 @@ class ProGANLoss:
         """Mean over the critic's layers of the L1 between its features of G(z_i) and of face i (no augmentation:
         the pair must stay aligned); the critic is frozen, the real side needs no graph."""
         fake_features, real_features = [], []
-        self.critic.requires_grad_(False)
-        with self._amp(real.device):
+        with self._frozen_critic(), self._amp(real.device):
             self.critic(paired, stage, alpha, features=fake_features)
             with torch.no_grad():
                 self.critic(real, stage, alpha, features=real_features)
-        self.critic.requires_grad_(True)
         distances = [(f.float() - r.float()).abs().mean() for f, r in zip(fake_features, real_features)]
         return torch.stack(distances).mean()
 
