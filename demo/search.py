@@ -16,12 +16,14 @@ closed, an API client cancelled), so the worker thread never outlives its reques
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from PIL import Image
 
@@ -73,36 +75,62 @@ async def run_search(pipe: SRNAMPipeline, request: SearchRequest, limits: Limits
 async def _search(pipe: SRNAMPipeline, request: SearchRequest, limits: Limits, stop: threading.Event,
                   lr: LRInput, status, folder: Path) -> AsyncIterator[dict]:
     """The search itself: previews about every ``limits.preview_seconds``, then the final page."""
-    latest: list[SearchState] = []  # at most one: the newest state (the page skips the ones it had no time for)
-
-    def callback(state: SearchState) -> bool:
-        latest[:] = [state]
-        return stop.is_set()
-
-    started = time.perf_counter()
-    task = asyncio.ensure_future(asyncio.to_thread(
-        pipe, lr.lr, num_candidates=request.num_candidates, num_steps=request.num_steps, seed=request.seed,
-        learning_rate=request.learning_rate, callback=callback))
-    while True:
-        done, _ = await asyncio.wait({task}, timeout=limits.preview_seconds)
-        if done:
+    run = functools.partial(pipe, lr.lr, num_candidates=request.num_candidates, num_steps=request.num_steps,
+                            seed=request.seed, learning_rate=request.learning_rate)
+    async for state in searching(run, stop, limits.preview_seconds):
+        if isinstance(state, Finished):
             break
-        if latest:
-            state = latest.pop()
-            # the candidates in their search order (not sorted), so that each stays in its column
-            preview = candidate_grid(state.hr[0], state.lr[0], lr.lr, state.l1[0].tolist(), reference=lr.reference)
-            yield {"status": status(f"Searching: step {state.step} of {state.num_steps} "
-                                    f'<progress value="{state.step}" max="{state.num_steps}"></progress> '
-                                    f"best LR L1 so far {state.l1.min():.3f}."),
-                   "grid": _shown(preview, folder, "preview.png", enlarge=False)}
-    output: SRNAMOutput = task.result()
-    seconds = time.perf_counter() - started
+        # the candidates in their search order (not sorted), so that each stays in its column
+        preview = candidate_grid(state.hr[0], state.lr[0], lr.lr, state.l1[0].tolist(), reference=lr.reference)
+        yield {"status": status(progress_text(state)), "grid": _shown(preview, folder, "preview.png", enlarge=False)}
+    output: SRNAMOutput = state.result
+    seconds = state.seconds
     steps = len(output.loss_history[0])
     summary = f"Stopped after {steps} of {request.num_steps} steps" if output.stopped_early else \
         f"{request.num_candidates} candidates × {request.num_steps} steps"
     # complete (with the input images, added by the caller), for API clients that read only the last update
     yield {"status": status(f"{summary} in {seconds:.1f} s, seed {output.seed}, LR input: {lr.mode}."),
            **render(output, lr, folder)}
+
+
+@dataclass
+class Finished:
+    """The last item of :func:`searching`: what the search returned, and how long it took."""
+
+    result: Any
+    seconds: float
+
+
+async def searching(search: Callable[..., Any], stop: threading.Event,
+                    every: float) -> AsyncIterator[SearchState | Finished]:
+    """Run ``search(callback=...)`` in a worker thread; yield its newest ``SearchState`` about every ``every``
+    seconds (skipping the states there was no time for), then ``Finished``. The callback ends the search once
+    ``stop`` is set."""
+    latest: list[SearchState] = []  # at most one: the newest state
+
+    def callback(state: SearchState) -> bool:
+        latest[:] = [state]
+        return stop.is_set()
+
+    started = time.perf_counter()
+    task = asyncio.ensure_future(asyncio.to_thread(search, callback=callback))
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=every)
+        if done:
+            break
+        if latest:
+            yield latest.pop()
+    yield Finished(task.result(), time.perf_counter() - started)
+
+
+def progress_text(state: SearchState) -> str:
+    return (f"Searching: step {state.step} of {state.num_steps} "
+            f'<progress value="{state.step}" max="{state.num_steps}"></progress> best LR L1 so far {state.l1.min():.3f}.')
+
+
+def by_component(outputs: dict, update: dict) -> dict:
+    """A page update by role (as the functions here yield them) → by component (as Gradio takes it)."""
+    return {outputs[role]: value for role, value in update.items()}
 
 
 def cleared(status: str) -> dict:

@@ -14,6 +14,7 @@ from pathlib import Path
 import gradio as gr
 
 from srnam.lr_input import LR_MODES
+from srnam.photo import PHOTO_LR_MODES
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,12 @@ class Limits:
     queue_size: int = 16  # requests waiting beyond this are told the queue is full
     max_file_size: str = "25mb"  # uploads; a phone photo is a few MB (srnam also rejects > 40 MP)
     preview_seconds: float = 1.0  # how often the page gets an intermediate grid while the search runs
+    # Whole photos: faces × candidates × steps of one request (16 faces × 4 candidates × 300 steps). The largest
+    # faces that fit are searched and the page says how many were left out.
+    max_photo_work: int = 19_200
+    max_photo_faces: int = 16
+    max_photo_scale: int = 8
+    max_composed_pixels: int = 25_000_000  # the enlarged photo; a smaller scale is used beyond it (and said)
     # Gradio keeps a copy of every image and download it sends; copies older than this are deleted (checked
     # every cache_seconds too), so the disk stays bounded however many requests come.
     cache_seconds: int = 3600
@@ -51,6 +58,38 @@ class SearchRequest:
     noise_seed: int
 
 
+@dataclass(frozen=True)
+class PhotoRequest:
+    """One whole-photo request's checked values."""
+
+    image_path: str
+    image_name: str
+    num_candidates: int
+    num_steps: int
+    seed: int
+    scale: int
+    lr_mode: str
+
+    def max_faces(self, limits: Limits) -> int:
+        """The most faces this request may search within ``limits.max_photo_work`` (at least one)."""
+        return max(1, min(limits.max_photo_faces, limits.max_photo_work // (self.num_candidates * self.num_steps)))
+
+
+def parse_photo_request(limits: Limits, image, num_candidates, num_steps, seed, scale, lr_mode) -> PhotoRequest:
+    """Check the raw values of one whole-photo request, or raise BadRequest (see ``parse_request``)."""
+    if image is None:
+        raise BadRequest("Upload a photo first (or pick the example).")
+    path, name = _upload(image)
+    if lr_mode not in PHOTO_LR_MODES:
+        raise BadRequest(f"LR input mode must be one of {', '.join(PHOTO_LR_MODES)} (got {lr_mode!r}).")
+    return PhotoRequest(
+        image_path=path, image_name=name,
+        num_candidates=whole_number("Number of candidates", num_candidates, 1, limits.max_candidates),
+        num_steps=whole_number("Iteration budget", num_steps, 1, limits.max_steps),
+        seed=whole_number("Seed", seed, 0, limits.max_seed),
+        scale=whole_number("Scale", scale, 1, limits.max_photo_scale), lr_mode=lr_mode)
+
+
 def parse_request(limits: Limits, image, num_candidates, num_steps, seed, learning_rate, lr_mode,
                   noise_seed) -> SearchRequest:
     """Check the raw values of one request (as the browser or an API client sent them) or raise BadRequest.
@@ -67,15 +106,16 @@ def parse_request(limits: Limits, image, num_candidates, num_steps, seed, learni
         raise BadRequest(f"LR input mode must be one of {', '.join(LR_MODES)} (got {lr_mode!r}).")
     return SearchRequest(
         image_path=path, image_name=name,
-        num_candidates=_whole_number("Number of candidates", num_candidates, 1, limits.max_candidates),
-        num_steps=_whole_number("Iteration budget", num_steps, 1, limits.max_steps),
-        seed=_whole_number("Seed", seed, 0, limits.max_seed),
+        num_candidates=whole_number("Number of candidates", num_candidates, 1, limits.max_candidates),
+        num_steps=whole_number("Iteration budget", num_steps, 1, limits.max_steps),
+        seed=whole_number("Seed", seed, 0, limits.max_seed),
         learning_rate=float(learning_rate), lr_mode=lr_mode,
-        noise_seed=_whole_number("Noise seed", noise_seed, 0, limits.max_seed),
+        noise_seed=whole_number("Noise seed", noise_seed, 0, limits.max_seed),
     )
 
 
-def _whole_number(label: str, value, low: int, high: int) -> int:
+def whole_number(label: str, value, low: int, high: int) -> int:
+    """``value`` as an int if it is a whole number from ``low`` to ``high``, else BadRequest naming ``label``."""
     # Browsers send slider values as JSON numbers, which may arrive as 4.0; accept those, refuse the rest.
     whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
     if isinstance(value, bool) or not whole or not low <= value <= high:
@@ -162,7 +202,8 @@ class ServerNotice:
 
 # Gradio gives a gallery without a fixed height a minimum of 450 px (wide screens): a box that 1–4 candidates in
 # one row leave mostly empty. Ours is as tall as its rows.
-PAGE_CSS = "#srnam-gallery .grid-wrap.fixed-height { min-height: 0; max-height: none; }"
+PAGE_CSS = ("#srnam-gallery .grid-wrap.fixed-height, #srnam-photo-gallery .grid-wrap.fixed-height "
+            "{ min-height: 0; max-height: none; }")
 
 
 def launch(demo, limits: Limits, notice: ServerNotice, *, host: str, port: int, share: bool = False) -> str | None:

@@ -10,7 +10,8 @@ from srnam import SRNAMPipeline
 from srnam.lr_input import SMALL_SIDE
 from srnam.nam import DEFAULT_LEARNING_RATE
 
-from .search import cleared, run_search
+from .photo_tab import build_photo_tab
+from .search import by_component, cleared, run_search
 from .serving import BadRequest, Limits, ServerNotice, StopSwitches, parse_request
 
 EXAMPLES = Path(__file__).parent / "examples"
@@ -18,13 +19,16 @@ EXAMPLES = Path(__file__).parent / "examples"
 INTRO = """\
 # SR-NAM: several plausible faces for one tiny face
 
-Upload a face. SR-NAM shrinks it to a 16×16 low-resolution (LR) image, then searches a face generator
+**One face:** upload a face. SR-NAM shrinks it to a 16×16 low-resolution (LR) image, then searches a face generator
 for 64×64 faces that, photographed by a learned low-quality camera model, give back that LR image.
 Different random starts give different **candidates**.
 
 **The candidates are invented, not recovered.** A 16×16 image cannot hold identity, skin or expression;
 the generator fills those in. Each candidate is a *plausible* face *consistent* with the input (its "LR
 projection" matches the input), not the real person. Do not use them to identify anyone.
+
+**Whole photo:** upload a group photo or a crowd. Every face of 12 px and more is found, each gets its
+candidates, and the photo comes back enlarged with the faces put in; click a candidate to choose another.
 """
 
 LR_MODE_CHOICES = [
@@ -54,49 +58,53 @@ def build_demo(pipe: SRNAMPipeline, limits: Limits = Limits(), notice: ServerNot
                    ) as demo:
         server_notice = gr.Markdown(visible=False)
         gr.Markdown(INTRO)
-        with gr.Row():
-            with gr.Column(scale=1):
-                # type="filepath" plus preprocess=False below: the function gets the uploaded file untouched,
-                # so srnam (not Gradio) opens it, applying its checks and conversions to the original.
-                image = gr.Image(label="Face (a photo, or an already small face)", type="filepath",
-                                 sources=["upload", "webcam", "clipboard"], elem_id="srnam-input")
-                candidates = gr.Slider(1, limits.max_candidates, value=4, step=1, label="Number of candidates",
-                                       elem_id="srnam-candidates")
-                steps = gr.Slider(50, limits.max_steps, value=300, step=10, label="Iteration budget (search steps)",
-                                  elem_id="srnam-steps")
-                seed = gr.Slider(0, 9999, value=0, step=1, label="Seed (same seed, same candidates)")
-                with gr.Accordion("Advanced", open=False):
-                    learning_rate = gr.Slider(0.01, limits.max_learning_rate, value=DEFAULT_LEARNING_RATE,
-                                              step=0.01, label="Learning rate (Adam, on the latents)")
-                    lr_mode = gr.Radio(LR_MODE_CHOICES, value="auto", label="How the LR input is made",
-                                       info=f"auto treats uploads of at most {SMALL_SIDE}×{SMALL_SIDE} pixels "
-                                            "as small faces already")
-                    noise_seed = gr.Number(0, precision=0, minimum=0, maximum=limits.max_seed,
-                                           label="Noise seed of the camera model (degrade mode)")
-                with gr.Row():
-                    run = gr.Button("Find candidates", variant="primary", elem_id="srnam-run")
-                    stop = gr.Button("Stop", variant="stop")
-                gr.Examples([[str(p)] for p in sorted(EXAMPLES.glob("*.jpg"))], inputs=[image],
-                            label="Examples (synthetic faces: no real people)", cache_examples=False,
-                            elem_id="srnam-examples")
-            with gr.Column(scale=2):
-                # The label names this output in the API ("status", not "value_20"); the page does not show it.
-                status = gr.Markdown("Upload a face and press **Find candidates**.", label="status",
-                                     show_label=False, elem_id="srnam-status")
-                with gr.Row():
-                    reference = gr.Image(label="Face crop (reference)", format="png", interactive=False)
-                    lr_input = gr.Image(label="LR input (what the search matches)", format="png",
+        with gr.Tab("One face", elem_id="srnam-tab-face"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    # type="filepath" plus preprocess=False below: the function gets the uploaded file untouched,
+                    # so srnam (not Gradio) opens it, applying its checks and conversions to the original.
+                    image = gr.Image(label="Face (a photo, or an already small face)", type="filepath",
+                                     sources=["upload", "webcam", "clipboard"], elem_id="srnam-input")
+                    candidates = gr.Slider(1, limits.max_candidates, value=4, step=1, label="Number of candidates",
+                                           elem_id="srnam-candidates")
+                    steps = gr.Slider(50, limits.max_steps, value=300, step=10, label="Iteration budget (search steps)",
+                                      elem_id="srnam-steps")
+                    seed = gr.Slider(0, 9999, value=0, step=1, label="Seed (same seed, same candidates)")
+                    with gr.Accordion("Advanced", open=False):
+                        learning_rate = gr.Slider(0.01, limits.max_learning_rate, value=DEFAULT_LEARNING_RATE,
+                                                  step=0.01, label="Learning rate (Adam, on the latents)")
+                        lr_mode = gr.Radio(LR_MODE_CHOICES, value="auto", label="How the LR input is made",
+                                           info=f"auto treats uploads of at most {SMALL_SIDE}×{SMALL_SIDE} pixels "
+                                                "as small faces already")
+                        noise_seed = gr.Number(0, precision=0, minimum=0, maximum=limits.max_seed,
+                                               label="Noise seed of the camera model (degrade mode)")
+                    with gr.Row():
+                        run = gr.Button("Find candidates", variant="primary", elem_id="srnam-run")
+                        stop = gr.Button("Stop", variant="stop")
+                    gr.Examples([[str(p)] for p in sorted(EXAMPLES.glob("*.jpg"))], inputs=[image],
+                                label="Examples (synthetic faces: no real people)", cache_examples=False,
+                                elem_id="srnam-examples")
+                with gr.Column(scale=2):
+                    # The label names this output in the API ("status", not "value_20"); the page does not show it.
+                    status = gr.Markdown("Upload a face and press **Find candidates**.", label="status",
+                                         show_label=False, elem_id="srnam-status")
+                    with gr.Row():
+                        reference = gr.Image(label="Face crop (reference)", format="png", interactive=False)
+                        lr_input = gr.Image(label="LR input (what the search matches)", format="png",
+                                            interactive=False)
+                    grid = gr.Image(label="Comparison grid", format="png", interactive=False, elem_id="srnam-grid")
+                    gr.Markdown(HOW_TO_READ)
+                    # as tall as its rows (serving.PAGE_CSS), not a fixed box that 1–4 candidates leave empty
+                    gallery = gr.Gallery(label="Candidates (best LR consistency first; LR PSNR)", columns=4,
+                                         format="png", object_fit="contain", height="auto", interactive=False,
+                                         elem_id="srnam-gallery")
+                    scores = gr.Dataframe(headers=["candidate", "LR L1", "LR PSNR (dB)"], label="LR consistency",
+                                          interactive=False)
+                    downloads = gr.File(label="Downloads: the grid and each candidate (PNG)", file_count="multiple",
                                         interactive=False)
-                grid = gr.Image(label="Comparison grid", format="png", interactive=False, elem_id="srnam-grid")
-                gr.Markdown(HOW_TO_READ)
-                # as tall as its rows (serving.PAGE_CSS), not a fixed box that 1–4 candidates leave empty
-                gallery = gr.Gallery(label="Candidates (best LR consistency first; LR PSNR)", columns=4,
-                                     format="png", object_fit="contain", height="auto", interactive=False,
-                                     elem_id="srnam-gallery")
-                scores = gr.Dataframe(headers=["candidate", "LR L1", "LR PSNR (dB)"], label="LR consistency",
-                                      interactive=False)
-                downloads = gr.File(label="Downloads: the grid and each candidate (PNG)", file_count="multiple",
-                                    interactive=False)
+
+        with gr.Tab("Whole photo", elem_id="srnam-tab-photo"):
+            build_photo_tab(pipe, limits, switches)
 
         outputs = {"status": status, "reference": reference, "lr_input": lr_input, "grid": grid,
                    "gallery": gallery, "scores": scores, "downloads": downloads}
@@ -107,14 +115,14 @@ def build_demo(pipe: SRNAMPipeline, limits: Limits = Limits(), notice: ServerNot
                 checked = parse_request(limits, image, num_candidates, num_steps, seed, learning_rate, lr_mode,
                                         noise_seed)
             except BadRequest as err:
-                yield _by_component(outputs, cleared(f"**Cannot run.** {err}"))
+                yield by_component(outputs, cleared(f"**Cannot run.** {err}"))
                 return
             switch = switches.take(request)
             try:
                 # aclosing: when Gradio closes this generator early, run_search is closed too, which stops the search.
                 async with aclosing(run_search(pipe, checked, limits, switch)) as updates:
                     async for update in updates:
-                        yield _by_component(outputs, update)
+                        yield by_component(outputs, update)
             finally:
                 switches.release(request, switch)
 
@@ -130,7 +138,3 @@ def build_demo(pipe: SRNAMPipeline, limits: Limits = Limits(), notice: ServerNot
                   api_name="notice")
     demo.queue(default_concurrency_limit=limits.concurrency, max_size=limits.queue_size)
     return demo
-
-
-def _by_component(outputs: dict[str, gr.components.Component], update: dict) -> dict:
-    return {outputs[role]: value for role, value in update.items()}

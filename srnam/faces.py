@@ -6,13 +6,16 @@ the user's faces would not line up. ``face_crop_box`` does that from OpenCV's Ha
 the crop box is a square placed relative to the detected box by three constants, calibrated on the
 corpus (``train/calibrate_framing.py`` reproduces them).
 
-The detector is the Haar cascade shipped in ``opencv-python-headless`` (no model download, CPU, a few
-milliseconds per image). It finds upright, roughly frontal faces; profiles, strong rotations and very
-dark faces are missed, and the caller is told (``found=False``) rather than given a wrong crop silently.
+The detector of the largest face is the Haar cascade shipped in ``opencv-python-headless`` (no model
+download, CPU, a few milliseconds per image). It finds upright, roughly frontal faces; profiles, strong
+rotations and very dark faces are missed, and the caller is told (``found=False``) rather than given a wrong
+crop silently. Every face of a photo, down to 12 px, is found by dlib's HOG detector instead
+(``detect_faces``): slower, but it finds small faces the cascade misses.
 """
 from __future__ import annotations
 
 import functools
+import math
 
 import cv2
 import numpy as np
@@ -66,29 +69,89 @@ def detect_face(image: Image.Image) -> Box | None:
     return found[0] if found else None
 
 
-SMALL_FACE_WINDOW = 36  # side (px) small faces are enlarged to before detection: the cascade's 24 px window
-# is its limit, not where it works well. Chosen by benchmarks/crowd_detection.py (recall per face size).
+# Every face of a photo: dlib's HOG frontal-face detector (in the dlib-bin wheel, no model file). On the synthetic
+# crowds of benchmarks/crowd_detection.py it finds far more of the 12-40 px faces than the Haar cascade, with
+# almost no false faces. Its window is 80 px, so the photo is upsampled (2^k times) until the smallest face
+# asked for fills it, up to HOG_MAX_PIXELS scanned; larger photos can only have their larger faces found.
+HOG_WINDOW = 80
+HOG_MAX_UPSAMPLE = 3  # 8×: a 12 px face becomes 96 px
+HOG_MAX_PIXELS = 20_000_000  # of the upsampled photo: time and memory grow with it (640×480 at 8× is 19.7 MP)
+# The detector's score threshold (its own default is 0): lower finds more faces at some false ones. Chosen on
+# crowd photos 0-9 and checked on photos 10-29 (benchmarks/README.md).
+HOG_THRESHOLD = -0.6
+# dlib's face box in the training framing (x0, y0, x1, y1, as fractions of the crop's side), measured by
+# train/calibrate_framing.py over faces128/dev; srnam.metrics.FACE_BOX is the same.
+DLIB_FACE_BOX = (0.112, 0.071, 0.954, 0.923)
+# That box was measured on faces of 200+ px. On the small faces of a crowd (12-64 px, found in the upsampled
+# photo) the squares it gives sit off the true ones by a median of (dx, dy) face sides and are `side` times as
+# large: measured by benchmarks/crowd_detection.py on photos 100-119 (the "offset" line; the threshold and the
+# tables use other photos), and divided out.
+HOG_OFFSET = (-0.062, -0.021, 1.146)  # (dx, dy, side)
 
 
-def detect_faces(image: Image.Image, min_face: int = 12, max_side: int = 4096) -> list[Box]:
-    """Every upright frontal face of at least ``min_face`` pixels in ``image``, largest first, as boxes in its
-    pixels (the Haar box: about the face from brows to chin).
+@functools.lru_cache(maxsize=1)
+def _hog_detector():
+    try:
+        import dlib
+    except ImportError as err:  # a requirement: only a broken install gets here
+        raise RuntimeError("finding the faces of a photo needs dlib: pip install dlib-bin") from err
+    return dlib.get_frontal_face_detector()
 
-    Two passes: the photo as it is finds the faces of ``SMALL_FACE_WINDOW`` pixels and more; for smaller ones
-    (the cascade's window is 24 px) a copy enlarged until ``min_face`` is that large (bicubic, at most
-    ``max_side`` pixels per side) is searched for faces below that size only, so that the enlarged copy's false
-    faces cannot appear at large sizes. A small face that overlaps a large one is dropped.
+
+def hog_upsampling(size: tuple[int, int], min_face: int) -> tuple[int, float]:
+    """How a ``size`` (width, height) photo is prepared for the HOG detector to find faces of ``min_face`` px:
+    ``(k, shrink)``, the detector's own 2^k upsampling and the factor (at most 1) the photo is resized by first
+    (huge photos only). The smallest face it can find is then ``HOG_WINDOW / (2^k · shrink)`` pixels."""
+    pixels = size[0] * size[1]
+    k = 0
+    while k < HOG_MAX_UPSAMPLE and HOG_WINDOW / 2**k > min_face and pixels * 4 ** (k + 1) <= HOG_MAX_PIXELS:
+        k += 1
+    return k, min(1.0, (HOG_MAX_PIXELS / pixels) ** 0.5)
+
+
+def smallest_findable_face(size: tuple[int, int], min_face: int = 12) -> int:
+    """The smallest face (px) :func:`detect_faces` can find in a photo of ``size`` (width, height)."""
+    k, shrink = hog_upsampling(size, min_face)
+    return max(min_face, math.ceil(HOG_WINDOW / (2**k * shrink)))
+
+
+def detect_faces(image: Image.Image, min_face: int = 12) -> list[Box]:
+    """Every upright frontal face of at least ``min_face`` pixels in ``image``, largest first.
+
+    dlib's HOG detector (see ``HOG_WINDOW``) on the photo upsampled as ``hog_upsampling`` says; faces smaller
+    than ``smallest_findable_face`` cannot be found. The boxes are given in the Haar convention of
+    :func:`detect_face` (the square that ``framing_from_detection`` turns into the training framing), converted
+    from dlib's own box by ``DLIB_FACE_BOX``, so that both detectors' faces are framed alike.
     """
+    return [box for box, _ in scored_faces(image, min_face, HOG_THRESHOLD)]
+
+
+def scored_faces(image: Image.Image, min_face: int, threshold: float) -> list[tuple[Box, float]]:
+    """:func:`detect_faces` with the detector's score of each face, for faces scoring ``threshold`` or more."""
     if min_face < 1:
         raise ValueError(f"min_face must be at least 1 pixel, got {min_face}")
-    gray = np.asarray(image.convert("L"))  # [H, W]
-    boxes = _detect(gray, 1.0, max(24, min_face), None)
-    if min_face < SMALL_FACE_WINDOW:
-        scale = min(SMALL_FACE_WINDOW / min_face, max_side / max(gray.shape))
-        if scale > 1:
-            small = _detect(gray, scale, round(min_face * scale), round(SMALL_FACE_WINDOW * scale))
-            boxes += [b for b in small if all(_overlap(b, big) < 0.3 for big in boxes)]
-    return sorted(boxes, key=_area, reverse=True)
+    k, shrink = hog_upsampling(image.size, min_face)
+    rgb = image.convert("RGB")
+    if shrink < 1:
+        rgb = rgb.resize((max(1, round(rgb.width * shrink)), max(1, round(rgb.height * shrink))),
+                         Image.Resampling.BOX)
+    rects, scores, _ = _hog_detector().run(np.asarray(rgb), k, threshold)
+    found = [(_haar_convention([v / shrink for v in (r.left(), r.top(), r.right() + 1, r.bottom() + 1)]), score)
+             for r, score in zip(rects, scores)]
+    return sorted((f for f in found if f[0][2] - f[0][0] >= min_face), key=lambda f: _area(f[0]), reverse=True)
+
+
+def _haar_convention(dlib_box: list[float]) -> Box:
+    """dlib's face box → the training-framing square it implies (``DLIB_FACE_BOX``, ``HOG_OFFSET``) → the Haar
+    box whose framing that square is (``framing_from_detection`` inverted)."""
+    x0, y0, x1, y1 = dlib_box
+    fx0, fy0, fx1, fy1 = DLIB_FACE_BOX
+    crop_side = (x1 - x0) / (fx1 - fx0)
+    crop_cx, crop_cy = x0 + crop_side * (0.5 - fx0), y0 + crop_side * (0.5 - fy0)
+    dx, dy, scale = HOG_OFFSET
+    side = crop_side / FRAME_SIDE / scale
+    cx, cy = crop_cx - (FRAME_DX + dx) * side, crop_cy - (FRAME_DY + dy) * side
+    return (round(cx - side / 2), round(cy - side / 2), round(cx + side / 2), round(cy + side / 2))
 
 
 def _detect(gray: np.ndarray, scale: float, min_side: int, max_side: int | None) -> list[Box]:
@@ -110,11 +173,6 @@ def _area(box: Box) -> int:
 
 def _intersection(a: Box, b: Box) -> int:
     return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
-
-
-def _overlap(a: Box, b: Box) -> float:
-    """Intersection over the smaller box's area."""
-    return _intersection(a, b) / max(1, min(_area(a), _area(b)))
 
 
 def iou(a: Box, b: Box) -> float:

@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .faces import DLIB_FACE_BOX
 from .images import pil_to_tensor, stack_pil, tensor_to_pil, unit_range
 
 PSNR_CAP_DB = 100.0
@@ -54,7 +55,7 @@ ANALYSIS_SIZE = 256  # faces are upsampled (bicubic) to this side for dlib, whic
 # the crop's side (x0, y0, x1, y1): train/calibrate_framing.py over the 500 portraits of faces128/dev. Landmarks
 # found from this fixed box differ from those found from each face's own detector box by 1.1% of the
 # inter-ocular distance (median over 60 dev faces): the predictor hardly depends on the exact box.
-FACE_BOX = (0.112, 0.071, 0.954, 0.923)
+FACE_BOX = DLIB_FACE_BOX
 HEATMAP_SIGMA = 1.0  # in pixels of the 64×64 face, the width of the heatmaps of face-alignment networks (FAN)
 OUTER_EYE_CORNERS = (36, 45)  # in dlib's 68-point layout (iBUG 300-W)
 SAME_PERSON_DISTANCE = 0.6  # dlib's threshold for its face descriptor

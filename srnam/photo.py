@@ -18,9 +18,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
-from .faces import Box, crop_padded, detect_faces, framing_from_detection
+from .faces import Box, crop_padded, detect_faces, framing_from_detection, smallest_findable_face
+from .grid import candidate_grid
 from .images import ImageInput, open_image
 from .lr_input import camera_photo
 from .metrics import lr_psnr
@@ -29,6 +30,7 @@ from .pipeline import SRNAMOutput, SRNAMPipeline
 
 PHOTO_LR_MODES = ("downsample", "degrade")
 MAX_SCALE = 8
+MAX_COMPOSED_PIXELS = 100_000_000  # the enlarged photo (3 bytes a pixel: 300 MB at most)
 UNCERTAINTY_FULL_SCALE = 0.1  # the candidates' per-pixel standard deviation (on [0, 1]) shown at full colour
 FEATHER = 0.12  # width of the mask's soft edge, as a fraction of the face square's side
 
@@ -49,6 +51,7 @@ class PhotoResult:
     scale: int
     faces: list[PhotoFace]  # largest first
     faces_found: int  # faces detected; more than len(faces) when max_faces cut the list
+    smallest_face: int  # the smallest face (px) that could be looked for in this photo (faces.smallest_findable_face)
     choices: list[int]  # the candidate shown for each face
     composed: Image.Image  # the photo enlarged by scale with the chosen candidates put in
 
@@ -72,6 +75,7 @@ def enhance_photo(pipe: SRNAMPipeline, photo: ImageInput, *, num_candidates: int
     if isinstance(max_faces, bool) or not isinstance(max_faces, int) or max_faces < 1:
         raise ValueError(f"max_faces must be a positive integer, got {max_faces!r}")
     image = open_image(photo, square=False)
+    check_scale(image.size, scale)
     found = detect_faces(image, min_face)
     boxes = found[:max_faces]
     crop_boxes = [framing_from_detection(box) for box in boxes]
@@ -80,9 +84,25 @@ def enhance_photo(pipe: SRNAMPipeline, photo: ImageInput, *, num_candidates: int
                    learning_rate=learning_rate, callback=callback) if boxes else []
     faces = [PhotoFace(box, crop, out.lr_input, out, lr_psnr(out), uncertainty_map(out.hr_candidates))
              for box, crop, out in zip(boxes, crop_boxes, outputs)]
-    result = PhotoResult(image, scale, faces, len(found), [0] * len(faces), image)
+    result = PhotoResult(image, scale, faces, len(found), smallest_findable_face(image.size, min_face),
+                         [0] * len(faces), image)
     result.composed = compose(result, result.choices)
     return result
+
+
+def check_scale(size: tuple[int, int], scale: int) -> None:
+    """Refuse a ``scale`` that would make the composed photo larger than ``MAX_COMPOSED_PIXELS``."""
+    width, height = size[0] * scale, size[1] * scale
+    if width * height > MAX_COMPOSED_PIXELS:
+        raise ValueError(f"the {size[0]}×{size[1]} photo enlarged {scale}× would be {width}×{height} pixels, more "
+                         f"than the {MAX_COMPOSED_PIXELS / 1e6:.0f} MP allowed: use a smaller scale")
+
+
+def largest_scale(size: tuple[int, int], scale: int, max_pixels: int = MAX_COMPOSED_PIXELS) -> int:
+    """``scale``, or the largest smaller one that keeps the composed photo within ``max_pixels``."""
+    while scale > 1 and size[0] * size[1] * scale * scale > max_pixels:
+        scale -= 1
+    return scale
 
 
 def face_lr_input(image: Image.Image, crop_box: Box, pipe: SRNAMPipeline, lr_mode: str, seed: int) -> Image.Image:
@@ -102,19 +122,20 @@ def compose(result: PhotoResult, choices: Sequence[int] | None = None) -> Image.
     choices = list(result.choices if choices is None else choices)
     if len(choices) != len(result.faces):
         raise ValueError(f"compose needs one choice per face: {len(choices)} for {len(result.faces)} faces")
-    width, height = result.photo.size
-    canvas = np.asarray(result.photo.resize((width * result.scale, height * result.scale),
-                                            Image.Resampling.BICUBIC), dtype=np.float32).copy()
     for face, choice in zip(result.faces, choices):
-        candidates = face.output.hr_candidates
-        if isinstance(choice, bool) or not isinstance(choice, int) or not 0 <= choice < len(candidates):
-            raise ValueError(f"a face has candidates 0–{len(candidates) - 1}; got choice {choice!r}")
-        _paste(canvas, candidates[choice], [v * result.scale for v in face.crop_box])
-    return Image.fromarray(np.clip(canvas.round(), 0, 255).astype(np.uint8))
+        count = len(face.output.hr_candidates)
+        if isinstance(choice, bool) or not isinstance(choice, int) or not 0 <= choice < count:
+            raise ValueError(f"a face has candidates 0–{count - 1}; got choice {choice!r}")
+    width, height = result.photo.size
+    # uint8 (a large photo enlarged 4× is tens of MP); each face's square is blended in float
+    canvas = np.array(result.photo.resize((width * result.scale, height * result.scale), Image.Resampling.BICUBIC))
+    for face, choice in zip(result.faces, choices):
+        _paste(canvas, face.output.hr_candidates[choice], [v * result.scale for v in face.crop_box])
+    return Image.fromarray(canvas)
 
 
 def _paste(canvas: np.ndarray, candidate: Image.Image, box: list[int]) -> None:
-    """Blend ``candidate`` into ``canvas`` [H, W, 3] over the square ``box`` (which may leave the canvas)."""
+    """Blend ``candidate`` into ``canvas`` [H, W, 3] (uint8) over the square ``box`` (which may leave it)."""
     x0, y0, x1, y1 = box
     side = x1 - x0
     tile = np.asarray(candidate.convert("RGB").resize((side, side), Image.Resampling.BICUBIC), dtype=np.float32)
@@ -125,11 +146,12 @@ def _paste(canvas: np.ndarray, candidate: Image.Image, box: list[int]) -> None:
     if right <= left or bottom <= top:
         return
     region = canvas[y0 + top:y0 + bottom, x0 + left:x0 + right]
+    photo = region.astype(np.float32)
     tile, mask = tile[top:bottom, left:right], mask[top:bottom, left:right]
     weight = mask.sum()
     if weight > 0:  # the candidate's mean colour under the mask, moved to the photo's
-        tile = tile + ((region - tile) * mask).sum(axis=(0, 1)) / weight
-    region[:] = mask * tile + (1 - mask) * region
+        tile = tile + ((photo - tile) * mask).sum(axis=(0, 1)) / weight
+    region[:] = np.clip(mask * tile + (1 - mask) * photo, 0, 255).round().astype(np.uint8)
 
 
 def feather_mask(side: int) -> Image.Image:
@@ -153,3 +175,39 @@ def uncertainty_map(candidates: Sequence[Image.Image] | torch.Tensor) -> Image.I
     spread = np.clip(stack.std(axis=0).mean(axis=0) / UNCERTAINTY_FULL_SCALE, 0, 1)  # [H, W] in [0, 1]
     heat = np.stack([np.clip(3 * spread, 0, 1), np.clip(3 * spread - 1, 0, 1), np.clip(3 * spread - 2, 0, 1)], -1)
     return Image.fromarray((heat * 255).round().astype(np.uint8))
+
+
+def annotated(result: PhotoResult) -> Image.Image:
+    """The input photo with each face's training-framing square drawn and numbered (1: the largest), as the
+    faces are numbered in the app and the output folders."""
+    photo = result.photo.copy()
+    draw = ImageDraw.Draw(photo)
+    width = max(1, round(max(photo.size) / 400))
+    for number, face in enumerate(result.faces, 1):
+        x0, y0, x1, y1 = face.crop_box
+        draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=(255, 220, 0), width=width)
+        draw.text((x0 + width + 1, y0 + width), str(number), fill=(255, 220, 0))
+    return photo
+
+
+def result_images(result: PhotoResult, choices: Sequence[int] | None = None) -> dict[str, Image.Image]:
+    """Every image of a result by file name, as ``srnam upscale --all-faces`` writes them and the app zips them:
+    ``composed.png`` (for ``choices``, default ``result.choices``), ``faces.png`` (:func:`annotated`), and per
+    face ``face_NN/``: ``lr_input.png``, ``uncertainty.png``, ``grid.png``, ``candidate_KK.png`` and
+    ``projection_KK.png`` (best LR consistency first, as in the single-face folders)."""
+    images = {"composed.png": compose(result, choices), "faces.png": annotated(result)}
+    for number, face in enumerate(result.faces, 1):
+        out = face.output
+        folder = face_folder(number)
+        images[f"{folder}/lr_input.png"] = out.lr_input
+        images[f"{folder}/uncertainty.png"] = face.uncertainty
+        images[f"{folder}/grid.png"] = candidate_grid(out.hr_candidates, out.lr_projections, out.lr_input, out.lr_l1)
+        for k, (hr, projection) in enumerate(zip(out.hr_candidates, out.lr_projections), 1):
+            images[f"{folder}/candidate_{k:02d}.png"] = hr
+            images[f"{folder}/projection_{k:02d}.png"] = projection
+    return images
+
+
+def face_folder(number: int) -> str:
+    """The folder name of face ``number`` (1: the largest) in the outputs."""
+    return f"face_{number:02d}"

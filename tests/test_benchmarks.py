@@ -65,8 +65,11 @@ def test_training_speed_prints_every_adversarial_variant_and_its_ratio():
 
 def test_crowd_detection_prints_recall_per_face_size_and_precision():
     faces = ROOT / "tests" / "data" / "faces"
-    out = _run("crowd_detection.py", str(faces), "--photos", "1", "--faces", "8", "--windows", "36")
-    assert "1 photos, 8 faces placed" in out
-    row = next(line for line in out.splitlines() if line.strip().startswith("haar 36"))
-    cells = row.split()[2:]
-    assert len(cells) == 8 + 2 and all(c.endswith("%") for c in cells[:9]) and float(cells[9]) > 0
+    out = _run("crowd_detection.py", str(faces), "--photos", "1", "--faces", "8", "--thresholds=-0.6,0")
+    assert "photos 0-0: 8 faces placed" in out
+    rows = {line.split("%")[0].rsplit(None, 1)[0].strip(): line for line in out.splitlines() if "%" in line}
+    assert set(rows) == {"hog +0.0", "hog -0.6 *", "haar"}, rows
+    for row in rows.values():  # 8 sizes, precision, framing IoU, seconds
+        cells = row.replace(" *", "").split()[-11:]
+        assert all(c.endswith("%") for c in cells[:9]) and 0 <= float(cells[9]) <= 1 and float(cells[10]) > 0
+    assert "offset of the default's matched faces" in out

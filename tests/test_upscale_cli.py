@@ -226,3 +226,45 @@ def test_a_rerun_after_a_killed_run_leaves_only_its_own_files(model, tmp_path, c
     assert sorted(p.name for p in folder.iterdir()) == sorted(listed + ["result.json", "notes.md"])
     assert "candidate_03.png" not in listed and not (folder / "candidate_03.png").exists()
     capsys.readouterr()
+
+
+CROWD = Path(__file__).resolve().parents[1] / "demo" / "examples" / "photos" / "crowd.jpg"
+
+
+def test_all_faces_writes_the_composed_photo_a_folder_per_face_and_the_maps(model, tmp_path, capsys):
+    from srnam.faces import detect_faces
+
+    faces = len(detect_faces(Image.open(CROWD)))
+    out = tmp_path / "out"
+    assert _upscale(model, out, CROWD, "--all-faces", "--scale", "2", "--seed", "1") == 0
+    result = _result(out, "crowd_jpg")
+    assert result["faces_found"] == faces == len(result["faces"]) and result["scale"] == 2
+    assert result["composed_size"] == [2 * v for v in Image.open(CROWD).size] == list(
+        Image.open(out / "crowd_jpg" / "composed.png").size)
+    first = result["faces"][0]
+    assert first["folder"] == "face_01" and len(first["candidates"]) == 2 and 0 <= first["mean_uncertainty"] <= 1
+    assert {"composed.png", "faces.png", "face_01/uncertainty.png", "face_01/candidate_02.png",
+            "face_01/projection_01.png", "face_01/lr_input.png", "face_01/grid.png"} <= set(result["files"])
+    assert all((out / "crowd_jpg" / name).is_file() for name in result["files"])
+    assert Image.open(out / "crowd_jpg" / "face_01" / "uncertainty.png").size == (64, 64)
+    # the same seed again: skipped; with --overwrite and --max-faces 2, the extra face folders are removed
+    assert _upscale(model, out, CROWD, "--all-faces", "--scale", "2", "--seed", "1") == 0
+    assert "1 skipped" in capsys.readouterr().out
+    assert _upscale(model, out, CROWD, "--all-faces", "--scale", "2", "--seed", "1", "--max-faces", "2",
+                    "--overwrite") == 0
+    result = _result(out, "crowd_jpg")
+    assert len(result["faces"]) == 2 and result["faces_found"] == faces
+    assert sorted(p.name for p in (out / "crowd_jpg").glob("face_*")) == ["face_01", "face_02"]
+
+
+def test_all_faces_without_a_face_fails_unless_allowed_and_refuses_as_is(model, tmp_path, capsys):
+    wall = tmp_path / "in" / "wall.png"
+    wall.parent.mkdir()
+    Image.new("RGB", (90, 60), (90, 120, 150)).save(wall)
+    assert _upscale(model, tmp_path / "out", wall, "--all-faces") == 1
+    assert "wall.png: no face found (faces of 12 px and more were looked for" in capsys.readouterr().out
+    assert _upscale(model, tmp_path / "out", wall, "--all-faces", "--allow-no-face", "--scale", "3") == 0
+    result = _result(tmp_path / "out", "wall_png")
+    assert result["faces"] == [] and result["composed_size"] == [270, 180]
+    assert _upscale(model, tmp_path / "out", wall, "--all-faces", "--lr-mode", "as-is") == 2
+    assert "--lr-mode as-is does not apply" in capsys.readouterr().out

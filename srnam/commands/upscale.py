@@ -10,6 +10,15 @@ the common folder of all inputs (so ``a/face.png`` and ``b/face.png`` do not col
     OUT/a/face_png/grid.png               the comparison grid
     OUT/a/face_png/result.json            settings, seed, per-candidate L1 and PSNR, timing
 
+With ``--all-faces`` every face of each photo is searched, in one batch, and the photo comes back enlarged
+(``--scale``) with each face replaced by its best candidate (``srnam.photo``)::
+
+    OUT/group_jpg/composed.png            the photo ×scale with the faces put back (seamless blend)
+    OUT/group_jpg/faces.png               the photo with each face's square drawn and numbered
+    OUT/group_jpg/face_01/...             per face, largest first: candidate_KK.png, projection_KK.png,
+                                          lr_input.png, grid.png and uncertainty.png (where the candidates disagree)
+    OUT/group_jpg/result.json             as above, with each face's box and scores
+
 result.json is written last, so an image whose result.json lists files that all exist is done and is
 skipped on the next run (unless --overwrite). Under ``accelerate launch`` the images still to do are split
 between the processes; the summary is gathered and printed once, and every process exits with its code.
@@ -28,6 +37,7 @@ from pathlib import Path
 
 from accelerate import PartialState
 from accelerate.utils import gather_object, parse_flag_from_env
+import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
@@ -37,6 +47,7 @@ from ..grid import candidate_grid
 from ..jsonfile import write_json
 from ..lr_input import LR_MODES, make_lr_input
 from ..metrics import lr_psnr
+from ..photo import MAX_SCALE, PhotoResult, enhance_photo, face_folder, result_images
 from ..pipeline import DEFAULT_CHECKPOINT, SRNAMOutput, SRNAMPipeline
 from ..seeds import image_seed
 from .common import FAILED, OK, USAGE, UsageError, add_model_option, add_search_options, int_between, model_location
@@ -50,6 +61,7 @@ EXAMPLES = """
 examples:
   srnam upscale faces/ --out results -k 8 -n 300 --seed 0
   srnam upscale "photos/**/*.jpg" --lr-mode degrade --model user/srnam-faces
+  srnam upscale group.jpg --all-faces -k 4 -n 300 --scale 4 --seed 0
   accelerate launch --num_processes 4 -m srnam upscale faces/ --out results   # split over 4 GPUs
 
 exit status: 0 all inputs done (or already done), 1 some inputs failed, 2 usage error (no inputs
@@ -84,7 +96,18 @@ def add_parser(subparsers) -> None:
                              "(a photo: detect and crop the face first), auto (as-is up to 32 px, else degrade)")
     parser.add_argument("--allow-no-face", action="store_true",
                         help="in photo modes, use the centre square of photos without a detected face instead of "
-                             "reporting them as failed")
+                             "reporting them as failed (with --all-faces: write the enlarged photo alone)")
+    photo = parser.add_argument_group("whole photos")
+    photo.add_argument("--all-faces", action="store_true",
+                       help="search every face of each photo (one batch) and write the photo enlarged with the faces "
+                            "put back; --lr-mode auto means degrade here (faces of 64 px and more go through the "
+                            "camera model, smaller ones are downsampled), as-is is not allowed")
+    photo.add_argument("--scale", type=int_between(1, MAX_SCALE), default=4,
+                       help="with --all-faces: how much larger the composed photo is (default 4)")
+    photo.add_argument("--max-faces", type=int_between(1, 64), default=16,
+                       help="with --all-faces: search at most this many faces, the largest (default 16)")
+    photo.add_argument("--min-face", type=int_between(8, 4096), default=12,
+                       help="with --all-faces: the smallest face width looked for, in pixels (default 12)")
     parser.add_argument("--out", type=Path, default=Path("srnam_out"), help="output folder (default srnam_out)")
     parser.add_argument("--overwrite", action="store_true", help="redo images that already have results")
     parser.set_defaults(run=run)
@@ -100,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
         if state.num_processes != int(os.environ.get("WORLD_SIZE", 1)):
             raise UsageError(f"launched as {os.environ['WORLD_SIZE']} processes but accelerate set up "
                              f"{state.num_processes}; on CPUs set ACCELERATE_USE_CPU=true")
+        if args.all_faces and args.lr_mode == "as-is":
+            raise UsageError("--all-faces finds the faces in photos: --lr-mode as-is does not apply")
         jobs = plan_jobs(find_inputs(args.inputs, exclude=args.out), args.out)
     except UsageError as err:  # every process finds the same inputs, so all of them stop here
         if main:
@@ -190,29 +215,22 @@ def upscale_one(job: Job, pipe: SRNAMPipeline, args: argparse.Namespace, state: 
     start = time.perf_counter()
     seed = image_seed(args.seed, job.name) if args.seed is not None else secrets.randbelow(2**31)
     try:
+        if args.all_faces:
+            return upscale_photo(job, pipe, args, state, show_steps, seed, start)
         lr = make_lr_input(job.path, args.lr_mode, pipe.degradation, noise_seed=seed)
         if lr.face_found is False and not args.allow_no_face:
             raise NoFaceError("no face found (pass --allow-no-face to use the centre square, "
                               "or --lr-mode as-is if the image is already a face crop)")
-        steps = tqdm(total=args.steps, desc="steps", unit="step", leave=False, disable=not show_steps,
-                     dynamic_ncols=True)
-
-        def progress(search_state):
-            steps.update()
-            steps.set_postfix_str(f"best L1 {search_state.l1.min().item():.3f}")
-
         search_start = time.perf_counter()
-        with steps:
+        with _step_bar(args.steps, show_steps) as progress:
             out = pipe(lr.lr, num_candidates=args.candidates, num_steps=args.steps, seed=seed,
                        learning_rate=args.learning_rate, callback=progress)
         save_results(job, out, lr.reference, start, {
-            "input": str(job.path), "name": job.name, "srnam_version": __version__, "settings": _settings(args),
-            "seed": seed, "lr_mode": lr.mode, "face_found": lr.face_found,
+            **_common_info(job, args, seed, pipe, state), "lr_mode": lr.mode, "face_found": lr.face_found,
             "seconds": {"search": round(time.perf_counter() - search_start, 3)},  # "total" adds reading and saving
-            "device": str(pipe.device), "process": {"index": state.process_index, "count": state.num_processes},
         })
         return {"name": job.name, "status": "done", "face_found": lr.face_found}
-    except (SRNAMError, OSError) as err:  # bad or unreadable file, no face, full disk: this input only
+    except (SRNAMError, OSError, ValueError) as err:  # bad or unreadable file, no face, full disk: this input only
         reason = str(err).removeprefix(f"{job.path}: ")
     except Exception as err:  # a bug or e.g. out of GPU memory: keep going, but show where it came from
         traceback.print_exc()
@@ -220,6 +238,73 @@ def upscale_one(job: Job, pipe: SRNAMPipeline, args: argparse.Namespace, state: 
     where = f"[process {state.process_index}] " if state.num_processes > 1 else ""
     tqdm.write(f"{where}failed: {job.name}: {reason}")
     return {"name": job.name, "status": "failed", "reason": reason}
+
+
+class _step_bar:
+    """A tqdm bar of search steps whose ``progress`` is the pipeline's callback."""
+
+    def __init__(self, total: int, show: bool):
+        self.bar = tqdm(total=total, desc="steps", unit="step", leave=False, disable=not show, dynamic_ncols=True)
+
+    def __enter__(self):
+        return self.progress
+
+    def __exit__(self, *exc):
+        self.bar.close()
+
+    def progress(self, search_state) -> None:
+        self.bar.update()
+        self.bar.set_postfix_str(f"best L1 {search_state.l1.min().item():.3f}")
+
+
+def _common_info(job: Job, args: argparse.Namespace, seed: int, pipe: SRNAMPipeline, state: PartialState) -> dict:
+    return {"input": str(job.path), "name": job.name, "srnam_version": __version__, "settings": _settings(args),
+            "seed": seed, "device": str(pipe.device),
+            "process": {"index": state.process_index, "count": state.num_processes}}
+
+
+def upscale_photo(job: Job, pipe: SRNAMPipeline, args: argparse.Namespace, state: PartialState, show_steps: bool,
+                  seed: int, start: float) -> dict:
+    """``--all-faces``: every face of the photo in one search, the composed photo and a folder per face."""
+    lr_mode = "degrade" if args.lr_mode == "auto" else args.lr_mode
+    search_start = time.perf_counter()
+    with _step_bar(args.steps, show_steps) as progress:
+        result = enhance_photo(pipe, job.path, num_candidates=args.candidates, num_steps=args.steps, seed=seed,
+                               scale=args.scale, min_face=args.min_face, max_faces=args.max_faces, lr_mode=lr_mode,
+                               learning_rate=args.learning_rate, callback=progress)
+    if not result.faces and not args.allow_no_face:
+        raise NoFaceError(f"no face found (faces of {result.smallest_face} px and more were looked for; pass "
+                          f"--allow-no-face to write the enlarged photo anyway)")
+    save_photo_results(job, result, start, {
+        **_common_info(job, args, seed, pipe, state), "lr_mode": lr_mode,
+        "seconds": {"search": round(time.perf_counter() - search_start, 3)},
+    })
+    return {"name": job.name, "status": "done", "faces": len(result.faces), "faces_found": result.faces_found}
+
+
+def save_photo_results(job: Job, result: PhotoResult, start: float, info: dict) -> None:
+    """Write ``result_images`` (a folder per face), then result.json with every face's box and scores, last."""
+    _remove_old_result(job.out_dir)
+    images = result_images(result)
+    faces = []
+    for number, face in enumerate(result.faces, 1):
+        folder = face_folder(number)
+        (job.out_dir / folder).mkdir(parents=True, exist_ok=True)
+        faces.append({
+            "folder": folder, "box": list(face.box), "crop_box": list(face.crop_box),
+            "mean_uncertainty": round(float(np.asarray(face.uncertainty, np.float32).mean() / 255), 4),
+            "candidates": [{"hr": f"{folder}/candidate_{k:02d}.png", "lr_projection": f"{folder}/projection_{k:02d}.png",
+                            "lr_l1": round(l1, 6), "lr_psnr_db": round(db, 3)}
+                           for k, (l1, db) in enumerate(zip(face.output.lr_l1, face.lr_psnr), 1)],
+        })
+    job.out_dir.mkdir(parents=True, exist_ok=True)
+    for filename, image in images.items():
+        image.save(job.out_dir / filename)
+    info["seconds"]["total"] = round(time.perf_counter() - start, 3)
+    write_json(job.out_dir / RESULT, {
+        **info, "scale": result.scale, "photo_size": list(result.photo.size), "composed_size": list(result.composed.size),
+        "faces_found": result.faces_found, "smallest_face": result.smallest_face, "chosen": "best LR consistency",
+        "faces": faces, "files": sorted(images)})
 
 
 def save_results(job: Job, out: SRNAMOutput, reference: Image.Image | None, start: float, info: dict) -> None:
@@ -245,9 +330,12 @@ def save_results(job: Job, out: SRNAMOutput, reference: Image.Image | None, star
 
 
 def _settings(args: argparse.Namespace) -> dict:
-    return {"model": args.model or str(DEFAULT_CHECKPOINT), "num_candidates": args.candidates, "num_steps": args.steps,
-            "learning_rate": args.learning_rate, "lr_mode": args.lr_mode, "base_seed": args.seed,
-            "allow_no_face": args.allow_no_face}
+    settings = {"model": args.model or str(DEFAULT_CHECKPOINT), "num_candidates": args.candidates,
+                "num_steps": args.steps, "learning_rate": args.learning_rate, "lr_mode": args.lr_mode,
+                "base_seed": args.seed, "allow_no_face": args.allow_no_face}
+    if args.all_faces:
+        settings.update(all_faces=True, scale=args.scale, max_faces=args.max_faces, min_face=args.min_face)
+    return settings
 
 
 def _complete_result(out_dir: Path) -> dict | None:
@@ -264,7 +352,7 @@ def _complete_result(out_dir: Path) -> dict | None:
 # result.json (so no list of them): they are found by name, so that a rerun with fewer candidates does not
 # leave the killed run's extra candidates beside its own.
 OUTPUT_PATTERNS = ("candidate_*.png", "projection_*.png", "lr_input.png", "grid.png", "reference.png",
-                   RESULT + ".tmp")
+                   "composed.png", "faces.png", "face_*/*.png", RESULT + ".tmp")
 
 
 def _remove_old_result(out_dir: Path) -> None:
@@ -276,12 +364,22 @@ def _remove_old_result(out_dir: Path) -> None:
         old = {}
     (out_dir / RESULT).unlink(missing_ok=True)
     for name in old.get("files", []) if isinstance(old, dict) else []:
-        if isinstance(name, str) and "/" not in name and "\\" not in name:  # this folder's files only
+        if isinstance(name, str) and _is_own_file(name):
             (out_dir / name).unlink(missing_ok=True)
     for pattern in OUTPUT_PATTERNS if out_dir.is_dir() else ():
         for stale in out_dir.glob(pattern):
             if stale.is_file():
                 stale.unlink()
+    for folder in out_dir.glob("face_*/") if out_dir.is_dir() else ():
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+
+
+def _is_own_file(name: str) -> bool:
+    """A name result.json may list: a file of the image's folder, or of one of its face_NN folders."""
+    parts = name.split("/")
+    return "\\" not in name and all(parts) and ".." not in parts and (
+        len(parts) == 1 or (len(parts) == 2 and parts[0].startswith("face_")))
 
 
 # ---------------------------------------------------------------------- summary

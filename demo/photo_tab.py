@@ -1,0 +1,239 @@
+"""The "Whole photo" tab: every face of a photo, several candidates each, put back into the enlarged photo.
+
+The user uploads a photo; ``srnam.photo.enhance_photo`` finds the faces and searches all of them in one batch.
+The page then shows the composed photo, the photo with its faces numbered, and one gallery row per face: its
+LR input, its uncertainty map (where the candidates disagree) and its candidates. Clicking a candidate
+chooses it for its face and the composed photo is drawn again (``srnam.photo.compose``, no new search). The
+downloads are the composed photo at full size and a zip of every face's images (``srnam.photo.result_images``).
+
+The request's result (a ``PhotoResult``) is kept in the page's session state, so a choice needs no search;
+API clients choose with ``/photo_choose`` (face and candidate numbers, from 1), in the same session.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import io
+import shutil
+import tempfile
+import threading
+import zipfile
+from pathlib import Path
+from typing import AsyncIterator
+
+import gradio as gr
+from PIL import Image
+
+from srnam import InvalidImageError, SRNAMPipeline
+from srnam.images import open_image
+from srnam.photo import PhotoResult, annotated, compose, enhance_photo, largest_scale, result_images
+
+from .search import Finished, by_component, progress_text, searching
+from .serving import BadRequest, Limits, PhotoRequest, StopSwitches, parse_photo_request, whole_number
+
+EXAMPLE = Path(__file__).parent / "examples" / "photos" / "crowd.jpg"
+TILE = 128  # gallery tiles: the 16×16 input, the 64×64 map and candidates, enlarged without smoothing
+ROLES = ("status", "composed", "faces", "gallery", "downloads", "state")
+
+HOW_TO_READ = """\
+**Reading the faces.** One row per face, numbered as in the photo above (1 is the largest): its 16×16 LR input,
+its **uncertainty map** (black where the candidates agree, so the input fixes the face there; red to yellow
+where they differ, so the generator invents it), then its candidates, best LR consistency first. **Click a
+candidate** to put it into the photo; ✓ marks the chosen ones.
+"""
+
+
+def build_photo_tab(pipe: SRNAMPipeline, limits: Limits, switches: StopSwitches) -> None:
+    """The tab's components and events, inside the caller's ``gr.Blocks`` and ``gr.Tab``."""
+    state = gr.State(None)  # this page's last PhotoResult and its choices
+    with gr.Row():
+        with gr.Column(scale=1):
+            photo = gr.Image(label="Photo (a group photo, a crowd, a frame)", type="filepath",
+                             sources=["upload", "clipboard"], elem_id="srnam-photo-input")
+            candidates = gr.Slider(1, limits.max_candidates, value=4, step=1, label="Candidates per face",
+                                   elem_id="srnam-photo-candidates")
+            steps = gr.Slider(50, limits.max_steps, value=300, step=10, label="Iteration budget (search steps)",
+                              elem_id="srnam-photo-steps")
+            seed = gr.Slider(0, 9999, value=0, step=1, label="Seed (same seed, same candidates)")
+            with gr.Accordion("Advanced", open=False):
+                scale = gr.Slider(1, limits.max_photo_scale, value=4, step=1, label="Enlargement of the photo")
+                lr_mode = gr.Radio([("downsample: faces as they are in the photo", "downsample"),
+                                    ("degrade: faces of 64 px and more through the camera model", "degrade")],
+                                   value="degrade", label="How each face's LR input is made")
+            gr.Markdown(f"At most {limits.max_photo_faces} faces, and faces × candidates × steps at most "
+                        f"{limits.max_photo_work:,}: the largest faces that fit are searched.")
+            with gr.Row():
+                run = gr.Button("Enhance every face", variant="primary", elem_id="srnam-photo-run")
+                stop = gr.Button("Stop", variant="stop")
+            if EXAMPLE.exists():
+                gr.Examples([[str(EXAMPLE)]], inputs=[photo], label="Example (a synthetic crowd: no real people)",
+                            cache_examples=False, elem_id="srnam-photo-examples")
+        with gr.Column(scale=2):
+            status = gr.Markdown("Upload a photo and press **Enhance every face**.", label="status",
+                                 show_label=False, elem_id="srnam-photo-status")
+            composed = gr.Image(label="The photo with the chosen candidates", format="png", interactive=False,
+                                elem_id="srnam-photo-composed")
+            faces = gr.Image(label="Faces found (numbered)", format="png", interactive=False,
+                             elem_id="srnam-photo-faces")
+            gr.Markdown(HOW_TO_READ)
+            gallery = gr.Gallery(label="Per face: LR input, uncertainty, candidates", columns=6, format="png",
+                                 object_fit="contain", height="auto", interactive=False, allow_preview=False,
+                                 elem_id="srnam-photo-gallery")
+            downloads = gr.File(label="Downloads: the composed photo (full size) and a zip of every face",
+                                file_count="multiple", interactive=False, elem_id="srnam-photo-downloads")
+    outputs = dict(zip(ROLES, (status, composed, faces, gallery, downloads, state)))
+
+    async def search(image, num_candidates, num_steps, seed_value, scale_value, mode, request: gr.Request):
+        try:
+            checked = parse_photo_request(limits, image, num_candidates, num_steps, seed_value, scale_value, mode)
+        except BadRequest as err:
+            yield by_component(outputs, _cleared(f"**Cannot run.** {err}"))
+            return
+        switch = switches.take(request)
+        try:
+            async for update in run_photo_search(pipe, checked, limits, switch):
+                yield by_component(outputs, update)
+        finally:
+            switch.set()  # a closed page or cancelled client: the search ends within a step
+            switches.release(request, switch)
+
+    async def choose(result: PhotoResult | None, face, candidate):
+        """Put candidate ``candidate`` of face ``face`` (both from 1) into the photo."""
+        if result is None:
+            yield by_component(outputs, {"status": "**Nothing to choose from yet.** Enhance a photo first."})
+            return
+        faces_count = len(result.faces)
+        try:
+            if not faces_count:
+                raise BadRequest("The photo has no faces to choose for.")
+            f = whole_number("Face", face, 1, faces_count) - 1
+            k = whole_number("Candidate", candidate, 1, len(result.faces[f].output.hr_candidates)) - 1
+        except BadRequest as err:
+            yield by_component(outputs, {"status": f"**Cannot choose.** {err}"})
+            return
+        result.choices[f] = k
+        result.composed = await asyncio.to_thread(compose, result)
+        async with _request_folder() as folder:
+            yield by_component(outputs, {"status": f"Face {f + 1}: candidate #{k + 1} chosen.",
+                                     **await asyncio.to_thread(render_photo, result, folder), "state": result})
+
+    async def clicked(result: PhotoResult | None, event: gr.SelectData):
+        picked = tile_choice(result, event.index)
+        if picked is None:  # an LR input or uncertainty tile: nothing to choose
+            yield by_component(outputs, {"status": "Click a candidate (not the LR input or the map) to choose it."})
+            return
+        async for update in choose(result, *picked):
+            yield update
+
+    inputs = [photo, candidates, steps, seed, scale, lr_mode]
+    ran = run.click(switches.run_clicked, None, None, queue=False, api_visibility="private")
+    ran.then(search, inputs, list(outputs.values()), api_name="photo", preprocess=False, show_progress="minimal")
+    stop.click(switches.press, None, None, queue=False, api_visibility="private")
+    gallery.select(clicked, [state], list(outputs.values()), api_visibility="private", show_progress="hidden")
+    # For API clients (the page clicks the gallery): the same as clicking candidate `candidate` of face `face`.
+    face_number, candidate_number = gr.Number(visible=False), gr.Number(visible=False)
+    gr.Button(visible=False).click(choose, [state, face_number, candidate_number], list(outputs.values()),
+                                   api_name="photo_choose")
+
+
+async def run_photo_search(pipe: SRNAMPipeline, request: PhotoRequest, limits: Limits,
+                           stop: threading.Event) -> AsyncIterator[dict]:
+    """Page updates of one whole-photo request: progress, then the result (or a message)."""
+    if stop.is_set():
+        yield _cleared("Stopped before the search started.")
+        return
+    max_faces = request.max_faces(limits)
+    yield _cleared("Finding the faces…")
+    try:
+        # srnam opens the upload (its checks and conversions, as in the face tab); decoding takes a moment
+        image = await asyncio.to_thread(open_image, request.image_path, square=False)
+        scale = largest_scale(image.size, request.scale, limits.max_composed_pixels)
+        search = functools.partial(enhance_photo, pipe, image, num_candidates=request.num_candidates,
+                                   num_steps=request.num_steps, seed=request.seed, scale=scale, max_faces=max_faces,
+                                   lr_mode=request.lr_mode)
+        async for state in searching(search, stop, limits.preview_seconds):
+            if isinstance(state, Finished):
+                break
+            yield {"status": progress_text(state)}
+    except InvalidImageError as err:
+        yield _cleared(f"**Cannot use this file.** {str(err).replace(request.image_path, request.image_name)}")
+        return
+    except ValueError as err:  # e.g. a photo too large to enlarge at all
+        yield _cleared(f"**Cannot enhance this photo.** {err}")
+        return
+    result: PhotoResult = state.result
+    async with _request_folder() as folder:
+        yield {"status": _summary(result, request, max_faces, scale, state.seconds),
+               **await asyncio.to_thread(render_photo, result, folder), "state": result}
+
+
+def _summary(result: PhotoResult, request: PhotoRequest, max_faces: int, scale: int, seconds: float) -> str:
+    searched = len(result.faces)
+    if not result.faces:
+        return (f"**No faces found** (faces of {result.smallest_face} px and more were looked for: upright, "
+                f"roughly frontal faces). The photo is shown enlarged {scale}×.")
+    stopped = any(face.output.stopped_early for face in result.faces)
+    text = (f"{searched} face{'s' * (searched != 1)} × {request.num_candidates} candidates × "
+            f"{len(result.faces[0].output.loss_history[0])} steps in {seconds:.1f} s, seed {request.seed}"
+            f"{' (stopped early)' if stopped else ''}; the photo enlarged {scale}×.")
+    if result.faces_found > searched:
+        text += (f" **{result.faces_found} faces were found; the {searched} largest were searched** (at most "
+                 f"{max_faces} at {request.num_candidates} candidates × {request.num_steps} steps: fewer candidates "
+                 f"or steps search more faces).")
+    if scale < request.scale:
+        text += f" The photo is too large to enlarge {request.scale}×: {scale}× was used."
+    return text
+
+
+def render_photo(result: PhotoResult, folder: Path) -> dict:
+    """The composed photo, the numbered faces, the gallery rows and the downloads, as files of ``folder``."""
+    composed_path, faces_path, archive = folder / "composed.png", folder / "faces.png", folder / "candidates.zip"
+    result.composed.save(composed_path)
+    annotated(result).save(faces_path)
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zipped:  # PNGs are compressed already
+        for name, image in result_images(result).items():
+            buffer = io.BytesIO()
+            image.save(buffer, "PNG")
+            zipped.writestr(name, buffer.getvalue())
+    items = []
+    for number, (face, chosen) in enumerate(zip(result.faces, result.choices), 1):
+        items.append((_tile(face.lr_input, folder, f"f{number}_lr.png"), f"{number} · LR input"))
+        items.append((_tile(face.uncertainty, folder, f"f{number}_map.png"), f"{number} · uncertainty"))
+        for k, (hr, db) in enumerate(zip(face.output.hr_candidates, face.lr_psnr), 1):
+            mark = " ✓" if k - 1 == chosen else ""
+            items.append((_tile(hr, folder, f"f{number}_c{k}.png"), f"{number} · #{k} · {db:.1f} dB{mark}"))
+    columns = 2 + (len(result.faces[0].output.hr_candidates) if result.faces else 0)
+    return {"composed": str(composed_path), "faces": str(faces_path),
+            "gallery": gr.Gallery(value=items, columns=columns), "downloads": [str(composed_path), str(archive)]}
+
+
+def tile_choice(result: PhotoResult | None, index: int) -> tuple[int, int] | None:
+    """The (face, candidate) numbers, from 1, of gallery tile ``index`` (row by row, as ``render_photo``
+    lays them out), or None for an LR input or map tile."""
+    if result is None or not result.faces:
+        return None
+    per_face = 2 + len(result.faces[0].output.hr_candidates)
+    face, tile = divmod(index, per_face)
+    return (face + 1, tile - 1) if tile >= 2 and face < len(result.faces) else None
+
+
+def _tile(image: Image.Image, folder: Path, name: str) -> str:
+    path = folder / name
+    image.resize((TILE, TILE), Image.Resampling.NEAREST).save(path)
+    return str(path)
+
+
+def _cleared(status: str) -> dict:
+    return {"status": status, "composed": None, "faces": None, "gallery": [], "downloads": None, "state": None}
+
+
+class _request_folder:
+    """A temporary folder for one update's files, removed when the handler resumes after yielding them
+    (Gradio has copied them into its cache by then; see demo/search.py)."""
+
+    async def __aenter__(self) -> Path:
+        self.path = Path(tempfile.mkdtemp(prefix="srnam-demo-"))
+        return self.path
+
+    async def __aexit__(self, *exc) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)

@@ -1,0 +1,163 @@
+"""The demo's "Whole photo" tab through gradio_client: every face searched, composed, chosen again, downloaded.
+
+The app is served on 127.0.0.1 with tiny random models (see test_app.py); the photo is the tab's example, a
+synthetic crowd whose faces are found by the detector.
+"""
+import io
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from conftest import make_tiny_models
+from srnam import SRNAMPipeline
+from srnam.faces import detect_faces, framing_from_detection
+from test_app import serve
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from demo import Limits  # noqa: E402
+from demo.photo_tab import EXAMPLE, tile_choice  # noqa: E402
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
+ROLES = ["status", "composed", "faces", "gallery", "downloads"]  # the state output is not sent to API clients
+
+
+@pytest.fixture(scope="module")
+def client():
+    demo, _ = serve(SRNAMPipeline(*make_tiny_models(), device="cpu"), Limits(preview_seconds=0.2))
+    yield Client(demo.local_url, verbose=False)
+    demo.close()
+
+
+def photo(client, path=EXAMPLE, candidates=2, steps=3, seed=0, scale=2, lr_mode="downsample") -> dict:
+    return _by_name(client.predict(handle_file(str(path)), candidates, steps, seed, scale, lr_mode, api_name="/photo"))
+
+
+def choose(client, face, candidate) -> dict:
+    return _by_name(client.predict(face, candidate, api_name="/photo_choose"))
+
+
+def _by_name(values) -> dict:
+    out = dict(zip(ROLES, values))
+    gallery = out["gallery"]
+    if isinstance(gallery, dict) and "value" in gallery:  # with its column count: 2 + candidates per face
+        assert gallery["columns"] == 2 + len([i for i in gallery["value"] if i["caption"].startswith("1 · #")])
+        out["gallery"] = gallery["value"]
+    return out
+
+
+def pixels(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), np.int16)
+
+
+def squares(scale: int) -> list[tuple[int, ...]]:
+    """The example's face squares in the composed photo, largest face first (the numbering of the page)."""
+    return [tuple(v * scale for v in framing_from_detection(b)) for b in detect_faces(Image.open(EXAMPLE))]
+
+
+def inside(shape, boxes) -> np.ndarray:
+    mask = np.zeros(shape[:2], bool)
+    for x0, y0, x1, y1 in boxes:
+        mask[max(0, y0):y1, max(0, x0):x1] = True
+    return mask
+
+
+def test_every_face_is_searched_and_put_back_inside_its_square_only(client):
+    out = photo(client)
+    boxes = squares(2)
+    assert out["status"].startswith(f"{len(boxes)} faces × 2 candidates × 3 steps"), out["status"]
+    original = Image.open(EXAMPLE).convert("RGB")
+    composed = pixels(out["composed"])
+    assert composed.shape == (original.height * 2, original.width * 2, 3)
+    enlarged = np.asarray(original.resize((original.width * 2, original.height * 2), Image.Resampling.BICUBIC),
+                          np.int16)
+    changed = np.abs(composed - enlarged).max(axis=2) > 0
+    assert changed.any() and not changed[~inside(composed.shape, boxes)].any()
+    # one gallery row per face: LR input, uncertainty map, then the candidates, the chosen one ticked
+    captions = [item["caption"] for item in out["gallery"]]
+    assert len(captions) == len(boxes) * 4
+    assert captions[:4] == ["1 · LR input", "1 · uncertainty", captions[2], captions[3]]
+    assert captions[2].startswith("1 · #1 · ") and captions[2].endswith(" dB ✓") and "✓" not in captions[3]
+    assert [Path(f).name for f in out["downloads"]] == ["composed.png", "candidates.zip"]
+    assert pixels(out["downloads"][0]).shape == composed.shape  # full size
+    with zipfile.ZipFile(out["downloads"][1]) as zipped:
+        names = set(zipped.namelist())
+        assert {"composed.png", "faces.png", "face_01/candidate_02.png", "face_01/uncertainty.png",
+                f"face_{len(boxes):02d}/lr_input.png"} <= names
+        assert Image.open(io.BytesIO(zipped.read("face_01/candidate_01.png"))).size == (64, 64)
+
+
+def test_clicking_another_candidate_changes_that_face_only(client):
+    first = photo(client, seed=3)
+    again = choose(client, 1, 2)
+    assert again["status"] == "Face 1: candidate #2 chosen."
+    boxes = squares(2)
+    before, after = pixels(first["composed"]), pixels(again["composed"])
+    changed = np.abs(after - before).max(axis=2) > 0
+    assert changed.any() and not changed[~inside(after.shape, boxes[:1])].any()
+    captions = [item["caption"] for item in again["gallery"]]
+    assert not captions[2].endswith("✓") and captions[3].endswith("✓")
+    with zipfile.ZipFile(again["downloads"][1]) as zipped:  # the zip's composed photo follows the choice
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(zipped.read("composed.png"))), np.int16), after)
+
+
+def test_the_gallery_tiles_map_to_faces_and_candidates():
+    class Result:  # what tile_choice reads of a PhotoResult: faces with K candidates
+        faces = [type("Face", (), {"output": type("Out", (), {"hr_candidates": [0, 0, 0]})})] * 2
+
+    assert [tile_choice(Result, i) for i in range(10)] == [
+        None, None, (1, 1), (1, 2), (1, 3), None, None, (2, 1), (2, 2), (2, 3)]
+    assert tile_choice(None, 2) is None
+
+
+@pytest.mark.parametrize("request_values, message", [
+    ({"candidates": 0}, "Number of candidates must be a whole number from 1 to 16 (got 0)"),
+    ({"scale": 9}, "Scale must be a whole number from 1 to 8 (got 9)"),
+    ({"lr_mode": "as-is"}, "LR input mode must be one of downsample, degrade (got 'as-is')"),
+])
+def test_out_of_range_values_are_refused(client, request_values, message):
+    out = photo(client, **request_values)
+    assert out["status"].startswith("**Cannot run.**") and message in out["status"], out["status"]
+
+
+def test_bad_files_and_bad_choices_get_a_message_and_the_server_keeps_serving(tmp_path):
+    demo, _ = serve(SRNAMPipeline(*make_tiny_models(), device="cpu"), Limits(preview_seconds=0.2))
+    try:
+        client = Client(demo.local_url, verbose=False)
+        assert choose(client, 1, 1)["status"].startswith("**Nothing to choose from yet.**")
+        text = tmp_path / "notes.jpg"
+        text.write_text("not a photo")
+        assert "notes.jpg: not an image file" in photo(client, text)["status"]
+        wall = tmp_path / "wall.png"
+        Image.new("RGB", (120, 90), (90, 120, 150)).save(wall)
+        empty = photo(client, wall)
+        assert empty["status"].startswith("**No faces found**") and empty["gallery"] == []
+        assert pixels(empty["composed"]).shape == (180, 240, 3)
+        assert "no faces to choose for" in choose(client, 1, 1)["status"]
+        photo(client)
+        faces = len(squares(1))
+        assert f"Face must be a whole number from 1 to {faces} (got {faces + 1})" in \
+            choose(client, faces + 1, 1)["status"]
+        assert "Candidate must be a whole number from 1 to 2 (got 3)" in choose(client, 1, 3)["status"]
+    finally:
+        demo.close()
+
+
+def test_the_work_cap_searches_the_largest_faces_and_says_so():
+    demo, _ = serve(SRNAMPipeline(*make_tiny_models(), device="cpu"), Limits(preview_seconds=0.2, max_photo_work=12))
+    try:
+        out = photo(Client(demo.local_url, verbose=False), candidates=2, steps=3)  # 12 // 6: two faces
+        found = len(squares(1))
+        assert out["status"].startswith("2 faces × 2 candidates × 3 steps"), out["status"]
+        assert f"{found} faces were found; the 2 largest were searched" in out["status"]
+        assert len(out["gallery"]) == 2 * 4
+    finally:
+        demo.close()
