@@ -96,3 +96,31 @@ def test_a_bad_file_gets_a_message_then_an_example_works(page, tmp_path):
     page.locator("#srnam-run").click()
     page.locator("#srnam-status").filter(has_text=re.compile(r"4 candidates × 50 steps")).wait_for()
     assert page.locator("#srnam-gallery .thumbnail-item").count() == 4
+
+
+def test_whole_photo_tab_enhance_then_click_a_candidate_to_choose_it(page):
+    from srnam.faces import detect_faces
+    from PIL import Image
+
+    crowd = ROOT / "demo" / "examples" / "photos" / "crowd.jpg"
+    faces = len(detect_faces(Image.open(crowd)))
+    page.get_by_role("tab", name="Whole photo").click()
+    page.locator("#srnam-photo-input input[type=file]").set_input_files(str(crowd))
+    page.locator("#srnam-photo-input img").wait_for()
+    _set_slider(page, "srnam-photo-candidates", 2)
+    _set_slider(page, "srnam-photo-steps", 50)
+    page.locator("#srnam-photo-run").click()
+    status = page.locator("#srnam-photo-status")
+    status.filter(has_text=re.compile(rf"{faces} faces × 2 candidates × 50 steps")).wait_for()
+    thumbnails = page.locator("#srnam-photo-gallery .thumbnail-item")
+    assert thumbnails.count() == faces * 4  # per face: LR input, uncertainty map, two candidates
+    composed = page.locator("#srnam-photo-composed img")
+    before = composed.get_attribute("src")
+    thumbnails.nth(3).click()  # face 1, candidate #2
+    status.filter(has_text="Face 1: candidate #2 chosen.").wait_for()
+    page.wait_for_function("([sel, old]) => document.querySelector(sel).getAttribute('src') !== old",
+                           arg=["#srnam-photo-composed img", before])
+    assert page.locator("#srnam-photo-gallery").get_by_text(re.compile(r"1 · #2 · [0-9.]+ dB ✓")).count() == 1
+    page.screenshot(path=str(SCREENSHOT.with_name("browser-photo.png")), full_page=True)
+    downloads = "".join(page.locator("#srnam-photo-downloads").inner_text().split())  # the page breaks the names
+    assert "composed.png" in downloads and "candidates.zip" in downloads, downloads
