@@ -81,6 +81,17 @@ def main(argv=None) -> None:
         print(f"before/after: {args.figure}")
 
 
+def ring_difference(a: np.ndarray, b: np.ndarray, box: Box, width: int) -> float:
+    """Mean absolute difference of ``a`` and ``b`` [H, W, 3] in the ring of ``width`` pixels around ``box``
+    (the part inside the image)."""
+    x0, y0, x1, y1 = box
+    height, full_width = a.shape[:2]
+    outer = np.zeros((height, full_width), bool)
+    outer[max(0, y0 - width):max(0, y1 + width), max(0, x0 - width):max(0, x1 + width)] = True
+    outer[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = False
+    return float(np.abs(a[outer] - b[outer]).mean()) if outer.any() else 0.0
+
+
 def before_after(result, faces: int = 6, cell: int = 128) -> Image.Image:
     """Each of the largest ``faces`` faces three ways, top to bottom (the photo's pixels enlarged without
     smoothing, bicubic, SR-NAM's composed photo), one column per face, with the whole composed photo below."""
