@@ -73,3 +73,17 @@ def test_crowd_detection_prints_recall_per_face_size_and_precision():
         cells = row.replace(" *", "").split()[-11:]
         assert all(c.endswith("%") for c in cells[:9]) and 0 <= float(cells[9]) <= 1 and float(cells[10]) > 0
     assert "offset of the default's matched faces" in out
+
+
+def test_whole_photo_times_both_ways_measures_the_seam_and_draws_the_figure(tmp_path):
+    out = _run("whole_photo.py", "-k", "2", "-n", "2", "--rounds", "1", "--figure", str(tmp_path / "figure.png"))
+    assert "8 faces found (of 8)" in out  # the demo's crowd, on the shipped checkpoints/default
+    seconds = {name.strip(): float(value.split()[0].rstrip("×")) for name, value in
+               (line.split(":", 1) for line in out.splitlines() if line.endswith((" s", "×")))}
+    assert set(seconds) == {"whole photo (detect, search, compose)", "its search alone", "one face at a time",
+                            "one at a time / batched search"} and all(v > 0 for v in seconds.values())
+    seams = re.findall(r"ring outside each face (box|square): mean ([0-9.]+) levels", out)
+    assert [kind for kind, _ in seams] == ["box", "square"] and float(seams[1][1]) == 0.0  # nothing moves outside
+    from PIL import Image
+
+    assert Image.open(tmp_path / "figure.png").width == 4 + 6 * (128 + 4)  # six faces, three rows each
