@@ -72,7 +72,8 @@ def main(argv=None) -> None:
 
     enlarged = np.asarray(photo.resize(result.composed.size, Image.Resampling.BICUBIC), np.float32)
     composed = np.asarray(result.composed, np.float32)
-    for what, boxes in (("face box", [f.box for f in result.faces]), ("face square", [f.crop_box for f in result.faces])):
+    for what, boxes in (("face box", [f.box for f in result.faces]),
+                        ("face square", [f.crop_box for f in result.faces])):
         rings = [ring_difference(composed, enlarged, [v * args.scale for v in box], args.ring) for box in boxes]
         print(f"seam, {args.ring}-px ring outside each {what}: mean {np.mean(rings):.2f} levels, "
               f"worst face {np.max(rings):.2f}")

@@ -125,7 +125,8 @@ async def searching(search: Callable[..., Any], stop: threading.Event,
 
 def progress_text(state: SearchState) -> str:
     return (f"Searching: step {state.step} of {state.num_steps} "
-            f'<progress value="{state.step}" max="{state.num_steps}"></progress> best LR L1 so far {state.l1.min():.3f}.')
+            f'<progress value="{state.step}" max="{state.num_steps}"></progress> '
+            f"best LR L1 so far {state.l1.min():.3f}.")
 
 
 def by_component(outputs: dict, update: dict) -> dict:

@@ -161,3 +161,16 @@ def test_the_work_cap_searches_the_largest_faces_and_says_so():
         assert len(out["gallery"]) == 2 * 4
     finally:
         demo.close()
+
+
+def test_stop_ends_the_photo_search_with_the_candidates_so_far(client):
+    import time
+
+    job = client.submit(handle_file(str(EXAMPLE)), 1, 1000, 0, 1, "downsample", api_name="/photo")
+    deadline = time.monotonic() + 60
+    while not any(str(v[0]).startswith("Searching: step") for v in job.outputs()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    client.predict(api_name="/stop")  # the page's Stop buttons share this session's switches
+    out = _by_name(job.result())
+    assert "(stopped early)" in out["status"], out["status"]
+    assert out["gallery"] and out["composed"] is not None
