@@ -136,6 +136,9 @@ def test_bad_files_and_bad_choices_get_a_message_and_the_server_keeps_serving(tm
         text = tmp_path / "notes.jpg"
         text.write_text("not a photo")
         assert "notes.jpg: not an image file" in photo(client, text)["status"]
+        dot = tmp_path / "dot.png"
+        Image.new("RGB", (1, 1)).save(dot)
+        assert "dot.png: image too small (1×1)" in photo(client, dot)["status"]
         wall = tmp_path / "wall.png"
         Image.new("RGB", (120, 90), (90, 120, 150)).save(wall)
         empty = photo(client, wall)

@@ -106,3 +106,40 @@ def test_the_feather_mask_is_zero_at_the_edges_and_full_inside():
     mask = np.asarray(feather_mask(100))
     assert mask[0].max() == 0 and mask[:, 0].max() == 0 and mask[50, 50] == 255
     assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(1 / 3)
+
+
+def test_the_detector_upsamples_small_photos_for_small_faces_and_large_ones_less():
+    from srnam.faces import hog_upsampling, smallest_findable_face
+
+    assert hog_upsampling((640, 480), 12) == (3, 1.0)  # 8×: 12 px faces fill the 80 px window
+    assert hog_upsampling((640, 480), 40) == (1, 1.0)  # 2× is enough for 40 px
+    assert smallest_findable_face((640, 480)) == 12
+    assert hog_upsampling((1920, 1080), 12) == (1, 1.0) and smallest_findable_face((1920, 1080)) == 40
+    k, shrink = hog_upsampling((8000, 5000), 12)  # 40 MP: reduced to 20 MP, not upsampled
+    assert k == 0 and shrink == pytest.approx(0.5 ** 0.5)
+    assert smallest_findable_face((8000, 5000)) == 114
+
+
+def test_too_large_an_enlargement_is_refused_and_the_app_scale_is_lowered():
+    from srnam.photo import check_scale, largest_scale
+
+    with pytest.raises(ValueError, match=r"enlarged 8× would be 40000×32000 pixels, more than the 100 MP allowed"):
+        check_scale((5000, 4000), 8)
+    assert largest_scale((5000, 4000), 8) == 2 and largest_scale((640, 480), 4) == 4
+    assert largest_scale((640, 480), 8, max_pixels=5_000_000) == 4
+
+
+def test_result_images_are_the_cli_and_zip_layout_and_follow_the_choices(pipe, crowd):
+    from srnam.photo import annotated, result_images
+
+    result = enhance_photo(pipe, crowd[0], num_candidates=2, num_steps=2, seed=0, scale=1)
+    images = result_images(result, [1, 0, 0])
+    assert set(images) == {"composed.png", "faces.png"} | {
+        f"face_{n:02d}/{name}" for n in (1, 2, 3) for name in (
+            "lr_input.png", "uncertainty.png", "grid.png", "candidate_01.png", "candidate_02.png",
+            "projection_01.png", "projection_02.png")}
+    assert np.array_equal(np.asarray(images["composed.png"]), np.asarray(compose(result, [1, 0, 0])))
+    assert images["face_01/candidate_02.png"] is result.faces[0].output.hr_candidates[1]
+    boxes = np.asarray(annotated(result), np.int16) - np.asarray(crowd[0], np.int16)
+    x0, y0, x1, y1 = result.faces[0].crop_box  # the square's outline is drawn, its inside is the photo's
+    assert np.abs(boxes[y0, x0 + 2:x1 - 2]).max() > 50 and np.abs(boxes[y0 + 8:y1 - 8, x0 + 8:x1 - 8]).max() == 0
