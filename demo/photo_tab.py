@@ -45,7 +45,9 @@ candidate** to put it into the photo; ✓ marks the chosen ones.
 
 def build_photo_tab(pipe: SRNAMPipeline, limits: Limits, switches: StopSwitches) -> None:
     """The tab's components and events, inside the caller's ``gr.Blocks`` and ``gr.Tab``."""
-    state = gr.State(None)  # this page's last PhotoResult and its choices
+    # this page's last PhotoResult and its choices; a photo and its enlargement are tens of MB, so a page's result
+    # is dropped an hour after its last use, as Gradio's cached files are
+    state = gr.State(None, time_to_live=limits.cache_seconds)
     with gr.Row():
         with gr.Column(scale=1):
             photo = gr.Image(label="Photo (a group photo, a crowd, a frame)", type="filepath",
