@@ -1,6 +1,6 @@
 """Face detection on synthetic crowd photos: recall per face size, framing and precision (srnam/synthetic_crowd.py).
 
-    python benchmarks/crowd_detection.py ../shared/data/faces128/dev --photos 20 --first 10 --thresholds -0.8,-0.6,-0.4,0
+    python benchmarks/crowd_detection.py ../shared/data/faces128/dev --photos 20 --first 10 --thresholds=-0.8,-0.6,-0.4,0
 
 Each photo holds ``--faces`` dev portraits at face sizes drawn from ``SIZES`` (12–64 px, as many of each), on
 a synthetic background, through a low-quality camera. A detection matches a true face at IoU ≥ 0.4. For each
@@ -60,7 +60,7 @@ def main(argv=None) -> None:
                   f"({current[0] + dx:.3f}, {current[1] + dy:.3f}, "
                   f"{current[2] * side:.3f}); now {current}")
     start = time.perf_counter()
-    haar = [faces._detect(np.asarray(photo.convert("L")), 1.0, 24, None) for photo, _ in photos]
+    haar = [faces.haar_faces(np.asarray(photo.convert("L"))) for photo, _ in photos]
     report("haar", haar, photos, (time.perf_counter() - start) / len(photos))
     print("* the default (srnam.faces.HOG_THRESHOLD); s/photo: the HOG rows share one run at the lowest threshold")
 

@@ -29,7 +29,8 @@ from srnam.images import open_image
 from srnam.photo import PhotoResult, annotated, compose, enhance_photo, largest_scale, result_images
 
 from .search import Finished, by_component, progress_text, searching
-from .serving import BadRequest, Limits, PhotoRequest, StopSwitches, parse_photo_request, whole_number
+from .serving import (BadRequest, Limits, PhotoRequest, StopSwitches, budget_sliders, parse_photo_request,
+                      whole_number)
 
 EXAMPLE = Path(__file__).parent / "examples" / "photos" / "crowd.jpg"
 TILE = 128  # gallery tiles: the 16×16 input, the 64×64 map and candidates, enlarged without smoothing
@@ -52,11 +53,7 @@ def build_photo_tab(pipe: SRNAMPipeline, limits: Limits, switches: StopSwitches)
         with gr.Column(scale=1):
             photo = gr.Image(label="Photo (a group photo, a crowd, a frame)", type="filepath",
                              sources=["upload", "clipboard"], elem_id="srnam-photo-input")
-            candidates = gr.Slider(1, limits.max_candidates, value=4, step=1, label="Candidates per face",
-                                   elem_id="srnam-photo-candidates")
-            steps = gr.Slider(50, limits.max_steps, value=300, step=10, label="Iteration budget (search steps)",
-                              elem_id="srnam-photo-steps")
-            seed = gr.Slider(0, 9999, value=0, step=1, label="Seed (same seed, same candidates)")
+            candidates, steps, seed = budget_sliders(limits, "Candidates per face", "srnam-photo")
             with gr.Accordion("Advanced", open=False):
                 scale = gr.Slider(1, limits.max_photo_scale, value=4, step=1, label="Enlargement of the photo")
                 lr_mode = gr.Radio([("downsample: faces as they are in the photo", "downsample"),

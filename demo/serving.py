@@ -40,6 +40,17 @@ class Limits:
     cache_seconds: int = 3600
 
 
+def budget_sliders(limits: Limits, candidates_label: str, elem_prefix: str) -> tuple[gr.Slider, gr.Slider, gr.Slider]:
+    """The candidates, steps and seed sliders of a tab (``_search_budget`` checks what they send), with element
+    ids ``{elem_prefix}-candidates`` and ``{elem_prefix}-steps``."""
+    candidates = gr.Slider(1, limits.max_candidates, value=4, step=1, label=candidates_label,
+                           elem_id=f"{elem_prefix}-candidates")
+    steps = gr.Slider(50, limits.max_steps, value=300, step=10, label="Iteration budget (search steps)",
+                      elem_id=f"{elem_prefix}-steps")
+    seed = gr.Slider(0, 9999, value=0, step=1, label="Seed (same seed, same candidates)")
+    return candidates, steps, seed
+
+
 class BadRequest(ValueError):
     """A request the app refuses; the message is shown in the page as is."""
 
@@ -77,17 +88,11 @@ class PhotoRequest:
 
 def parse_photo_request(limits: Limits, image, num_candidates, num_steps, seed, scale, lr_mode) -> PhotoRequest:
     """Check the raw values of one whole-photo request, or raise BadRequest (see ``parse_request``)."""
-    if image is None:
-        raise BadRequest("Upload a photo first (or pick the example).")
-    path, name = _upload(image)
+    path, name = _upload(image, missing="Upload a photo first (or pick the example).")
     if lr_mode not in PHOTO_LR_MODES:
         raise BadRequest(f"LR input mode must be one of {', '.join(PHOTO_LR_MODES)} (got {lr_mode!r}).")
-    return PhotoRequest(
-        image_path=path, image_name=name,
-        num_candidates=whole_number("Number of candidates", num_candidates, 1, limits.max_candidates),
-        num_steps=whole_number("Iteration budget", num_steps, 1, limits.max_steps),
-        seed=whole_number("Seed", seed, 0, limits.max_seed),
-        scale=whole_number("Scale", scale, 1, limits.max_photo_scale), lr_mode=lr_mode)
+    return PhotoRequest(image_path=path, image_name=name, **_search_budget(limits, num_candidates, num_steps, seed),
+                        scale=whole_number("Scale", scale, 1, limits.max_photo_scale), lr_mode=lr_mode)
 
 
 def parse_request(limits: Limits, image, num_candidates, num_steps, seed, learning_rate, lr_mode,
@@ -105,13 +110,17 @@ def parse_request(limits: Limits, image, num_candidates, num_steps, seed, learni
     if lr_mode not in LR_MODES:
         raise BadRequest(f"LR input mode must be one of {', '.join(LR_MODES)} (got {lr_mode!r}).")
     return SearchRequest(
-        image_path=path, image_name=name,
-        num_candidates=whole_number("Number of candidates", num_candidates, 1, limits.max_candidates),
-        num_steps=whole_number("Iteration budget", num_steps, 1, limits.max_steps),
-        seed=whole_number("Seed", seed, 0, limits.max_seed),
+        image_path=path, image_name=name, **_search_budget(limits, num_candidates, num_steps, seed),
         learning_rate=float(learning_rate), lr_mode=lr_mode,
         noise_seed=whole_number("Noise seed", noise_seed, 0, limits.max_seed),
     )
+
+
+def _search_budget(limits: Limits, num_candidates, num_steps, seed) -> dict:
+    """The checks both tabs make of the search's size and seed, as keyword arguments of their requests."""
+    return {"num_candidates": whole_number("Number of candidates", num_candidates, 1, limits.max_candidates),
+            "num_steps": whole_number("Iteration budget", num_steps, 1, limits.max_steps),
+            "seed": whole_number("Seed", seed, 0, limits.max_seed)}
 
 
 def whole_number(label: str, value, low: int, high: int) -> int:
@@ -123,9 +132,9 @@ def whole_number(label: str, value, low: int, high: int) -> int:
     return int(value)
 
 
-def _upload(image) -> tuple[str, str]:
+def _upload(image, missing: str = "Upload a face image first (or pick one of the examples).") -> tuple[str, str]:
     if image is None:
-        raise BadRequest("Upload a face image first (or pick one of the examples).")
+        raise BadRequest(missing)
     path = image.get("path") if isinstance(image, dict) else None
     if not path:
         raise BadRequest("The upload did not arrive as a file; please upload it again.")

@@ -12,7 +12,7 @@ from srnam.nam import DEFAULT_LEARNING_RATE
 
 from .photo_tab import build_photo_tab
 from .search import by_component, cleared, run_search
-from .serving import BadRequest, Limits, ServerNotice, StopSwitches, parse_request
+from .serving import BadRequest, Limits, ServerNotice, StopSwitches, budget_sliders, parse_request
 
 EXAMPLES = Path(__file__).parent / "examples"
 
@@ -65,11 +65,7 @@ def build_demo(pipe: SRNAMPipeline, limits: Limits = Limits(), notice: ServerNot
                     # so srnam (not Gradio) opens it, applying its checks and conversions to the original.
                     image = gr.Image(label="Face (a photo, or an already small face)", type="filepath",
                                      sources=["upload", "webcam", "clipboard"], elem_id="srnam-input")
-                    candidates = gr.Slider(1, limits.max_candidates, value=4, step=1, label="Number of candidates",
-                                           elem_id="srnam-candidates")
-                    steps = gr.Slider(50, limits.max_steps, value=300, step=10, label="Iteration budget (search steps)",
-                                      elem_id="srnam-steps")
-                    seed = gr.Slider(0, 9999, value=0, step=1, label="Seed (same seed, same candidates)")
+                    candidates, steps, seed = budget_sliders(limits, "Number of candidates", "srnam")
                     with gr.Accordion("Advanced", open=False):
                         learning_rate = gr.Slider(0.01, limits.max_learning_rate, value=DEFAULT_LEARNING_RATE,
                                                   step=0.01, label="Learning rate (Adam, on the latents)")

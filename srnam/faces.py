@@ -65,7 +65,7 @@ def detect_face(image: Image.Image) -> Box | None:
     gray = np.asarray(image.convert("L"))  # [H, W]
     scale = min(1.0, DETECT_MAX_SIDE / max(gray.shape))
     reduced = min(round(side * scale) for side in gray.shape)  # the shorter side the cascade sees
-    found = _detect(gray, scale, max(24, round(MIN_FACE_FRACTION * reduced)), None)  # 24: the cascade's window
+    found = haar_faces(gray, max(24, round(MIN_FACE_FRACTION * reduced)), scale)  # 24: the cascade's window
     return found[0] if found else None
 
 
@@ -154,15 +154,14 @@ def _haar_convention(dlib_box: list[float]) -> Box:
     return (round(cx - side / 2), round(cy - side / 2), round(cx + side / 2), round(cy + side / 2))
 
 
-def _detect(gray: np.ndarray, scale: float, min_side: int, max_side: int | None) -> list[Box]:
-    """The cascade's faces of ``min_side``–``max_side`` px in ``gray`` resized by ``scale`` and equalised, in
-    ``gray``'s pixels, largest first (by their size in the resized image; equal ones in the cascade's order)."""
+def haar_faces(gray: np.ndarray, min_side: int = 24, scale: float = 1.0) -> list[Box]:
+    """The cascade's faces of at least ``min_side`` px in the grayscale image ``gray`` reduced by ``scale`` (at
+    most 1) and equalised, as boxes in ``gray``'s pixels, largest first (by their size in the reduced image)."""
     if scale != 1.0:
         gray = cv2.resize(gray, (round(gray.shape[1] * scale), round(gray.shape[0] * scale)),
-                          interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
+                          interpolation=cv2.INTER_AREA)
     found = _cascade().detectMultiScale(cv2.equalizeHist(gray), scaleFactor=SCALE_FACTOR,
-                                        minNeighbors=MIN_NEIGHBORS, minSize=(min_side, min_side),
-                                        maxSize=(max_side, max_side) if max_side else (0, 0))  # 0: no limit
+                                        minNeighbors=MIN_NEIGHBORS, minSize=(min_side, min_side))
     raw = sorted((tuple(int(v) for v in f) for f in found), key=lambda f: f[2] * f[3], reverse=True)
     return [(round(x / scale), round(y / scale), round((x + w) / scale), round((y + h) / scale)) for x, y, w, h in raw]
 

@@ -203,9 +203,16 @@ def result_images(result: PhotoResult, choices: Sequence[int] | None = None) -> 
         images[f"{folder}/uncertainty.png"] = face.uncertainty
         images[f"{folder}/grid.png"] = candidate_grid(out.hr_candidates, out.lr_projections, out.lr_input, out.lr_l1)
         for k, (hr, projection) in enumerate(zip(out.hr_candidates, out.lr_projections), 1):
-            images[f"{folder}/candidate_{k:02d}.png"] = hr
-            images[f"{folder}/projection_{k:02d}.png"] = projection
+            names = candidate_files(k, folder)
+            images[names["hr"]], images[names["lr_projection"]] = hr, projection
     return images
+
+
+def candidate_files(k: int, folder: str = "") -> dict[str, str]:
+    """The file names of candidate ``k`` (from 1) and of its LR projection, in ``folder``: the names every
+    output folder uses (``srnam upscale``, with and without ``--all-faces``, and the app's zip)."""
+    prefix = f"{folder}/" if folder else ""
+    return {"hr": f"{prefix}candidate_{k:02d}.png", "lr_projection": f"{prefix}projection_{k:02d}.png"}
 
 
 def face_folder(number: int) -> str:

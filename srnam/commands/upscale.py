@@ -47,7 +47,7 @@ from ..grid import candidate_grid
 from ..jsonfile import write_json
 from ..lr_input import LR_MODES, make_lr_input
 from ..metrics import lr_psnr
-from ..photo import MAX_SCALE, PhotoResult, enhance_photo, face_folder, result_images
+from ..photo import MAX_SCALE, PhotoResult, candidate_files, enhance_photo, face_folder, result_images
 from ..pipeline import DEFAULT_CHECKPOINT, SRNAMOutput, SRNAMPipeline
 from ..seeds import image_seed
 from .common import FAILED, OK, USAGE, UsageError, add_model_option, add_search_options, int_between, model_location
@@ -293,8 +293,7 @@ def save_photo_results(job: Job, result: PhotoResult, start: float, info: dict) 
         faces.append({
             "folder": folder, "box": list(face.box), "crop_box": list(face.crop_box),
             "mean_uncertainty": round(float(np.asarray(face.uncertainty, np.float32).mean() / 255), 4),
-            "candidates": [{"hr": f"{folder}/candidate_{k:02d}.png", "lr_projection": f"{folder}/projection_{k:02d}.png",
-                            "lr_l1": round(l1, 6), "lr_psnr_db": round(db, 3)}
+            "candidates": [{**candidate_files(k, folder), "lr_l1": round(l1, 6), "lr_psnr_db": round(db, 3)}
                            for k, (l1, db) in enumerate(zip(face.output.lr_l1, face.lr_psnr), 1)],
         })
     job.out_dir.mkdir(parents=True, exist_ok=True)
@@ -302,8 +301,8 @@ def save_photo_results(job: Job, result: PhotoResult, start: float, info: dict) 
         image.save(job.out_dir / filename)
     info["seconds"]["total"] = round(time.perf_counter() - start, 3)
     write_json(job.out_dir / RESULT, {
-        **info, "scale": result.scale, "photo_size": list(result.photo.size), "composed_size": list(result.composed.size),
-        "faces_found": result.faces_found, "smallest_face": result.smallest_face, "chosen": "best LR consistency",
+        **info, "scale": result.scale, "photo_size": list(result.photo.size),
+        "composed_size": list(result.composed.size), "faces_found": result.faces_found, "smallest_face": result.smallest_face, "chosen": "best LR consistency",
         "faces": faces, "files": sorted(images)})
 
 
@@ -318,7 +317,7 @@ def save_results(job: Job, out: SRNAMOutput, reference: Image.Image | None, star
     candidates = []
     scores = zip(out.hr_candidates, out.lr_projections, out.lr_l1, lr_psnr(out))
     for k, (hr, projection, l1, db) in enumerate(scores, start=1):
-        names = {"hr": f"candidate_{k:02d}.png", "lr_projection": f"projection_{k:02d}.png"}
+        names = candidate_files(k)
         images[names["hr"]], images[names["lr_projection"]] = hr, projection
         candidates.append({**names, "lr_l1": round(l1, 6), "lr_psnr_db": round(db, 3)})
     for filename, image in images.items():
