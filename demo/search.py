@@ -31,6 +31,7 @@ from srnam import InvalidImageError, SearchState, SRNAMOutput, SRNAMPipeline
 from srnam.grid import candidate_grid
 from srnam.lr_input import LRInput, make_lr_input
 from srnam.metrics import lr_psnr
+from srnam.photo import candidate_files
 
 from .serving import Limits, SearchRequest
 
@@ -151,7 +152,7 @@ def render(output: SRNAMOutput, lr: LRInput, folder: Path) -> dict:
         # short enough for the gallery's caption line at 4 columns; the scores table has the L1 too
         gallery.append((_shown(hr, folder, f"shown_{k:02d}.png"), f"#{k} · {db:.1f} dB"))
         scores.append([k, round(l1, 4), round(db, 2)])
-        files.append(folder / f"candidate_{k:02d}.png")
+        files.append(folder / candidate_files(k)["hr"])
         hr.save(files[-1])  # the candidate itself, 64×64
     return {"grid": str(files[0]), "gallery": gallery, "scores": scores, "downloads": [str(f) for f in files]}
 

@@ -55,7 +55,7 @@ from .faces import crop_centre, crop_corpus
 from .images import open_image, pil_to_tensor, stack_pil, tensor_to_pil
 from .jsonfile import write_json
 from .lr_input import simulate_camera
-from .nam import DEFAULT_LEARNING_RATE
+from .nam import DEFAULT_LEARNING_RATE, DEFAULT_NOISE_LEARNING_RATE
 from .pipeline import SRNAMOutput, SRNAMPipeline
 from .seeds import image_seed
 
@@ -185,7 +185,8 @@ def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, *, lr_sour
              num_candidates: int = 8, num_steps: int = 300, seed: int = 0, batch_faces: int = DEFAULT_BATCH_FACES,
              learning_rate: float = DEFAULT_LEARNING_RATE, faceness_samples: int = 0,
              reference: torch.Tensor | RealismReference | None = None,
-             reference_faces: int = DEFAULT_REFERENCE_FACES, optimize_noise: bool = False) -> dict:
+             reference_faces: int = DEFAULT_REFERENCE_FACES, optimize_noise: bool = False,
+             noise_learning_rate: float = DEFAULT_NOISE_LEARNING_RATE) -> dict:
     """Evaluate on the faces ``hr`` [N, 3, 64, 64] in [-1, 1] named ``names``; returns the results as a dict
     of plain Python values (the ``results.json`` layout, less the settings). ``reference``: real faces
     disjoint from ``hr`` ([M, 3, 64, 64], the first ``reference_faces`` as the reference, the rest as the
@@ -213,7 +214,8 @@ def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, *, lr_sour
             started = time.perf_counter()
             outputs = pipe(lr_images[batch], num_candidates=num_candidates, num_steps=num_steps,
                            seed=image_seed(seed, f"search batch {index}"), learning_rate=learning_rate,
-                           callback=advance, optimize_noise=optimize_noise, output_type="pt")
+                           callback=advance, optimize_noise=optimize_noise,
+                           noise_learning_rate=noise_learning_rate, output_type="pt")
             search_seconds += time.perf_counter() - started
             found = SearchOrder(outputs)
             histories.append(found.loss_history)  # [steps, B, K]

@@ -24,7 +24,7 @@ from .grid import image_grid
 from .images import ImageInput, lr_tensor, tensor_to_pil, unit_range
 from .model_card import render_model_card
 from .models import DegradationGenerator, ProGANGenerator
-from .nam import DEFAULT_LEARNING_RATE, SearchState, latent_search
+from .nam import DEFAULT_LEARNING_RATE, DEFAULT_NOISE_LEARNING_RATE, SearchState, latent_search
 
 GENERATOR_FOLDER = "generator"
 DEGRADATION_FOLDER = "degradation"
@@ -157,20 +157,22 @@ class SRNAMPipeline:
     def __call__(self, image: ImageInput | Sequence[ImageInput], num_candidates: int = 4, num_steps: int = 300,
                  seed: int | None = None, learning_rate: float = DEFAULT_LEARNING_RATE,
                  callback: Callable[[SearchState], bool | None] | None = None, optimize_noise: bool = False,
+                 noise_learning_rate: float = DEFAULT_NOISE_LEARNING_RATE,
                  output_type: Literal["pil", "pt"] = "pil") -> SRNAMOutput | list[SRNAMOutput]:
         """Super-resolve one face (a path, PIL image, numpy array or float tensor in [0, 1]; see
         ``srnam.images``), or a list of them: one :class:`SRNAMOutput` each, all searched in one batch.
 
         Inputs larger than 16×16 are reduced by area downsampling. ``callback(state)`` runs after every
         step (``state.l1`` is [images, K]); return True from it to stop early. ``optimize_noise``: search the
-        camera model's noise together with the latents (``srnam.nam``). ``output_type``: "pil" images or "pt"
+        camera model's noise together with the latents (``srnam.nam``), at ``noise_learning_rate``. ``output_type``: "pil" images or "pt"
         tensors (see :class:`SRNAMOutput`).
         """
         _check_int("num_candidates", num_candidates, 1, MAX_CANDIDATES)
         _check_int("num_steps", num_steps, 1, MAX_STEPS)
-        if not (isinstance(learning_rate, (int, float)) and not isinstance(learning_rate, bool)
-                and math.isfinite(learning_rate) and 0 < learning_rate <= MAX_LEARNING_RATE):
-            raise ValueError(f"learning_rate must be a number in (0, {MAX_LEARNING_RATE:g}], got {learning_rate!r}")
+        for name, rate in (("learning_rate", learning_rate), ("noise_learning_rate", noise_learning_rate)):
+            if not (isinstance(rate, (int, float)) and not isinstance(rate, bool)
+                    and math.isfinite(rate) and 0 < rate <= MAX_LEARNING_RATE):
+                raise ValueError(f"{name} must be a number in (0, {MAX_LEARNING_RATE:g}], got {rate!r}")
         if output_type not in ("pil", "pt"):
             raise ValueError(f"output_type must be 'pil' or 'pt', got {output_type!r}")
         if seed is None:
@@ -184,7 +186,7 @@ class SRNAMPipeline:
         result = latent_search(
             self.generator, self.degradation, lr_input, num_candidates=num_candidates, num_steps=num_steps,
             learning_rate=learning_rate, generator_rng=torch.Generator().manual_seed(seed), callback=callback,
-            optimize_noise=bool(optimize_noise),
+            optimize_noise=bool(optimize_noise), noise_learning_rate=noise_learning_rate,
         )
         _check_finite(result, learning_rate)
         if output_type == "pil":

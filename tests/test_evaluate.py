@@ -149,3 +149,19 @@ def test_usage_errors(model, tmp_path, capsys):
     assert exit_info.value.code == 2 and "must be between 1 and 64" in capsys.readouterr().err
     assert main(["evaluate", str(FACES), "--model", model, "--reference", str(FACES)]) == 2
     assert "disjoint" in capsys.readouterr().out
+
+
+def test_optimize_noise_and_its_learning_rate(model, tmp_path, capsys):
+    runs = {}
+    for name, flags in (("fixed", []), ("searched", ["--optimize-noise", "--noise-lr", "0.1"])):
+        assert main(["evaluate", str(FACES), "--model", model, "--out", str(tmp_path / name), "--limit", "1",
+                     "--faceness", "0", *FAST, *flags]) == 0
+        runs[name] = json.loads((tmp_path / name / "results.json").read_text())
+    settings = runs["searched"]["settings"]
+    assert settings["optimize_noise"] is True and settings["noise_learning_rate"] == 0.1
+    assert runs["fixed"]["settings"]["noise_learning_rate"] == 0.05  # recorded, though unused without the flag
+    # the searched noise changes the projections, hence the LR figures
+    assert runs["searched"]["summary"]["srnam"]["mean"]["lr_l1"] != runs["fixed"]["summary"]["srnam"]["mean"]["lr_l1"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", str(FACES), "--model", model, "--optimize-noise", "--noise-lr", "0"])
+    assert exit_info.value.code == 2 and "must be a number in (0, 100], got 0" in capsys.readouterr().err

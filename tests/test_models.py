@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from srnam.models import (
-    PROGAN_CHANNELS, DegradationDiscriminator, DegradationGenerator, ProGANDiscriminator, ProGANGenerator,
+    DEGRADATION_CHANNELS, PROGAN_CHANNELS, DegradationDiscriminator, DegradationGenerator, ProGANDiscriminator,
+    ProGANGenerator,
 )
 from srnam.models.layers import EqualizedConv2d, EqualizedLinear, MinibatchStdDev, PixelNorm
 
@@ -95,6 +96,51 @@ def test_degradation_shapes_and_noise_changes_output():
     assert len([m for m in degradation.modules() if type(m).__name__ == "ResidualBlock"]) == 12
     assert sum(isinstance(m, torch.nn.PixelShuffle) for m in degradation.modules()) == 2
     assert sum(isinstance(m, torch.nn.AvgPool2d) for m in degradation.modules()) == 4
+
+
+
+def test_camera_head_blurs_and_adds_sensor_noise_set_by_the_noise_vector(tmp_path):
+    from srnam.models.camera_head import LR_MULTIPLIER, MAX_SIGMA, CameraHead
+
+    torch.manual_seed(0)
+    channels = DEGRADATION_CHANNELS["tiny"]
+    plain = DegradationGenerator(noise_size=8, channels=channels).eval()
+    headed = DegradationGenerator(noise_size=8, channels=channels, camera_head=True).eval()
+    missing, _ = headed.load_state_dict(plain.state_dict(), strict=False)
+    assert missing and all(k.startswith("camera.") for k in missing)
+    hr, noise = torch.rand(3, 3, 64, 64) * 2 - 1, torch.randn(3, 8)
+    with torch.no_grad():
+        # at its initialisation the head changes a photo by under one 8-bit level (blur 0.3 LR px, tiny noise)
+        assert (headed(hr, noise) - plain(hr, noise)).abs().mean() * 127.5 < 1.0
+        torch.testing.assert_close(headed.camera.sigma(noise), torch.full((3,), 0.3), atol=0.01, rtol=0)
+
+    head = CameraHead(noise_size=8, lr_size=16)
+    with torch.no_grad():
+        head.blur.bias.fill_(10.0 / LR_MULTIPLIER)  # sigma -> MAX_SIGMA (parameters are used ×LR_MULTIPLIER)
+        head.blur.weight[0, 0] = -20.0 / LR_MULTIPLIER  # ... except where noise[0] is large: a near-delta
+    point = torch.zeros(2, 3, 16, 16)
+    point[..., 8, 8] = 1.0
+    sharp, wide = torch.zeros(2, 8), torch.zeros(2, 8)
+    sharp[:, 0] = 1.0
+    blurred = head.lens(point, torch.cat([sharp[:1], wide[:1]]))
+    torch.testing.assert_close(blurred.sum(dim=(2, 3)), torch.ones(2, 3))  # brightness kept
+    assert blurred[0, :, 8, 8].min() > 0.99  # noise[0] = 1: no blur
+    rows = torch.arange(16.0) - 8
+    spread = (blurred[1, 0].sum(dim=0) * rows**2).sum()  # the variance of the blurred point
+    assert 0.9 * MAX_SIGMA**2 < spread < MAX_SIGMA**2, spread
+
+    with torch.no_grad():
+        head.amplitude.bias.fill_(0.0)  # softplus(0) = 0.69 of both parts
+    first, second = head.sensor(torch.randn(2, 8)), head.sensor(torch.randn(2, 8))
+    assert first.shape == (2, 3, 16, 16) and (first - second).abs().mean() > 0.3
+    torch.testing.assert_close(first.std(), torch.tensor(0.69 * 2**0.5), atol=0.2, rtol=0)
+
+    headed.save_pretrained(tmp_path)  # the fixed pattern is saved with the weights: same photos after loading
+    loaded = DegradationGenerator.from_folder(tmp_path).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(hr, noise), headed(hr, noise))
+    with pytest.raises(ValueError, match="needs residual"):
+        DegradationGenerator(noise_size=8, channels=channels, residual=False, camera_head=True)
 
 
 def test_degradation_discriminator():

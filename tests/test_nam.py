@@ -1,8 +1,9 @@
 import threading
 
+import pytest
 import torch
 
-from srnam.nam import _ExactCudaMath, latent_search
+from srnam.nam import DEFAULT_NOISE_LEARNING_RATE, _ExactCudaMath, latent_search, project_to_sphere
 
 
 def _target(generator, degradation, seed=123):
@@ -165,3 +166,24 @@ def test_optimize_noise_searches_the_camera_noise_too(tiny_models):
     # the extra freedom explains the input better (the tiny random camera model does use its noise)
     assert searched.l1.mean() < fixed.l1.mean(), (searched.l1.mean(), fixed.l1.mean())
     torch.testing.assert_close(searched.l1, (searched.lr - target[:, None]).abs().mean(dim=(2, 3, 4)))
+
+
+def test_noise_learning_rate_sets_the_noise_step_alone(tiny_models):
+    generator, degradation = tiny_models
+    target = _target(generator, degradation)
+
+    def search(**rate):
+        return latent_search(generator, degradation, target, num_candidates=3, num_steps=5, learning_rate=0.2,
+                             generator_rng=torch.Generator().manual_seed(0), optimize_noise=True, **rate)
+    default, explicit, fast, slow = (search(), search(noise_learning_rate=DEFAULT_NOISE_LEARNING_RATE),
+                                     search(noise_learning_rate=0.2), search(noise_learning_rate=1e-4))
+    torch.testing.assert_close(explicit.noise, default.noise)
+    rng = torch.Generator().manual_seed(0)
+    torch.randn(2 * 3, 32, generator=rng)  # the starting latents come first, then the noise
+    drawn = project_to_sphere(torch.randn(2 * 3, 8, generator=rng))
+    moved = {name: (result.noise.reshape(6, 8) - drawn).norm(dim=1)
+             for name, result in (("fast", fast), ("slow", slow), ("default", default))}
+    # the noise's own rate, not the latents', sets how far the noise moves
+    assert (moved["slow"] < 0.01).all() and (moved["fast"] > moved["default"]).all(), moved
+    with pytest.raises(ValueError, match="noise_learning_rate must be > 0, got 0.0"):
+        latent_search(generator, degradation, target, num_steps=1, optimize_noise=True, noise_learning_rate=0.0)

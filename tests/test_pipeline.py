@@ -103,6 +103,7 @@ def test_search_index_restores_the_search_order(pipe, face):
     ({"num_steps": 0}, ValueError, "num_steps must be between 1 and 10000, got 0"),
     ({"learning_rate": -1.0}, ValueError, r"learning_rate must be a number in \(0, 100\], got -1.0"),
     ({"learning_rate": 101.0}, ValueError, r"learning_rate must be a number in \(0, 100\]"),
+    ({"noise_learning_rate": 0.0}, ValueError, r"noise_learning_rate must be a number in \(0, 100\], got 0.0"),
     ({"seed": -5}, ValueError, "seed must be between 0"),
 ])
 def test_out_of_range_arguments(pipe, face, kwargs, error, message):

@@ -472,3 +472,47 @@ def test_saving_the_same_step_twice_keeps_a_complete_checkpoint(tmp_path):
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-0000005"]
     model.weight.data.zero_()
     assert run.resume() and torch.all(model.weight == 3.0)
+
+
+def test_camera_head_warm_starts_from_a_model_without_it_trains_and_resumes(data, tmp_path):
+    plain = dataclasses.replace(TINY_DEGRADATION, num_steps=3)
+    with pytest.warns(UserWarning):
+        train_degradation(data / "hr", data / "lr", tmp_path / "plain", plain)
+    start = DegradationGenerator.from_folder(tmp_path / "plain" / "export" / "degradation")
+    config = dataclasses.replace(TINY_DEGRADATION, camera_head=True, init_from=str(tmp_path / "plain"))
+    with pytest.warns(UserWarning):
+        full = train_degradation(data / "hr", data / "lr", tmp_path / "full", config)
+        train_degradation(data / "hr", data / "lr", tmp_path / "split", config, max_steps=2)
+        train_degradation(data / "hr", data / "lr", tmp_path / "split", config, resume=True)
+    assert full.state.step == 6
+    a = _weights(tmp_path / "full" / "export" / "degradation" / "model.safetensors")
+    b = _weights(tmp_path / "split" / "export" / "degradation" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # resume is exact with the head too
+    trained = DegradationGenerator.from_folder(tmp_path / "full" / "export" / "degradation")
+    assert trained.camera is not None
+    # the head trained: its layers moved from their initialisation (zero weights)
+    assert trained.camera.blur.weight.abs().sum() > 0 and trained.camera.amplitude.weight.abs().sum() > 0
+    # the warm start began from the plain model: its stem was loaded, then trained 6 steps at lr 1e-4
+    assert (trained.stem.weight - start.stem.weight).abs().max() < 6 * 1e-4 * 1.5
+
+    headed = dataclasses.replace(TINY_DEGRADATION, init_from=str(tmp_path / "full"))
+    with pytest.raises(ValueError, match="has a camera head: pass --camera-head true"):
+        train_degradation(data / "hr", data / "lr", tmp_path / "x", headed)
+    wider = dataclasses.replace(config, channels=(8, 8, 8, 8, 8, 16))
+    with pytest.raises(ValueError, match=r"has channels \(8, 8, 8, 8, 8, 8\), the config \(8, 8, 8, 8, 8, 16\)"):
+        train_degradation(data / "hr", data / "lr", tmp_path / "y", wider)
+
+
+def test_bool_flags_parse_true_and_false():
+    import argparse
+
+    from srnam.training.run import add_run_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser, DEGRADATION_CONFIGS)
+    parse = lambda *flags: config_from_args(DEGRADATION_CONFIGS, parser.parse_args(["--out", "x", *flags]))
+    assert parse("--camera-head", "true").camera_head is True
+    assert parse("--camera-head", "False").camera_head is False  # not bool("False")
+    assert parse().camera_head is False
+    with pytest.raises(ValueError, match="--camera-head takes true or false, got 'maybe'"):
+        parse("--camera-head", "maybe")

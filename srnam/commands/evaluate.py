@@ -11,7 +11,8 @@ from ..evaluation import (CROPS, DEFAULT_BATCH_FACES, DEFAULT_FACENESS_SAMPLES, 
                           evaluate, load_faces, markdown_table, write_outputs)
 from ..evaluation import __doc__ as EVALUATION_DOC
 from ..pipeline import DEFAULT_CHECKPOINT, SRNAMPipeline
-from .common import OK, USAGE, add_model_option, add_search_options, int_between
+from ..nam import DEFAULT_NOISE_LEARNING_RATE
+from .common import OK, USAGE, add_model_option, add_search_options, int_between, learning_rate
 
 
 def add_parser(subparsers) -> None:
@@ -44,6 +45,9 @@ def add_parser(subparsers) -> None:
                              "the folder give the real-face floor for the random samples")
     parser.add_argument("--optimize-noise", action="store_true",
                         help="search the degradation model's noise together with the latents")
+    parser.add_argument("--noise-lr", type=learning_rate, default=DEFAULT_NOISE_LEARNING_RATE,
+                        help="the noise's Adam learning rate with --optimize-noise "
+                             f"(default {DEFAULT_NOISE_LEARNING_RATE})")
     parser.set_defaults(run=run)
 
 
@@ -64,11 +68,13 @@ def run(args: argparse.Namespace) -> int:
                 "num_candidates": args.candidates, "num_steps": args.steps, "learning_rate": args.learning_rate,
                 "seed": args.seed, "batch_faces": args.batch_faces, "limit": args.limit,
                 "reference": None if args.reference is None else str(args.reference),
-                "reference_limit": args.reference_limit, "optimize_noise": args.optimize_noise}
+                "reference_limit": args.reference_limit, "optimize_noise": args.optimize_noise,
+                "noise_learning_rate": args.noise_lr}
     results = evaluate(pipe, names, hr, lr_source=args.lr_source, num_candidates=args.candidates,
                        num_steps=args.steps, seed=args.seed, batch_faces=args.batch_faces,
                        learning_rate=args.learning_rate, faceness_samples=args.faceness, reference=reference,
-                       reference_faces=args.reference_limit, optimize_noise=args.optimize_noise)
+                       reference_faces=args.reference_limit, optimize_noise=args.optimize_noise,
+                       noise_learning_rate=args.noise_lr)
     results = {"srnam_version": __version__, "settings": settings, "skipped": skipped, **results}
     write_outputs(results, args.out)
     print(markdown_table(results))

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .camera_head import CameraHead
 from .hub import ConfigField, HubModel
 from .layers import fast_layout
 
@@ -62,19 +63,26 @@ class DegradationGenerator(HubModel):
     With ``residual=True`` the network predicts a correction to the 4× area-downsampled input rather
     than the whole LR image: colours stay anchored to the HR face and training starts from plain
     downsampling instead of from noise.
+
+    With ``camera_head=True`` (needs ``residual``) the noise also sets a lens blur of that downsampled face
+    and a sensor noise added to it (:mod:`srnam.models.camera_head`): the blur and the
+    per-pixel noise of real photos, which the correction, made at 4×4, cannot give.
     """
 
     config_fields = {"noise_size": ConfigField(int), "channels": ConfigField(tuple, length=(6, 6)),
-                     "hr_size": ConfigField(int, low=16, high=1024, multiple_of=16), "residual": ConfigField(bool)}
+                     "hr_size": ConfigField(int, low=16, high=1024, multiple_of=16), "residual": ConfigField(bool), "camera_head": ConfigField(bool)}
 
     def __init__(self, noise_size: int = 100, channels: tuple[int, ...] = DEGRADATION_CHANNELS["default"],
-                 hr_size: int = 64, residual: bool = True):
+                 hr_size: int = 64, residual: bool = True, camera_head: bool = False):
         super().__init__()
         if len(channels) != 6:
             raise ValueError(f"channels needs one width per group (6), got {len(channels)}")
         if hr_size % 16:
             raise ValueError(f"hr_size must be a multiple of 16, got {hr_size}")
+        if camera_head and not residual:
+            raise ValueError("camera_head=True blurs the downsampled input that residual=True adds: it needs residual")
         self.noise_size, self.hr_size, self.residual = noise_size, hr_size, residual
+        self.camera = CameraHead(noise_size, hr_size // 4) if camera_head else None
         self.channels = tuple(channels)
         self.noise_fc = nn.Linear(noise_size, hr_size * hr_size)
         self.stem = nn.Conv2d(3 + 1, self.channels[0], 3, padding=1)
@@ -101,6 +109,8 @@ class DegradationGenerator(HubModel):
         for group, resample in zip(self.groups, self.resample):
             x = resample(group(x))  # 64 → 32 → 16 → 8 → 4 → 8 → 16
         out = self.to_rgb(x)  # [N, 3, 16, 16]
+        if self.camera is not None:
+            return out + self.camera.lens(F.avg_pool2d(hr, 4), noise) + self.camera.sensor(noise)
         if self.residual:
             out = out + F.avg_pool2d(hr, 4)
         return out

@@ -34,7 +34,7 @@ from ..data import load_image_folder
 from ..grid import image_grid
 from ..models import DEGRADATION_CHANNELS, DegradationDiscriminator, DegradationGenerator
 from .losses import gradient_penalty, load_vgg_loss
-from .run import RunConfig, TrainingRun, epoch_batch_indices
+from .run import RunConfig, TrainingRun, epoch_batch_indices, find_model_folder
 
 
 @dataclass
@@ -55,6 +55,8 @@ class DegradationConfig(RunConfig):
     gp_lambda: float = 10.0
     diversity_weight: float = 0.0  # mode seeking: penalise two noise vectors giving near-identical LR photos
     diversity_target: float = 8.0  # 8-bit levels between one face's two photos at which the penalty stops
+    camera_head: bool = False  # the noise also sets a lens blur and sensor noise (srnam.models.camera_head)
+    init_from: str = ""  # warm start: a degradation model (pipeline folder, run, export); its critic is fresh
     eval_faces: int = 512  # held-out HR faces and LR photos for the logged realism figures (0: none)
     sample_every: int = 200  # also when the realism figures are logged: a multiple of log_every
     checkpoint_every: int = 200
@@ -154,7 +156,10 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
     lr_images = load_image_folder(lr_dir, 16)  # [M, 3, 16, 16] uint8
 
     torch.manual_seed(config.seed)
-    generator = DegradationGenerator(config.noise_size, config.channels).to(run.device)
+    generator = DegradationGenerator(config.noise_size, config.channels, camera_head=config.camera_head)
+    if config.init_from:
+        warm_start(generator, config.init_from)
+    generator = generator.to(run.device)
     critic = DegradationDiscriminator(config.critic_channels).to(run.device)
     vgg = vgg.to(run.device) if vgg else None
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=config.betas)
@@ -213,6 +218,20 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
     if run.state.step >= config.num_steps:
         run.finish(config.checkpoint_every, generator, "degradation", sync=(generator,))
     return run
+
+
+def warm_start(generator: DegradationGenerator, path: str) -> None:
+    """Load the degradation model at ``path`` into ``generator``. A model without the camera head may start one
+    with it: the head then keeps its initialisation (near the identity), and everything else is loaded."""
+    initial = DegradationGenerator.from_folder(find_model_folder(path, "degradation"))
+    for name in ("noise_size", "channels", "hr_size", "residual"):
+        if getattr(initial, name) != getattr(generator, name):
+            raise ValueError(f"{path}: its degradation model has {name} {getattr(initial, name)}, the config "
+                             f"{getattr(generator, name)}")
+    if initial.camera is not None and generator.camera is None:
+        raise ValueError(f"{path}: its degradation model has a camera head: pass --camera-head true")
+    missing, unexpected = generator.load_state_dict(initial.state_dict(), strict=False)
+    assert not unexpected and all(key.startswith("camera.") for key in missing), (missing, unexpected)
 
 
 class CameraRealism:

@@ -39,12 +39,11 @@ from tqdm import tqdm
 
 from ..data import ImageFolderDataset
 from ..grid import image_grid
-from ..errors import ModelLoadError
 from ..models import PROGAN_CHANNELS, ProGANDiscriminator, ProGANGenerator
 from ..nam import project_to_sphere
 from .augment import diff_augment, parse_policy, xflip
 from .losses import gradient_penalty
-from .run import EMA, RunConfig, TrainingRun, epoch_batch_indices
+from .run import EMA, RunConfig, TrainingRun, epoch_batch_indices, find_model_folder
 
 
 @dataclass
@@ -200,17 +199,6 @@ class PairedLatents:
         if self.optimizer is not None:
             self.optimizer.step()
             self.codes.project()
-
-
-def find_model_folder(path: str | Path, part: str) -> Path:
-    """The ``part`` model folder (config.json + model.safetensors) in a pipeline folder, a run's ``export/``,
-    a run folder, or the model folder itself."""
-    path = Path(path)
-    for folder in (path / part, path / "export" / part, path):
-        if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
-            return folder
-    raise ModelLoadError(f"no {part} model in {path}: expected {path}/{part}/config.json and model.safetensors "
-                         f"(a pipeline folder or a run's export/)")
 
 
 def load_initial(cls, path: str, part: str, config: "ProGANConfig"):

@@ -37,7 +37,7 @@ import torch.distributed as dist
 from accelerate import Accelerator
 from torch import nn
 
-from ..errors import SRNAMError
+from ..errors import ModelLoadError, SRNAMError
 from ..jsonfile import dumps
 
 
@@ -147,9 +147,24 @@ def config_from_args(configs: dict, args: argparse.Namespace):
         if isinstance(default, tuple):
             kind = type(default[0]) if default else int  # an empty default: a list of widths
             overrides[f.name] = tuple(kind(v) for v in value.split(","))
+        elif isinstance(default, bool):  # bool("false") would be True
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(f"--{f.name.replace('_', '-')} takes true or false, got {value!r}")
+            overrides[f.name] = value.lower() in ("true", "1", "yes")
         else:
             overrides[f.name] = type(default)(value)
     return dataclasses.replace(config, **overrides)
+
+
+def find_model_folder(path: str | Path, part: str) -> Path:
+    """The ``part`` model folder (config.json + model.safetensors) in a pipeline folder, a run's ``export/``,
+    a run folder, or the model folder itself."""
+    path = Path(path)
+    for folder in (path / part, path / "export" / part, path):
+        if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
+            return folder
+    raise ModelLoadError(f"no {part} model in {path}: expected {path}/{part}/config.json and model.safetensors "
+                         f"(a pipeline folder or a run's export/)")
 
 
 def epoch_batch_indices(position: int, batch: int, num_images: int, seed: int) -> torch.Tensor:
