@@ -164,8 +164,8 @@ class SRNAMPipeline:
 
         Inputs larger than 16×16 are reduced by area downsampling. ``callback(state)`` runs after every
         step (``state.l1`` is [images, K]); return True from it to stop early. ``optimize_noise``: search the
-        camera model's noise together with the latents (``srnam.nam``), at ``noise_learning_rate``. ``output_type``: "pil" images or "pt"
-        tensors (see :class:`SRNAMOutput`).
+        camera model's noise together with the latents (``srnam.nam``), at ``noise_learning_rate``.
+        ``output_type``: "pil" images or "pt" tensors (see :class:`SRNAMOutput`).
         """
         _check_int("num_candidates", num_candidates, 1, MAX_CANDIDATES)
         _check_int("num_steps", num_steps, 1, MAX_STEPS)

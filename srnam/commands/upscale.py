@@ -302,7 +302,8 @@ def save_photo_results(job: Job, result: PhotoResult, start: float, info: dict) 
     info["seconds"]["total"] = round(time.perf_counter() - start, 3)
     write_json(job.out_dir / RESULT, {
         **info, "scale": result.scale, "photo_size": list(result.photo.size),
-        "composed_size": list(result.composed.size), "faces_found": result.faces_found, "smallest_face": result.smallest_face, "chosen": "best LR consistency",
+        "composed_size": list(result.composed.size), "faces_found": result.faces_found,
+        "smallest_face": result.smallest_face, "chosen": "best LR consistency",
         "faces": faces, "files": sorted(images)})
 
 

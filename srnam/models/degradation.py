@@ -70,7 +70,8 @@ class DegradationGenerator(HubModel):
     """
 
     config_fields = {"noise_size": ConfigField(int), "channels": ConfigField(tuple, length=(6, 6)),
-                     "hr_size": ConfigField(int, low=16, high=1024, multiple_of=16), "residual": ConfigField(bool), "camera_head": ConfigField(bool)}
+                     "hr_size": ConfigField(int, low=16, high=1024, multiple_of=16), "residual": ConfigField(bool),
+                     "camera_head": ConfigField(bool)}
 
     def __init__(self, noise_size: int = 100, channels: tuple[int, ...] = DEGRADATION_CHANNELS["default"],
                  hr_size: int = 64, residual: bool = True, camera_head: bool = False):
@@ -109,10 +110,11 @@ class DegradationGenerator(HubModel):
         for group, resample in zip(self.groups, self.resample):
             x = resample(group(x))  # 64 → 32 → 16 → 8 → 4 → 8 → 16
         out = self.to_rgb(x)  # [N, 3, 16, 16]
-        if self.camera is not None:
-            return out + self.camera.lens(F.avg_pool2d(hr, 4), noise) + self.camera.sensor(noise)
         if self.residual:
-            out = out + F.avg_pool2d(hr, 4)
+            base = F.avg_pool2d(hr, 4)
+            if self.camera is not None:  # the head needs residual: it acts on the downsampled face
+                base = self.camera.lens(base, noise) + self.camera.sensor(noise)
+            out = out + base
         return out
 
 
