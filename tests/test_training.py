@@ -116,6 +116,10 @@ def test_ema_warms_up_then_keeps_its_decay():
     assert ema.model.weight.item() == pytest.approx(0.9)
     ema.update(model, step=10_000)  # (10001/10010 > 0.999): the configured decay
     assert ema.model.weight.item() == pytest.approx(0.9 + 0.1 * 0.001)
+    kept = EMA(torch.nn.Linear(1, 1, bias=False).requires_grad_(False), beta=0.99, warmup=False)  # a warm start
+    start = kept.model.weight.item()
+    kept.update(model, step=0)  # the configured decay from the first step: the loaded weights are kept
+    assert kept.model.weight.item() == pytest.approx(0.99 * start + 0.01)
 
 
 def test_progan_resume_matches_uninterrupted_run(data, tmp_path):
@@ -299,7 +303,7 @@ def test_select_then_publish_with_examples_and_evaluation(data, tmp_path, hub):
     train_progan(data / "hr", tmp_path / "g", dataclasses.replace(TINY_PROGAN, snapshot_every=5))
     with pytest.warns(UserWarning):
         train_degradation(data / "hr", data / "lr", tmp_path / "d",
-                          dataclasses.replace(TINY_DEGRADATION, noise_size=8))
+                          dataclasses.replace(TINY_DEGRADATION, noise_size=8, snapshot_every=3))
     faces = ROOT / "tests" / "data" / "faces"
 
     def script(name, *args):
@@ -332,6 +336,7 @@ def test_select_then_publish_with_examples_and_evaluation(data, tmp_path, hub):
     (tmp_path / "notes.md").write_text("Trained in two slices.")
     (tmp_path / "limits.md").write_text("## Known limitations\n\nNoise in, noise out.")
     script("publish.py", tmp_path / "g", tmp_path / "d", "--snapshot", "step-0000010", "--out", tmp_path / "pipe",
+           "--degradation-snapshot", "step-0000003",
            "--training-data", "Eight noise images.", "--notes-file", tmp_path / "notes.md", "--examples", faces,
            "--example-steps", 20, "--evaluation", tmp_path / "eval", "--evaluation", tmp_path / "eval_bicubic",
            "--compare-with", tmp_path / "pipe0", "--section-file", tmp_path / "limits.md", "--push", repo)
@@ -341,7 +346,9 @@ def test_select_then_publish_with_examples_and_evaluation(data, tmp_path, hub):
     assert card.index("## Examples") < card.index("## Evaluation") < card.index("## Known limitations") \
         < card.index("## Intended use")
     assert "| SR-NAM K=2, best of K (oracle) |" in card and "Face-ness: a face is found in" in card
-    assert "realism of the LR photos at step 6" in card and "for plain area downsampling" in card
+    # the degradation snapshot of step 3 ships, with the realism figures logged at its step (not the run's last, 6)
+    assert "### degradation (`d`, export `snapshots/step-0000003`)" in card and "3 steps, 36 images seen" in card
+    assert "realism of the LR photos at step 3" in card and "for plain area downsampling" in card
     assert Image.open(tmp_path / "pipe" / "samples.png").size == (256, 256)
     degradation_figure = Image.open(tmp_path / "pipe" / "degradation_examples.png")
     search_figure = Image.open(tmp_path / "pipe" / "search_examples.png")
@@ -516,3 +523,34 @@ def test_bool_flags_parse_true_and_false():
     assert parse().camera_head is False
     with pytest.raises(ValueError, match="--camera-head takes true or false, got 'maybe'"):
         parse("--camera-head", "maybe")
+
+
+def test_degradation_ema_is_what_is_exported_snapshotted_and_resumed(data, tmp_path, capsys):
+    """A warm start with a critic warm-up and an average of the weights: what ships is the average."""
+    with pytest.warns(UserWarning):
+        train_degradation(data / "hr", data / "lr", tmp_path / "start", dataclasses.replace(TINY_DEGRADATION,
+                                                                                             num_steps=2))
+    config = dataclasses.replace(TINY_DEGRADATION, ema_beta=0.9, snapshot_every=3, critic_warmup=4,
+                                 init_from=str(tmp_path / "start"))
+    with pytest.warns(UserWarning):
+        full = train_degradation(data / "hr", data / "lr", tmp_path / "full", config)
+        assert "critic warm-up: 4 steps, critic loss" in capsys.readouterr().out
+        train_degradation(data / "hr", data / "lr", tmp_path / "split", config, max_steps=4)
+        capsys.readouterr()
+        train_degradation(data / "hr", data / "lr", tmp_path / "split", config, resume=True)
+        assert "critic warm-up" not in capsys.readouterr().out  # once per run, not again when it resumes
+    # the warm-up's critic steps drew images too: 4 batches of 4 before 6 steps of (2 critic + 1 generator) × 4
+    assert full.state.images_seen == 4 * 4 + 6 * 3 * 4
+    export = _weights(tmp_path / "full" / "export" / "degradation" / "model.safetensors")
+    checkpoint = tmp_path / "full" / "checkpoints" / "step-0000006"
+    raw = torch.load(checkpoint / "custom_checkpoint_0.pkl", weights_only=True)  # registered first: the generator
+    average = torch.load(checkpoint / "custom_checkpoint_5.pkl", weights_only=True)  # registered last: the EMA
+    assert all(torch.equal(export[k], average[k]) for k in export)  # the export is the average ...
+    assert any(not torch.equal(export[k], raw[k]) for k in export)  # ... not the last raw weights
+    snapshots = sorted(p.name for p in (tmp_path / "full" / "snapshots").iterdir())
+    assert snapshots == ["step-0000003", "step-0000006"]
+    last = _weights(tmp_path / "full" / "snapshots" / "step-0000006" / "degradation" / "model.safetensors")
+    assert all(torch.equal(export[k], last[k]) for k in export)
+    assert DegradationGenerator.from_folder(tmp_path / "full" / "snapshots" / "step-0000003" / "degradation")
+    resumed = _weights(tmp_path / "split" / "export" / "degradation" / "model.safetensors")
+    assert all(torch.equal(export[k], resumed[k]) for k in export)  # the average resumes exactly too

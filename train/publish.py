@@ -43,8 +43,9 @@ def describe_run(run_dir: Path, export: Path, part: str) -> str:
              f"- {info['steps']} steps, {info['images_seen']} images seen, {hours:.2f} h of training "
              f"on {info['processes']} process(es), device `{info['device']}`",
              f"- config: `{json.dumps({k: v for k, v in config.items() if k not in ('trainer',)})}`"]
-    camera = [r for r in _records(run_dir) if "camera_fd" in r]
-    if camera:  # the degradation trainer's realism figures (srnam/camera_realism.py), at the last evaluation
+    # the degradation trainer's realism figures (srnam/camera_realism.py), at the exported model's step or before it
+    camera = [r for r in _records(run_dir) if "camera_fd" in r and r["step"] <= info["steps"]]
+    if camera:
         last = camera[-1]
         lines.append(f"- realism of the LR photos at step {last['step']} (Fréchet distance of image statistics to "
                      f"the LR domain, lower is closer): {last['camera_fd']:.3f}, against "
@@ -161,6 +162,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="pipeline folder to write")
     parser.add_argument("--snapshot", help="use the generator snapshot of this name (in GENERATOR_RUN/snapshots/) "
                                            "instead of the run's final export")
+    parser.add_argument("--degradation-snapshot", help="use the degradation snapshot of this name (in "
+                                                       "DEGRADATION_RUN/snapshots/) instead of the run's final export")
     parser.add_argument("--training-data", help="Markdown describing the training data (source, licence)")
     parser.add_argument("--training-data-file", type=Path, help="the same, read from a Markdown file")
     parser.add_argument("--notes-file", type=Path,
@@ -177,7 +180,8 @@ def main(argv=None) -> int:
     parser.add_argument("--private", action="store_true", help="create the Hub repo as private")
     args = parser.parse_args(argv)
     generator_export = args.generator_run / ("snapshots/" + args.snapshot if args.snapshot else "export")
-    degradation_export = args.degradation_run / "export"
+    degradation_export = args.degradation_run / ("snapshots/" + args.degradation_snapshot
+                                                 if args.degradation_snapshot else "export")
     training_data = args.training_data_file.read_text() if args.training_data_file else args.training_data
     try:
         pipe = SRNAMPipeline(

@@ -35,6 +35,7 @@ from srnam import metrics
 from srnam.jsonfile import dumps, write_json
 from srnam.evaluation import RealismReference, evaluate, load_faces
 from srnam.models import DegradationGenerator, ProGANGenerator
+from srnam.training.run import find_model_folder
 
 LR_PSNR_MARGIN_DB = 1.0
 FACENESS_MARGIN = 0.10
@@ -67,7 +68,8 @@ def choose(table: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("generator_run", type=Path, help="run folder of train/train_progan.py")
-    parser.add_argument("degradation_run", type=Path, help="run folder of train/train_degradation.py (exported)")
+    parser.add_argument("degradation_run", type=Path, help="the degradation model: a run folder of "
+                        "train/train_degradation.py (exported), one of its snapshots, or a pipeline folder")
     parser.add_argument("faces", type=Path, help="folder of held-out portraits (corpus framing)")
     parser.add_argument("--skip", type=int, default=0, help="leave out the first N faces (sorted by name)")
     parser.add_argument("--limit", type=int, default=48, help="faces to evaluate after the skipped ones")
@@ -87,7 +89,7 @@ def main(argv=None) -> int:
         return 1
     names, hr, _ = load_faces(args.faces, "corpus", args.skip + args.limit)
     names, hr = names[args.skip:], hr[args.skip:]
-    degradation = DegradationGenerator.from_folder(args.degradation_run / "export" / "degradation")
+    degradation = DegradationGenerator.from_folder(find_model_folder(args.degradation_run, "degradation"))
     out = args.out or args.generator_run / "selection.json"
     settings = {"faces": f"{args.faces} [{args.skip}:{args.skip + len(names)}]", "candidates": args.candidates,
                 "steps": args.steps, "faceness_samples": args.faceness, "criterion": CRITERION,

@@ -34,7 +34,7 @@ from ..data import load_image_folder
 from ..grid import image_grid
 from ..models import DEGRADATION_CHANNELS, DegradationDiscriminator, DegradationGenerator
 from .losses import gradient_penalty, load_vgg_loss
-from .run import RunConfig, TrainingRun, epoch_batch_indices, find_model_folder
+from .run import EMA, RunConfig, TrainingRun, epoch_batch_indices, find_model_folder
 
 
 @dataclass
@@ -57,6 +57,14 @@ class DegradationConfig(RunConfig):
     diversity_target: float = 8.0  # 8-bit levels between one face's two photos at which the penalty stops
     camera_head: bool = False  # the noise also sets a lens blur and sensor noise (srnam.models.camera_head)
     init_from: str = ""  # warm start: a degradation model (pipeline folder, run, export); its critic is fresh
+    # An exponential moving average of the weights (0: none). With it, the export, the samples, the snapshots and the
+    # logged realism figures are the average's: a GAN's raw weights oscillate (the camera head's camera FD swung
+    # between 0.55 and 0.97 from one log to the next), and the average sits near the middle of the swing.
+    ema_beta: float = 0.0
+    snapshot_every: int = 0  # export the (averaged) model to snapshots/step-N/ every this many steps (0: never)
+    # Critic steps before the first generator step. A warm start's critic is fresh, and its first, random gradients
+    # undo what the loaded model knew: from a camera at camera FD 0.55, 100 steps without this ended at 5.1.
+    critic_warmup: int = 0
     eval_faces: int = 512  # held-out HR faces and LR photos for the logged realism figures (0: none)
     sample_every: int = 200  # also when the realism figures are logged: a multiple of log_every
     checkpoint_every: int = 200
@@ -164,7 +172,9 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
     vgg = vgg.to(run.device) if vgg else None
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=config.betas)
     opt_c = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=config.betas)
-    run.register(generator, critic, opt_g, opt_c, run.state)
+    ema = EMA(generator, config.ema_beta, warmup=not config.init_from) if config.ema_beta else None
+    run.register(generator, critic, opt_g, opt_c, run.state, *([ema] if ema else []))
+    shown = ema.model if ema else generator  # what the samples, the figures, the snapshots and the export are of
     if resume:
         run.resume()
     fixed_hr = hr_images[:6].float() / 127.5 - 1  # samples: 6 faces × 4 noise vectors
@@ -178,19 +188,28 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
 
     bar = tqdm(total=config.num_steps, initial=run.state.step, unit="step", disable=not run.is_main,
                dynamic_ncols=True)
+    def critic_update(rng: torch.Generator) -> dict:
+        hr, real_lr = batch(hr_images, 0), batch(lr_images, 1)
+        run.state.images_seen += config.batch_size
+        terms = loss.critic_step(hr, real_lr, rng)
+        run.check_finite(loss_c=terms["loss_c"])
+        opt_c.zero_grad(set_to_none=True)
+        terms["loss_c"].backward()
+        run.average_gradients(critic)
+        opt_c.step()
+        return terms
+
     run.begin_session(max_steps, max_minutes)
     generator.train()
+    if run.state.step == 0 and config.critic_warmup:  # (a run killed before its first checkpoint redoes it all)
+        rng = run.step_generator(salt=1)
+        for _ in tqdm(range(config.critic_warmup), desc="critic warm-up", disable=not run.is_main, leave=False):
+            warmup_terms = critic_update(rng)
+        run.print(f"critic warm-up: {config.critic_warmup} steps, critic loss {warmup_terms['loss_c'].item():.3f}")
     while run.state.step < config.num_steps:
         rng = run.step_generator()
         for _ in range(config.n_critic):
-            hr, real_lr = batch(hr_images, 0), batch(lr_images, 1)
-            run.state.images_seen += config.batch_size
-            critic_terms = loss.critic_step(hr, real_lr, rng)
-            run.check_finite(loss_c=critic_terms["loss_c"])
-            opt_c.zero_grad(set_to_none=True)
-            critic_terms["loss_c"].backward()
-            run.average_gradients(critic)
-            opt_c.step()
+            critic_terms = critic_update(rng)
 
         hr = batch(hr_images, 0)
         run.state.images_seen += config.batch_size
@@ -201,6 +220,8 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
         terms["loss_g"].backward()
         run.average_gradients(generator)
         opt_g.step()
+        if ema:
+            ema.update(generator, run.state.step)
 
         run.state.step += 1
         bar.update(1)
@@ -208,15 +229,17 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
             record = {k: v.item() for k, v in {**critic_terms, **terms}.items()}
             record["diversity"] = round(record["diversity"], 4)
             img_s = run.log_step({
-                **record, **(realism(generator) if realism and run.state.step % config.sample_every == 0 else {})})
+                **record, **(realism(shown) if realism and run.state.step % config.sample_every == 0 else {})})
             bar.set_postfix(c=f"{record['loss_c']:.3f}", l1=f"{record['l1']:.3f}", img_s=f"{img_s:.1f}")
         if run.state.step % config.sample_every == 0 and run.is_main:
-            save_samples(generator, fixed_hr, fixed_noise, run.dir / "samples" / f"step-{run.state.step:07d}.png")
+            save_samples(shown, fixed_hr, fixed_noise, run.dir / "samples" / f"step-{run.state.step:07d}.png")
+        if config.snapshot_every and run.state.step % config.snapshot_every == 0:
+            run.export(shown, "degradation", run.dir / "snapshots" / f"step-{run.state.step:07d}")
         if run.end_step(config.checkpoint_every, sync=(generator,)):
             break
     bar.close()
     if run.state.step >= config.num_steps:
-        run.finish(config.checkpoint_every, generator, "degradation", sync=(generator,))
+        run.finish(config.checkpoint_every, shown, "degradation", sync=(generator,))
     return run
 
 

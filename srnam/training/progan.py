@@ -354,7 +354,7 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
     if config.init_critic:
         critic.load_state_dict(load_initial(ProGANDiscriminator, config.init_critic, "critic", config).state_dict())
     generator, critic = generator.to(run.device).train(), critic.to(run.device).train()
-    ema = EMA(generator, config.ema_beta)
+    ema = EMA(generator, config.ema_beta, warmup=not config.init_from)
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g or config.lr, betas=config.betas, eps=1e-8)
     opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=config.betas, eps=1e-8)
     paired = PairedLatents(latents, config.latent_lr, run.device)

@@ -96,19 +96,21 @@ class EMA:
 
     The decay warms up: at step t it is min(beta, (1 + t) / (10 + t)), so the average forgets the random
     initial weights within the first few hundred steps; a fixed 0.999 would still hold 60 % of them after
-    500 steps, which matters in short (CPU-sized) runs.
+    500 steps, which matters in short (CPU-sized) runs. A warm-started model's initial weights are worth
+    keeping (``warmup=False``): the decay is ``beta`` from the first step, so the average is not dragged along
+    while a fresh critic first finds its feet.
     """
 
-    def __init__(self, model: nn.Module, beta: float):
+    def __init__(self, model: nn.Module, beta: float, warmup: bool = True):
         import copy
 
-        self.beta = beta
+        self.beta, self.warmup = beta, warmup
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
 
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
         """``step``: the number of optimiser steps taken before this one."""
-        beta = min(self.beta, (1 + step) / (10 + step))
+        beta = min(self.beta, (1 + step) / (10 + step)) if self.warmup else self.beta
         for ema_p, p in zip(self.model.parameters(), model.parameters()):
             ema_p.lerp_(p, 1.0 - beta)
         for ema_b, b in zip(self.model.buffers(), model.buffers()):
