@@ -55,6 +55,11 @@ def describe_run(run_dir: Path, export: Path, part: str) -> str:
     return "\n".join(lines + [""])
 
 
+def export_folder(run_dir: Path, snapshot: str | None) -> Path:
+    """Where a run's model to publish is: its snapshot of that name, or its final export."""
+    return run_dir / "snapshots" / snapshot if snapshot else run_dir / "export"
+
+
 def _records(run_dir: Path) -> list[dict]:
     path = run_dir / "metrics.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
@@ -179,9 +184,8 @@ def main(argv=None) -> int:
     parser.add_argument("--push", metavar="REPO_ID", help="also push the pipeline to this Hub repo")
     parser.add_argument("--private", action="store_true", help="create the Hub repo as private")
     args = parser.parse_args(argv)
-    generator_export = args.generator_run / ("snapshots/" + args.snapshot if args.snapshot else "export")
-    degradation_export = args.degradation_run / ("snapshots/" + args.degradation_snapshot
-                                                 if args.degradation_snapshot else "export")
+    generator_export = export_folder(args.generator_run, args.snapshot)
+    degradation_export = export_folder(args.degradation_run, args.degradation_snapshot)
     training_data = args.training_data_file.read_text() if args.training_data_file else args.training_data
     try:
         pipe = SRNAMPipeline(

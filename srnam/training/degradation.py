@@ -58,8 +58,9 @@ class DegradationConfig(RunConfig):
     camera_head: bool = False  # the noise also sets a lens blur and sensor noise (srnam.models.camera_head)
     init_from: str = ""  # warm start: a degradation model (pipeline folder, run, export); its critic is fresh
     # An exponential moving average of the weights (0: none). With it, the export, the samples, the snapshots and the
-    # logged realism figures are the average's: a GAN's raw weights oscillate (the camera head's camera FD swung
-    # between 0.55 and 0.97 from one log to the next), and the average sits near the middle of the swing.
+    # logged realism figures are the average's. A GAN's raw weights oscillate (the camera head's camera FD swung
+    # between 0.55 and 0.97 from one log to the next); measured, the average swung about as widely (0.52-0.95,
+    # benchmarks/README.md), so pick the snapshot by its logged figures rather than trust the last one.
     ema_beta: float = 0.0
     snapshot_every: int = 0  # export the (averaged) model to snapshots/step-N/ every this many steps (0: never)
     # Critic steps before the first generator step. A warm start's critic is fresh, and its first, random gradients
@@ -186,8 +187,6 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
         index = epoch_batch_indices(run.state.images_seen, config.batch_size, len(images), config.seed + salt)
         return images[run.rank_slice(index)].to(run.device).float() / 127.5 - 1
 
-    bar = tqdm(total=config.num_steps, initial=run.state.step, unit="step", disable=not run.is_main,
-               dynamic_ncols=True)
     def critic_update(rng: torch.Generator) -> dict:
         hr, real_lr = batch(hr_images, 0), batch(lr_images, 1)
         run.state.images_seen += config.batch_size
@@ -199,6 +198,8 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
         opt_c.step()
         return terms
 
+    bar = tqdm(total=config.num_steps, initial=run.state.step, unit="step", disable=not run.is_main,
+               dynamic_ncols=True)
     run.begin_session(max_steps, max_minutes)
     generator.train()
     if run.state.step == 0 and config.critic_warmup:  # (a run killed before its first checkpoint redoes it all)
@@ -234,7 +235,7 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
         if run.state.step % config.sample_every == 0 and run.is_main:
             save_samples(shown, fixed_hr, fixed_noise, run.dir / "samples" / f"step-{run.state.step:07d}.png")
         if config.snapshot_every and run.state.step % config.snapshot_every == 0:
-            run.export(shown, "degradation", run.dir / "snapshots" / f"step-{run.state.step:07d}")
+            run.snapshot(shown, "degradation")
         if run.end_step(config.checkpoint_every, sync=(generator,)):
             break
     bar.close()

@@ -412,7 +412,7 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
             save_samples(ema.model, sample_z, stage, alpha, run.dir / "samples" / f"step-{run.state.step:07d}.png")
         if config.snapshot_every and stage == len(config.channels) - 1 and alpha >= 1.0 \
                 and run.state.step % config.snapshot_every == 0:
-            run.export(ema.model, "generator", run.dir / "snapshots" / f"step-{run.state.step:07d}")
+            run.snapshot(ema.model, "generator")
         if run.end_step(config.checkpoint_every):
             break
     bar.close()

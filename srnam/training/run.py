@@ -314,6 +314,11 @@ class TrainingRun:
             self.print(f"exported {part} to {folder / part}")
         return folder / part
 
+    def snapshot(self, model: nn.Module, part: str) -> Path:
+        """:meth:`export` ``model`` to ``snapshots/step-N/<part>/``, N the current step (what publish.py's
+        --snapshot and --degradation-snapshot name)."""
+        return self.export(model, part, self.dir / "snapshots" / f"step-{self.state.step:07d}")
+
     def wall_seconds(self) -> float:
         return self._wall_at_start + time.perf_counter() - self._session_start
 
