@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from srnam.errors import ModelLoadError
 from srnam.models import ProGANDiscriminator, ProGANGenerator
@@ -156,14 +156,19 @@ def test_feature_matching_compares_the_critics_features_of_each_pair():
     assert all(p.requires_grad for p in critic.parameters())
 
 
-def test_feature_matching_trains_with_the_data_latents(data, tmp_path):
-    rng = np.random.default_rng(1)
-    np.save(tmp_path / "latents.npy", rng.standard_normal((8, TINY.latent_size)).astype(np.float32))
-    paired = tmp_path / "hr"
-    paired.mkdir()
+@pytest.fixture(scope="module")
+def paired(data, tmp_path_factory):
+    """The faces of ``data`` with a latent per face (latents.npy), as prepare_data.py --latents writes them."""
+    folder = tmp_path_factory.mktemp("paired") / "hr"
+    folder.mkdir()
     for image in sorted(data.glob("*.png")):
-        (paired / image.name).write_bytes(image.read_bytes())
-    (tmp_path / "latents.npy").rename(paired / "latents.npy")
+        (folder / image.name).write_bytes(image.read_bytes())
+    rng = np.random.default_rng(1)
+    np.save(folder / "latents.npy", rng.standard_normal((8, TINY.latent_size)).astype(np.float32))
+    return folder
+
+
+def test_feature_matching_trains_with_the_data_latents(data, paired, tmp_path):
     config = dataclasses.replace(FINE_TUNE, anchor_weight=0.0, feature_weight=2.0, log_every=1)
     train_progan(paired, tmp_path / "run", config)
     assert all(r["features"] > 0 for r in _metrics(tmp_path / "run"))
@@ -172,6 +177,48 @@ def test_feature_matching_trains_with_the_data_latents(data, tmp_path):
     with pytest.raises(ValueError, match="feature_weight > 0 .* needs gan_weight > 0"):
         train_progan(paired, tmp_path / "no-critic", dataclasses.replace(config, gan_weight=0.0, distill_weight=1.0))
 
+
+
+def test_a_snapshot_is_a_warm_start_that_continues_the_run(paired, initial, tmp_path):
+    config = dataclasses.replace(FINE_TUNE, init_from=str(initial), anchor_weight=0.0, distill_weight=1.0,
+                                 latent_lr=0.05, snapshot_every=3, precision="fp32")
+    train_progan(paired, tmp_path / "run", config)
+    snapshot = tmp_path / "run" / "snapshots" / "step-0000003"
+    assert ProGANDiscriminator.from_folder(snapshot / "critic").channels == TINY.channels
+    data_latents = torch.from_numpy(np.load(paired / "latents.npy"))
+    saved = load_file(snapshot / "latents.safetensors")["latents"]
+    assert saved.dtype == torch.float16 and saved.shape == data_latents.shape
+    assert torch.allclose(saved.float().norm(dim=1), torch.full((8,), TINY.latent_size ** 0.5), rtol=1e-3)
+    assert not torch.allclose(saved.float(), data_latents, atol=0.1)  # learned, not the data's
+    final_codes = torch.load(sorted((tmp_path / "run" / "checkpoints").iterdir())[-1] / "custom_checkpoint_6.pkl",
+                             weights_only=True)["codes"]
+    exported = load_file(tmp_path / "run" / "export" / "latents.safetensors")["latents"].float()
+    assert torch.allclose(exported, final_codes, atol=0.02)
+
+    # A new run from the snapshot (learning rates ~0, so it stays where it starts): the generator, the critic and
+    # the z_i are the snapshot's.
+    frozen = dataclasses.replace(config, init_from=str(snapshot), init_critic=str(snapshot),
+                                 init_latents=str(snapshot), lr=1e-30, lr_g=1e-30, latent_lr=1e-30, snapshot_every=0)
+    train_progan(paired, tmp_path / "again", frozen, max_steps=2)
+    state = [torch.load(sorted((tmp_path / "again" / "checkpoints").iterdir())[-1] / f"custom_checkpoint_{i}.pkl",
+                        weights_only=True) for i in (0, 1, 6)]
+    for loaded, folder in ((state[0], snapshot / "generator"), (state[1], snapshot / "critic")):
+        expected = load_file(folder / "model.safetensors")
+        assert all(torch.allclose(loaded[k], expected[k], atol=1e-6) for k in expected)
+    assert torch.allclose(state[2]["codes"], saved.float(), atol=1e-2)
+
+    with pytest.raises(ValueError, match="init_latents starts the z_i of the paired loss: it needs distill_weight"):
+        train_progan(paired, tmp_path / "a", dataclasses.replace(frozen, distill_weight=0.0, latent_lr=0.0))
+    with pytest.raises(FileNotFoundError, match="no latents file at"):
+        train_progan(paired, tmp_path / "b", dataclasses.replace(frozen, init_latents=str(initial)))
+    other = tmp_path / "other.safetensors"
+    save_file({"latents": torch.zeros(5, TINY.latent_size)}, str(other))
+    with pytest.raises(ValueError, match=r"shape \(5, 32\), the data \(8, 32\).*written for other data"):
+        train_progan(paired, tmp_path / "c", dataclasses.replace(frozen, init_latents=str(other)))
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match="is not a latents file"):
+        train_progan(paired, tmp_path / "d", dataclasses.replace(frozen, init_latents=str(broken)))
 
 def test_xflip_mirrors_about_half_reproducibly():
     images = torch.arange(64 * 2 * 4 * 4, dtype=torch.float32).reshape(64, 2, 4, 4)

@@ -10,7 +10,8 @@ degradation model, K candidates × N steps. It also measures random samples: fac
 --reference, their realism and sharpness. The table goes to the terminal and OUT (default
 GENERATOR_RUN/selection.json), and the chosen snapshot is named last. Select on faces that the final
 evaluation does not use (--skip). Run it again while the run goes on: the snapshots already measured with
-the same settings are kept, only new ones are evaluated.
+the same settings are kept, only new ones are evaluated. --compare-with checkpoints/default measures the
+generator shipped now beside them, as "current": when the criterion prefers it, no snapshot is worth shipping.
 
 The criterion (``choose``) rewards realism, never blur; HR PSNR is reported but not used (the mean face wins it):
   1. LR consistency is the method's contract: only snapshots whose mean LR PSNR is within 1 dB of the best
@@ -41,6 +42,7 @@ LR_PSNR_MARGIN_DB = 1.0
 FACENESS_MARGIN = 0.10
 SHARPNESS_BAND = (0.7, 1.3)
 SHARPNESS_WEIGHT = 0.05  # face FD per unit of log-ratio outside the band
+CURRENT = "current"  # the table's name for --compare-with
 CRITERION = (f"mean LR PSNR within {LR_PSNR_MARGIN_DB} dB of the best; face-ness within {FACENESS_MARGIN:.0%} of the "
              f"best; then the lowest candidate face FD + {SHARPNESS_WEIGHT} × log-distance of the sharpness from "
              f"{SHARPNESS_BAND} (without a reference: sharpness nearest the band, then nearest 1)")
@@ -79,6 +81,8 @@ def main(argv=None) -> int:
     parser.add_argument("--reference", type=Path,
                         help="real faces for realism, disjoint from FACES (e.g. the training split)")
     parser.add_argument("--reference-limit", type=int, default=1000, help="reference faces (default 1000)")
+    parser.add_argument("--compare-with", type=Path, help="a generator to measure beside the snapshots, named "
+                        "'current' (a pipeline folder such as checkpoints/default, or a generator folder)")
     parser.add_argument("--out", type=Path, help="default: GENERATOR_RUN/selection.json")
     args = parser.parse_args(argv)
 
@@ -87,43 +91,48 @@ def main(argv=None) -> int:
         print(f"error: no snapshots in {args.generator_run / 'snapshots'} (train with --snapshot-every)",
               file=sys.stderr)
         return 1
+    candidates = {snapshot.name: snapshot / "generator" for snapshot in snapshots}
+    if args.compare_with is not None:
+        candidates[CURRENT] = find_model_folder(args.compare_with, "generator")
     names, hr, _ = load_faces(args.faces, "corpus", args.skip + args.limit)
     names, hr = names[args.skip:], hr[args.skip:]
     degradation = DegradationGenerator.from_folder(find_model_folder(args.degradation_run, "degradation"))
     out = args.out or args.generator_run / "selection.json"
     settings = {"faces": f"{args.faces} [{args.skip}:{args.skip + len(names)}]", "candidates": args.candidates,
                 "steps": args.steps, "faceness_samples": args.faceness, "criterion": CRITERION,
-                "reference": None if args.reference is None else f"{args.reference} [:{args.reference_limit}]"}
+                "reference": None if args.reference is None else f"{args.reference} [:{args.reference_limit}]",
+                "compare_with": None if args.compare_with is None else str(candidates[CURRENT])}
     table = {}
     if out.is_file():  # a run still training: snapshots measured before with the same settings are kept
         previous = json.loads(out.read_text())
         if {key: previous.get(key) for key in settings} == settings:
             table = previous["snapshots"]
     reference = None
-    todo = [snapshot for snapshot in snapshots if snapshot.name not in table]
+    todo = [name for name in candidates if name not in table]
     if todo and args.reference is not None and metrics.face_metrics_unavailable() is None:
         faces = load_faces(args.reference, "corpus", args.reference_limit + args.faceness)[1]
         reference = RealismReference.from_faces(metrics.FaceAnalyser(), faces, args.reference_limit)  # once
-    for snapshot in todo:
-        pipe = SRNAMPipeline(ProGANGenerator.from_folder(snapshot / "generator"), degradation)
+    for name in todo:
+        pipe = SRNAMPipeline(ProGANGenerator.from_folder(candidates[name]), degradation)
         results = evaluate(pipe, names, hr, lr_source="degradation", num_candidates=args.candidates,
                            num_steps=args.steps, batch_faces=8, faceness_samples=args.faceness, reference=reference)
         summary, samples = results["summary"], results.get("faceness", {})
         srnam = summary["srnam"]
-        table[snapshot.name] = {
+        table[name] = {
             "lr_psnr_mean": srnam["mean"]["lr_psnr"], "sharpness_mean": srnam["mean"]["sharpness"],
             "face_fd_mean": srnam["mean"]["realism_fd"], "face_fd_ground_truth": summary["ground_truth"]["realism_fd"],
             "face_fd_bicubic": summary["bicubic"]["realism_fd"], "samples_face_fd": samples.get("generator_face_fd"),
             "samples_sharpness": samples.get("generator_sharpness"), "diversity": srnam["diversity"],
             "faceness": samples.get("generator_rate"), "same_person_best": srnam["best"]["same_person"],
             "hr_psnr_mean": srnam["mean"]["hr_psnr"], "hr_psnr_best": srnam["best"]["hr_psnr"]}  # reported only
-        print(snapshot.name, dumps(table[snapshot.name], indent=None), flush=True)
+        print(name, dumps(table[name], indent=None), flush=True)
         write_json(out, {**settings, "snapshots": table}, indent=1)  # after each: safe to stop
     chosen = choose(table)
     write_json(out, {**settings, "snapshots": table, "selected": chosen}, indent=1)
     row = table[chosen]
     realism = "" if row["face_fd_mean"] is None else f", face FD {row['face_fd_mean']:.3f}"
-    print(f"selected {chosen} (LR PSNR {row['lr_psnr_mean']:.2f} dB, sharpness {row['sharpness_mean']:.2f}"
+    keep = f": no snapshot beats the generator of {args.compare_with}" if chosen == CURRENT else ""
+    print(f"selected {chosen}{keep} (LR PSNR {row['lr_psnr_mean']:.2f} dB, sharpness {row['sharpness_mean']:.2f}"
           f"{realism}); table: {out}")
     return 0
 

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from ..data import ImageFolderDataset
@@ -44,6 +45,9 @@ from ..nam import project_to_sphere
 from .augment import diff_augment, parse_policy, xflip
 from .losses import gradient_penalty
 from .run import EMA, RunConfig, TrainingRun, epoch_batch_indices, find_model_folder
+
+
+LATENTS_FILE = "latents.safetensors"  # the z_i beside a snapshot's or export's models
 
 
 @dataclass
@@ -73,6 +77,10 @@ class ProGANConfig(RunConfig):
     precision: str = "fp32"  # "bf16": bfloat16 autocast for the critic and generator passes
     init_from: str = ""  # start G from this generator (a pipeline folder, a run's export/ or a generator/ folder)
     init_critic: str = ""  # start the critic from this folder (a run's export/ or a critic/ folder); "": fresh
+    # start the paired loss's z_i from this file (a snapshot's or export's latents.safetensors, or its folder)
+    # instead of the data's latents: with init_from and init_critic, a snapshot continues a run whose checkpoints
+    # are lost (the optimiser moments start afresh)
+    init_latents: str = ""
     anchor_weight: float = 0.0  # L1 between G(z) and the initial G0(z) at <= anchor_resolution (needs init_from)
     anchor_resolution: int = 16
     # In the last stage, once faded in: export the EMA generator to snapshots/step-N/generator every this many
@@ -200,6 +208,32 @@ class PairedLatents:
             self.optimizer.step()
             self.codes.project()
 
+    def save(self, path: Path) -> None:
+        """The current z_i (learned or fixed) as ``latents`` in a safetensors file, in half precision: a warm start
+        needs no more (the latents' Adam moves a code by up to its lr, 0.03, per step; float16 rounds by ~1e-3)."""
+        if self.latents is not None:
+            current = self.codes.codes.detach() if self.codes is not None else self.latents
+            save_file({"latents": current.cpu().half().contiguous()}, str(path))
+
+
+def load_latents(path: str, expected: torch.Tensor) -> torch.Tensor:
+    """The ``latents`` of a file written by :meth:`PairedLatents.save` (``path``: the file or its folder), as
+    float32, checked against the data's latents (one row per face, the same size)."""
+    file = Path(path)
+    if file.is_dir():
+        file = file / LATENTS_FILE
+    if not file.is_file():
+        raise FileNotFoundError(f"no latents file at {file} (snapshots and exports of runs with a paired loss "
+                                f"have {LATENTS_FILE})")
+    try:
+        latents = load_file(str(file))["latents"].float()
+    except Exception as err:  # a truncated or foreign file: say which, not a safetensors traceback
+        raise ValueError(f"{file} is not a latents file ('latents' tensor in safetensors): {err}") from err
+    if latents.shape != expected.shape:
+        raise ValueError(f"{file} holds latents of shape {tuple(latents.shape)}, the data {tuple(expected.shape)} "
+                         f"(one per face): it was written for other data")
+    return latents
+
 
 def load_initial(cls, path: str, part: str, config: "ProGANConfig"):
     """A warm start for ``part``, checked against the run's config so that a mismatch is named up front."""
@@ -326,6 +360,9 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
         raise ValueError("gan_weight = 0 and distill_weight = 0 leave no loss to train with")
     if config.anchor_weight and not config.init_from:
         raise ValueError("anchor_weight > 0 anchors G to its initial weights: it needs init_from")
+    if config.init_latents and not paired_terms:
+        raise ValueError("init_latents starts the z_i of the paired loss: it needs distill_weight or "
+                         "feature_weight > 0")
     if config.precision not in ("fp32", "bf16"):
         raise ValueError(f"precision must be 'fp32' or 'bf16', got {config.precision!r}")
     if config.gp_every < 1:
@@ -337,6 +374,8 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
     dataset = ImageFolderDataset(data_dir, 4 * 2 ** (len(config.channels) - 1),
                                  latents_file if paired_terms else None)
     images, latents = dataset.images, dataset.latents  # [N, 3, 64, 64] uint8, [N, latent_size] or None
+    if config.init_latents:
+        latents = load_latents(config.init_latents, latents)
     for b in config.batch_sizes:
         if b % run.world:
             raise ValueError(f"batch size {b} is not divisible by the {run.world} processes")
@@ -412,15 +451,25 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
             save_samples(ema.model, sample_z, stage, alpha, run.dir / "samples" / f"step-{run.state.step:07d}.png")
         if config.snapshot_every and stage == len(config.channels) - 1 and alpha >= 1.0 \
                 and run.state.step % config.snapshot_every == 0:
-            run.snapshot(ema.model, "generator")
+            export_warm_start(run, run.snapshot(ema.model, "generator").parent, critic if config.gan_weight else None,
+                              paired)
         if run.end_step(config.checkpoint_every):
             break
     bar.close()
     if run.state.images_seen >= schedule.total_images:
         run.finish(config.checkpoint_every, ema.model, "generator")
-        if config.gan_weight:  # the critic too, so that a later run can continue with it (--init-critic)
-            run.export(critic, "critic", run.dir / "export")
+        export_warm_start(run, run.dir / "export", critic if config.gan_weight else None, paired)
     return run
+
+
+def export_warm_start(run: TrainingRun, folder: Path, critic: ProGANDiscriminator | None,
+                      paired: PairedLatents) -> None:
+    """Beside an exported generator: the critic and the paired z_i, so that a later run can continue from this
+    folder with --init-from, --init-critic and --init-latents (a warm start that needs no checkpoint)."""
+    if critic is not None:
+        run.export(critic, "critic", folder)
+    if run.is_main:
+        paired.save(folder / LATENTS_FILE)
 
 
 @torch.no_grad()

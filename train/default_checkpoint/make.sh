@@ -81,5 +81,6 @@ cp runs/ablation/ablation.json checkpoints/default/training_logs/ablation.json
 #    then sharpness in the band of real faces, then realism against training faces (never by PSNR: it rewards blur),
 #    and publish it as in step 4 with --snapshot "$SNAPSHOT":
 #      python train/select_checkpoint.py runs/progan_gan runs/degradation_camera/snapshots/$DEGRADATION_SNAPSHOT \
-#          "$CORPUS/dev" --skip 400 --limit 24 -n 150 --reference "$CORPUS/train" --reference-limit 1000
+#          "$CORPUS/dev" --skip 400 --limit 24 -n 150 --reference "$CORPUS/train" --reference-limit 1000 \
+#          --compare-with checkpoints/default
 #      SNAPSHOT=$(python -c "import json; print(json.load(open('runs/progan_gan/selection.json'))['selected'])")
