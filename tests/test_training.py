@@ -329,10 +329,14 @@ def test_select_then_publish_with_examples_and_evaluation(data, tmp_path, hub):
         tmp_path / "d" / "export" / "degradation")).save_pretrained(tmp_path / "pipe0")
     # the generator shipped now, measured beside the snapshots: here the same weights as step 10, the same figures
     out = script("select_checkpoint.py", tmp_path / "g", tmp_path / "d", faces, "--skip", 1, "--limit", 2,
-                 "-k", 2, "-n", 2, "--faceness", 2, "--compare-with", tmp_path / "pipe0", "--out", tmp_path / "c.json")
+                 "-k", 2, "-n", 2, "--faceness", 2, "--compare-with", tmp_path / "pipe0",
+                 "--out", tmp_path / "c.json", "--snapshots", "step-0000010")
     with_current = json.loads((tmp_path / "c.json").read_text())
     assert with_current["snapshots"]["current"] == with_current["snapshots"]["step-0000010"]
     assert with_current["compare_with"] == str(tmp_path / "pipe0" / "generator") and "current {" in out
+    wrong = subprocess.run([sys.executable, str(ROOT / "train" / "select_checkpoint.py"), str(tmp_path / "g"),
+                            str(tmp_path / "d"), str(faces), "--snapshots", "step-0000007"], capture_output=True, text=True)
+    assert wrong.returncode == 1 and "no snapshot step-0000007 in" in wrong.stderr and "step-0000010" in wrong.stderr
     assert cli_main(["evaluate", str(faces), "--model", str(tmp_path / "pipe0"), "-k", "2", "-n", "2",
                      "--faceness", "2", "--out", str(tmp_path / "eval")]) == 0
     assert cli_main(["evaluate", str(faces), "--model", str(tmp_path / "pipe0"), "-k", "2", "-n", "2",

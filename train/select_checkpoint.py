@@ -81,6 +81,8 @@ def main(argv=None) -> int:
     parser.add_argument("--reference", type=Path,
                         help="real faces for realism, disjoint from FACES (e.g. the training split)")
     parser.add_argument("--reference-limit", type=int, default=1000, help="reference faces (default 1000)")
+    parser.add_argument("--snapshots", nargs="+", metavar="STEP", help="evaluate only these snapshots "
+                        "(e.g. step-0012000; default: all)")
     parser.add_argument("--compare-with", type=Path, help="a generator to measure beside the snapshots, named "
                         "'current' (a pipeline folder such as checkpoints/default, or a generator folder)")
     parser.add_argument("--out", type=Path, help="default: GENERATOR_RUN/selection.json")
@@ -91,6 +93,13 @@ def main(argv=None) -> int:
         print(f"error: no snapshots in {args.generator_run / 'snapshots'} (train with --snapshot-every)",
               file=sys.stderr)
         return 1
+    if args.snapshots:
+        missing = sorted(set(args.snapshots) - {snapshot.name for snapshot in snapshots})
+        if missing:
+            print(f"error: no snapshot {', '.join(missing)} in {args.generator_run / 'snapshots'} (it has "
+                  f"{', '.join(snapshot.name for snapshot in snapshots)})", file=sys.stderr)
+            return 1
+        snapshots = [snapshot for snapshot in snapshots if snapshot.name in args.snapshots]
     candidates = {snapshot.name: snapshot / "generator" for snapshot in snapshots}
     if args.compare_with is not None:
         candidates[CURRENT] = find_model_folder(args.compare_with, "generator")
