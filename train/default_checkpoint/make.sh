@@ -72,11 +72,14 @@ cp runs/ablation/ablation.json checkpoints/default/training_logs/ablation.json
 
 # 5. Not in the shipped model yet (issue 12): adversarial fine-tuning of the generator (the last stage only, a fresh
 #    critic; finetune_trials.md has the trials and the recipe in use). Run it in slices of an hour and --resume as
-#    often as there is time. Should the run folder be lost, warm-start a new one from the best committed export
-#    instead of from scratch: --init-from checkpoints/default.
+#    often as there is time. It started from checkpoints/default:
 #      python train/train_progan.py data/hr --out runs/progan_gan --config compact-finetune \
 #          --init-from checkpoints/default --anchor-weight 0 --distill-weight 1 --latent-lr 0.03 --snapshot-every 1000 \
-#          --max-minutes 60 [--resume]
+#          --sample-every 500 --checkpoint-every 200 --max-minutes 60 [--resume]
+#    Should the run folder be lost, continue from the committed snapshot of it instead (its README says where
+#    it stands): replace --init-from checkpoints/default by
+#          --init-from train/default_checkpoint/warm_start --init-critic train/default_checkpoint/warm_start \
+#          --init-latents train/default_checkpoint/warm_start
 # 6. Then pick its snapshot by results on held-out dev faces (not the ones evaluated above): LR consistency first,
 #    then sharpness in the band of real faces, then realism against training faces (never by PSNR: it rewards blur),
 #    and publish it as in step 4 with --snapshot "$SNAPSHOT":
