@@ -41,8 +41,13 @@ def test_the_latent_search_gives_its_pinned_values():
     generator, degradation, _, lr = _images()
     result = latent_search(generator, degradation, lr[:1], num_candidates=3, num_steps=20,
                            generator_rng=torch.Generator().manual_seed(0))
-    assert _close(result.loss_history[0, 0], [0.54806, 0.64944, 0.51839])  # the starting latents' L1
-    assert _close(result.l1[0], [0.25153, 0.37984, 0.24087])  # after 20 steps
+    # The first steps are pinned. Later ones are not: Adam's normalised steps amplify rounding, so by step 20
+    # the result depends on the CPU's vector path (AVX-512 and ATen's default kernels already differ by 1e-4 at
+    # step 3 and by 0.04 at step 20).
+    assert _close(result.loss_history[:3, 0], [0.548061, 0.649437, 0.518388,  # the starting latents' L1
+                                               0.506675, 0.592965, 0.513943,
+                                               0.473683, 0.545752, 0.472555])
+    assert (result.l1[0] < 0.8 * result.loss_history[0, 0]).all()  # after 20 steps every candidate fits better
 
 
 def test_the_search_checks_the_target_against_the_camera_model():
