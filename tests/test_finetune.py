@@ -178,7 +178,6 @@ def test_feature_matching_trains_with_the_data_latents(data, paired, tmp_path):
         train_progan(paired, tmp_path / "no-critic", dataclasses.replace(config, gan_weight=0.0, distill_weight=1.0))
 
 
-
 def test_a_snapshot_is_a_warm_start_that_continues_the_run(paired, initial, tmp_path):
     config = dataclasses.replace(FINE_TUNE, init_from=str(initial), anchor_weight=0.0, distill_weight=1.0,
                                  latent_lr=0.05, snapshot_every=3, precision="fp32")
@@ -219,6 +218,7 @@ def test_a_snapshot_is_a_warm_start_that_continues_the_run(paired, initial, tmp_
     broken.write_bytes(b"not a safetensors file")
     with pytest.raises(ValueError, match="is not a latents file"):
         train_progan(paired, tmp_path / "d", dataclasses.replace(frozen, init_latents=str(broken)))
+
 
 def test_xflip_mirrors_about_half_reproducibly():
     images = torch.arange(64 * 2 * 4 * 4, dtype=torch.float32).reshape(64, 2, 4, 4)

@@ -335,7 +335,8 @@ def test_select_then_publish_with_examples_and_evaluation(data, tmp_path, hub):
     assert with_current["snapshots"]["current"] == with_current["snapshots"]["step-0000010"]
     assert with_current["compare_with"] == str(tmp_path / "pipe0" / "generator") and "current {" in out
     wrong = subprocess.run([sys.executable, str(ROOT / "train" / "select_checkpoint.py"), str(tmp_path / "g"),
-                            str(tmp_path / "d"), str(faces), "--snapshots", "step-0000007"], capture_output=True, text=True)
+                            str(tmp_path / "d"), str(faces), "--snapshots", "step-0000007"],
+                           capture_output=True, text=True)
     assert wrong.returncode == 1 and "no snapshot step-0000007 in" in wrong.stderr and "step-0000010" in wrong.stderr
     assert cli_main(["evaluate", str(faces), "--model", str(tmp_path / "pipe0"), "-k", "2", "-n", "2",
                      "--faceness", "2", "--out", str(tmp_path / "eval")]) == 0

@@ -403,6 +403,7 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
     loss = ProGANLoss(config, generator, critic, teacher, paired)
     sample_z = torch.randn(16, config.latent_size, generator=torch.Generator().manual_seed(config.seed))
 
+    warm_start_critic = critic if config.gan_weight else None  # what snapshots and the export hold beside G
     bar = tqdm(total=schedule.total_images, initial=run.state.images_seen, unit="img", disable=not run.is_main,
                dynamic_ncols=True)
     run.begin_session(max_steps, max_minutes)
@@ -451,14 +452,13 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
             save_samples(ema.model, sample_z, stage, alpha, run.dir / "samples" / f"step-{run.state.step:07d}.png")
         if config.snapshot_every and stage == len(config.channels) - 1 and alpha >= 1.0 \
                 and run.state.step % config.snapshot_every == 0:
-            export_warm_start(run, run.snapshot(ema.model, "generator").parent, critic if config.gan_weight else None,
-                              paired)
+            export_warm_start(run, run.snapshot(ema.model, "generator").parent, warm_start_critic, paired)
         if run.end_step(config.checkpoint_every):
             break
     bar.close()
     if run.state.images_seen >= schedule.total_images:
         run.finish(config.checkpoint_every, ema.model, "generator")
-        export_warm_start(run, run.dir / "export", critic if config.gan_weight else None, paired)
+        export_warm_start(run, run.dir / "export", warm_start_critic, paired)
     return run
 
 
