@@ -92,6 +92,23 @@ def test_evaluate_writes_every_figure(full_run):
     assert faceness["ground_truth_rate"] == 2 / 3 and faceness["generator_rate"] == 0.0  # untrained G: no faces
     assert "Face-ness: a face is found in 0.0% of 5 random samples" in table
     assert results["timing"]["seconds_per_face"] > 0 and "s per face" in table
+    # LR consistency's baseline: the true face projected with K noise draws of its own, averaged per face
+    truth = summary["ground_truth"]
+    per_face = [sum(face["ground_truth"]["lr_psnr"]) / 3 for face in results["faces"]]
+    assert truth["lr_psnr"] == pytest.approx(sum(per_face) / 3, abs=1e-5) and truth["lr_psnr_best"] >= truth["lr_psnr"]
+    assert f"with noise of its own, {truth['lr_psnr']:.2f} dB" in table
+
+
+def test_the_truths_lr_fit_uses_noise_of_its_own(model):
+    """With the input made by the draw of candidate 0, candidate 0's fit is perfect (capped) and the others' is not:
+    the seeds are per face and candidate, and the projection is rounded to 8 bits as the input is."""
+    degradation = SRNAMPipeline.from_pretrained(model, device="cpu").degradation
+    names, hr, _ = evaluation.load_faces(FACES, "corpus")
+    seeds = [evaluation.image_seed(0, f"truth projection 0: {name}") for name in names]
+    lr = metrics.round_to_8bit(metrics.to_unit_range(evaluation.simulate_camera(degradation, hr, seeds))) * 2 - 1
+    fit = evaluation.truth_lr_psnr(degradation, hr, lr, names, 3, seed=0)
+    assert fit.shape == (3, 3)
+    assert torch.all(fit[:, 0] == metrics.PSNR_CAP_DB) and torch.all(fit[:, 1:] < metrics.PSNR_CAP_DB)
 
 
 def test_without_the_metrics_extra_it_reports_what_it_cannot_compute(model, tmp_path, monkeypatch, capsys):

@@ -297,6 +297,10 @@ def test_selection_criterion_rewards_consistent_realistic_faces():
     no_reference = {k: {**v, "face_fd_mean": None} for k, v in table.items()}
     assert select.choose(no_reference) == "sharp"  # in the band, and nearer 1 than 1.2 (|log 0.9| < |log 1.2|)
     assert select.off_band(1.0) == 0.0 and select.off_band(0.35) == pytest.approx(math.log(2))
+    # the truth's own fit (26.8 dB here) is consistent enough: then the fit 3 dB below the blurred face's qualifies
+    with_truth = {name: {**value, "lr_psnr_ground_truth": 26.8} for name, value in table.items()}
+    assert select.choose(with_truth) == "inconsistent"
+    assert select.choose({**with_truth, "inconsistent": {**with_truth["inconsistent"], "lr_psnr_mean": 26.7}}) == "realer"
 
 
 def test_select_then_publish_with_examples_and_evaluation(data, tmp_path, hub):
