@@ -98,3 +98,18 @@ def test_noise_search_prints_each_source_and_rate():
         for search in ("noise fixed", "noise searched, lr 0.05", "noise searched, lr 0.4")]
     for row in rows:
         assert 10 < float(row[3]) <= float(row[4]) < 100 and 0 < float(row[5]) < 1, row
+
+
+def test_search_convergence_prints_the_fit_per_mark_beside_the_truths():
+    out = _run("search_convergence.py", "checkpoints/default", "train/default_checkpoint/warm_start",
+               "--faces", str(ROOT / "tests" / "data" / "faces"), "--limit", "2", "-k", "2", "--marks", "5,1")
+    assert "| generator | 1 steps | 5 steps |" in out
+    rows = {line.split("|")[1].strip(): [cell.split(" / ") for cell in line.split("|")[2:-1]]
+            for line in out.splitlines() if line.startswith("| ") and not line.startswith("| generator")}
+    assert list(rows) == ["checkpoints/default", "train/default_checkpoint/warm_start", "ground truth (any step)"]
+    for name in list(rows)[:2]:
+        (mean_1, best_1), (mean_5, best_5) = [[float(v) for v in cell] for cell in rows[name]]
+        assert 10 < mean_1 <= best_1 < 60 and 10 < mean_5 <= best_5 < 60
+        assert mean_5 > mean_1, rows[name]  # four Adam steps at the default learning rate fit the input better
+    truth = rows["ground truth (any step)"]
+    assert truth[0] == truth[1] and 10 < float(truth[0][0]) <= float(truth[0][1]) < 60
