@@ -45,8 +45,9 @@ FACENESS_MARGIN = 0.10
 SHARPNESS_BAND = (0.7, 1.3)
 SHARPNESS_WEIGHT = 0.05  # face FD per unit of log-ratio outside the band
 CURRENT = "current"  # the table's name for --compare-with
-CRITERION = (f"mean LR PSNR within {LR_PSNR_MARGIN_DB} dB of the best or at least the ground truth's; face-ness within {FACENESS_MARGIN:.0%} of the "
-             f"best; then the lowest candidate face FD + {SHARPNESS_WEIGHT} × log-distance of the sharpness from "
+CRITERION = (f"mean LR PSNR within {LR_PSNR_MARGIN_DB} dB of the best or at least the ground truth's; face-ness "
+             f"within {FACENESS_MARGIN:.0%} of the best; then the lowest candidate face FD + {SHARPNESS_WEIGHT} × "
+             f"log-distance of the sharpness from "
              f"{SHARPNESS_BAND} (without a reference: sharpness nearest the band, then nearest 1)")
 
 
