@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# How checkpoints/default was made, start to end, on a 2-core CPU (about 3 h of training). Each training
+# How checkpoints/default was made, start to end, on a 2-core CPU (about 4.5 h of training). Each training
 # command can be stopped and re-run with --resume; the logs stay in runs/ and are copied next to the models.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,58 +32,66 @@ import json
 logged = [json.loads(line) for line in open('runs/degradation_camera/metrics.jsonl')]
 print('step-%07d' % min((r for r in logged if 'camera_fd' in r), key=lambda r: r['camera_fd'])['step'])")
 
-# 3. ProGAN 4×4 → 64×64 with EMA, trained by the paired loss with learned latents (no critic); EMA snapshots
-#    every 500 steps once 64×64 is faded in. It ran in slices: 12 epochs at 64×64 first (fade-in over 6),
-#    then resumed with the config's 20 (a longer last stage only lengthens the faded-in part). The shipped
-#    generator is its snapshot step-0006500, the last one (picked at the time by mean-of-8 HR PSNR on dev faces
-#    400-423, training_logs/selection.json: a criterion since replaced, see step 6).
+# 3. The generator, stage 1: ProGAN 4×4 → 64×64 with EMA, trained by the paired loss with learned latents (no
+#    critic); EMA snapshots every 500 steps once 64×64 is faded in. It ran in slices: 12 epochs at 64×64 first
+#    (fade-in over 6), then resumed with the config's 20 (a longer last stage only lengthens the faded-in part).
+#    Its snapshot step-0006500, the last one, was picked then by mean-of-8 HR PSNR on dev faces 400-423
+#    (training_logs/selection.json: a criterion since replaced, see step 5); it shipped until issue 12.
 python train/train_progan.py data/hr --out runs/progan --config compact --stage-epochs 1,2,2,4,12
 python train/train_progan.py data/hr --out runs/progan --config compact --resume
-GENERATOR_SNAPSHOT=step-0006500
+python train/publish.py runs/progan runs/degradation_camera --snapshot step-0006500 \
+    --degradation-snapshot "$DEGRADATION_SNAPSHOT" --out runs/stage1 \
+    --training-data-file train/default_checkpoint/training_data.md
 
-# 4. Evaluate the pipeline on 200 dev faces, LR inputs made from the ground truth by its degradation model (70 min),
-#    then assemble checkpoints/default with its model card, old against new. (With the adversarially fine-tuned
-#    generator of step 5, also evaluate on LR inputs made by plain 4× area downsampling: --lr-source bicubic.)
-python train/publish.py runs/progan runs/degradation_camera --snapshot $GENERATOR_SNAPSHOT \
+# 4. The generator, stage 2: adversarial fine-tuning of stage 1 at 64×64 (a fresh critic; the recipe and its trials
+#    are in finetune_trials.md): 448,000 images, 104 min at about 70 img/s on an idle 2-core CPU. Run it in slices
+#    with --max-minutes and --resume. Its snapshot of step 14,000 is committed at 243a2ee as
+#    train/default_checkpoint/warm_start/; later commits of that folder continue the run (see its README).
+python train/train_progan.py data/hr --out runs/finetune_l1 --config compact-finetune --init-from runs/stage1 \
+    --anchor-weight 0 --distill-weight 1 --latent-lr 0.03 --snapshot-every 1000 --sample-every 500 \
+    --checkpoint-every 200 --max-steps 14000
+
+# 5. Pick its snapshot by results on held-out dev faces (not the ones evaluated in step 6), never by PSNR (it rewards
+#    blur): LR consistency at least the true faces' own, face-ness near the best, then candidate face FD and
+#    sharpness in the band of real faces (train/select_checkpoint.py --help has the criterion). Stage 1 is measured
+#    beside them as "current"; step-0014000 won.
+python train/select_checkpoint.py runs/finetune_l1 runs/degradation_camera/snapshots/$DEGRADATION_SNAPSHOT \
+    "$CORPUS/dev" --skip 400 --limit 24 -n 150 --reference "$CORPUS/train" --reference-limit 1000 \
+    --compare-with runs/stage1
+GENERATOR_SNAPSHOT=$(python -c "import json; print(json.load(open('runs/finetune_l1/selection.json'))['selected'])")
+
+# 6. Evaluate the pipeline on 200 dev faces, the LR inputs made from the ground truth (a) by its degradation model
+#    and (b) by plain 4× area downsampling (35 min each), then assemble checkpoints/default with its model card,
+#    stage 1 against stage 2.
+python train/publish.py runs/finetune_l1 runs/degradation_camera --snapshot $GENERATOR_SNAPSHOT \
     --degradation-snapshot "$DEGRADATION_SNAPSHOT" --out runs/candidate \
     --training-data-file train/default_checkpoint/training_data.md
-srnam evaluate "$CORPUS/dev" --model runs/candidate --limit 200 -k 8 -n 300 --batch-faces 4 --lr-source degradation \
-    --reference "$CORPUS/train" --out runs/eval_dev200_degradation
-rm -rf runs/previous_default && cp -r checkpoints/default runs/previous_default && rm -rf checkpoints/default
-python train/publish.py runs/progan runs/degradation_camera --snapshot $GENERATOR_SNAPSHOT \
+for SOURCE in degradation bicubic; do
+    srnam evaluate "$CORPUS/dev" --model runs/candidate --limit 200 -k 8 -n 300 --batch-faces 4 --lr-source $SOURCE \
+        --reference "$CORPUS/train" --out runs/eval_dev200_$SOURCE
+done
+rm -rf checkpoints/default
+python train/publish.py runs/finetune_l1 runs/degradation_camera --snapshot $GENERATOR_SNAPSHOT \
     --degradation-snapshot "$DEGRADATION_SNAPSHOT" --out checkpoints/default \
     --training-data-file train/default_checkpoint/training_data.md --notes-file train/default_checkpoint/notes.md \
-    --examples "$CORPUS/dev" --compare-with runs/previous_default --evaluation runs/eval_dev200_degradation \
-    --section-file train/default_checkpoint/limitations.md
+    --examples "$CORPUS/dev" --compare-with runs/stage1 \
+    --evaluation runs/eval_dev200_degradation --evaluation runs/eval_dev200_bicubic \
+    --section-file train/default_checkpoint/targets.md --section-file train/default_checkpoint/limitations.md
 mkdir -p checkpoints/default/training_logs
 cp runs/progan/metrics.jsonl checkpoints/default/training_logs/progan_metrics.jsonl
 cp runs/progan/config.json checkpoints/default/training_logs/progan_config.json
 cp runs/progan/selection.json checkpoints/default/training_logs/selection.json
-# the first, adversarial generator run that "Why no adversarial loss" in the card quotes (not rerun here)
-cp runs/previous_default/training_logs/progan_adversarial_metrics.jsonl checkpoints/default/training_logs/
+cp runs/finetune_l1/metrics.jsonl checkpoints/default/training_logs/finetune_metrics.jsonl
+cp runs/finetune_l1/config.json checkpoints/default/training_logs/finetune_config.json
+cp runs/finetune_l1/selection.json checkpoints/default/training_logs/finetune_selection.json
+# the first, adversarial generator run from scratch that the card quotes (not rerun here; in git history)
+git show 269ee7b:checkpoints/default/training_logs/progan_adversarial_metrics.jsonl \
+    > checkpoints/default/training_logs/progan_adversarial_metrics.jsonl
 for RUN in div lowpass head camera; do
     cp runs/degradation_$RUN/metrics.jsonl checkpoints/default/training_logs/degradation_${RUN}_metrics.jsonl
     cp runs/degradation_$RUN/config.json checkpoints/default/training_logs/degradation_${RUN}_config.json
 done
 
-# The ablation behind the choice of generator loss (16×16 runs; the card quotes its table).
+# The ablation behind stage 1's loss (16×16 runs; the card quotes its table).
 python benchmarks/distillation_ablation.py data/hr "$CORPUS/dev" --out runs/ablation
 cp runs/ablation/ablation.json checkpoints/default/training_logs/ablation.json
-
-# 5. Not in the shipped model yet (issue 12): adversarial fine-tuning of the generator (the last stage only, a fresh
-#    critic; finetune_trials.md has the trials and the recipe in use). Run it in slices of an hour and --resume as
-#    often as there is time. It started from checkpoints/default:
-#      python train/train_progan.py data/hr --out runs/progan_gan --config compact-finetune \
-#          --init-from checkpoints/default --anchor-weight 0 --distill-weight 1 --latent-lr 0.03 --snapshot-every 1000 \
-#          --sample-every 500 --checkpoint-every 200 --max-minutes 60 [--resume]
-#    Should the run folder be lost, continue from the committed snapshot of it instead (its README says where
-#    it stands): replace --init-from checkpoints/default by
-#          --init-from train/default_checkpoint/warm_start --init-critic train/default_checkpoint/warm_start \
-#          --init-latents train/default_checkpoint/warm_start
-# 6. Then pick its snapshot by results on held-out dev faces (not the ones evaluated above): LR consistency first,
-#    then sharpness in the band of real faces, then realism against training faces (never by PSNR: it rewards blur),
-#    and publish it as in step 4 with --snapshot "$SNAPSHOT":
-#      python train/select_checkpoint.py runs/progan_gan runs/degradation_camera/snapshots/$DEGRADATION_SNAPSHOT \
-#          "$CORPUS/dev" --skip 400 --limit 24 -n 150 --reference "$CORPUS/train" --reference-limit 1000 \
-#          --compare-with checkpoints/default
-#      SNAPSHOT=$(python -c "import json; print(json.load(open('runs/progan_gan/selection.json'))['selected'])")
