@@ -44,8 +44,9 @@ python train/publish.py runs/progan runs/degradation_camera --snapshot step-0006
     --training-data-file train/default_checkpoint/training_data.md
 
 # 4. The generator, stage 2: adversarial fine-tuning of stage 1 at 64×64 (a fresh critic; the recipe and its trials
-#    are in finetune_trials.md): 448,000 images, 104 min at about 70 img/s on an idle 2-core CPU. Run it in slices
-#    with --max-minutes and --resume. Its snapshot of step 14,000 is committed at 243a2ee as
+#    are in finetune_trials.md): 448,000 images, 104 min at about 70 img/s on an idle 2-core CPU. --max-steps counts
+#    the steps of one session: to run it in slices (--max-minutes, then --resume), give the last slice the steps
+#    left to 14,000. Its snapshot of step 14,000 is committed at 243a2ee as
 #    train/default_checkpoint/warm_start/; later commits of that folder continue the run (see its README).
 python train/train_progan.py data/hr --out runs/finetune_l1 --config compact-finetune --init-from runs/stage1 \
     --anchor-weight 0 --distill-weight 1 --latent-lr 0.03 --snapshot-every 1000 --sample-every 500 \
