@@ -25,12 +25,12 @@ import torch
 from srnam import metrics
 from srnam.jsonfile import write_json
 from srnam.evaluation import RealismReference, load_faces
-from srnam.models import ProGANGenerator
+from srnam.models import load_generator
 from srnam.training.progan import find_model_folder
 
 
 @torch.no_grad()
-def measure(generator: ProGANGenerator, z: torch.Tensor, analyser, reference: RealismReference) -> dict:
+def measure(generator: torch.nn.Module, z: torch.Tensor, analyser, reference: RealismReference) -> dict:
     samples = metrics.to_unit_range(torch.cat([generator(chunk) for chunk in z.split(64)]))
     return {**reference.sample_realism(analyser, samples), "faceness": metrics.face_detection_rate(samples * 2 - 1)}
 
@@ -55,7 +55,7 @@ def main() -> None:
                "samples": args.samples, "real_face_fd": floor, "generators": {}}
     print(f"{'generator':<60} {'sharpness':>9} {'face FD':>8} {'face-ness':>9}")
     for path in args.generators:
-        generator = ProGANGenerator.from_folder(find_model_folder(path, "generator"))
+        generator = load_generator(find_model_folder(path, "generator"))
         z = torch.randn(args.samples, generator.latent_size, generator=torch.Generator().manual_seed(args.seed))
         row = measure(generator, z, analyser, reference)
         results["generators"][str(path)] = row

@@ -20,7 +20,7 @@ import torch
 
 from srnam import metrics
 from srnam.evaluation import load_faces, make_lr_inputs, truth_lr_psnr
-from srnam.models import DegradationGenerator, ProGANGenerator
+from srnam.models import DegradationGenerator, load_generator
 from srnam.nam import DEFAULT_LEARNING_RATE, latent_search
 from srnam.training.run import find_model_folder
 
@@ -66,7 +66,7 @@ def main(argv=None) -> None:
     print("| generator | " + " | ".join(f"{mark} steps" for mark in marks) + " |")
     print("|---|" + "---|" * len(marks))
     for folder in args.generators:
-        generator = ProGANGenerator.from_folder(find_model_folder(folder, "generator")).eval()
+        generator = load_generator(find_model_folder(folder, "generator")).eval()
         fits = fit_over_steps(generator, degradation, lr, marks, args.candidates, args.learning_rate, args.seed)
         print(f"| {folder} | " + " | ".join(f"{fits[m].mean():.2f} / {fits[m].max(dim=1).values.mean():.2f}"
                                             for m in marks) + " |", flush=True)

@@ -32,8 +32,7 @@ out = pipe("face.png", num_candidates=8, num_steps=300, seed=0)
 | `generator/` | `{generator_class}` | `{generator_config}` | {generator_params} |
 | `degradation/` | `{degradation_class}` | `{degradation_config}` | {degradation_params} |
 
-- **generator**: a ProGAN generator (Karras et al. 2018: progressive growing, pixel norm, equalised
-  learning rate) mapping a latent z to a 64×64 face.
+- **generator**: {generator_description}
 - **degradation**: a high-to-low network (after Bulat et al. 2018) mapping a 64×64 face and a noise
   vector to a realistic 16×16 photo of it.
 
@@ -65,6 +64,14 @@ decision about a person.
   not correctness of the high-resolution face.
 """
 
+GENERATOR_DESCRIPTIONS = {
+    "ProGANGenerator": "a ProGAN generator (Karras et al. 2018: progressive growing, pixel norm, equalised\n"
+                       "  learning rate) mapping a latent z to a 64×64 face.",
+    "StyleStudentGenerator": "a style-based student: MobileStyleGAN's mapping network (z → w, with the corpus's\n"
+                             "  truncation) and a narrow modulated synthesis distilled from MobileStyleGAN (FFHQ), "
+                             "mapping z to a 64×64 face.",
+}
+
 UNKNOWN_TRAINING_DATA = "Not recorded for this pipeline. Whoever publishes it should describe the data here."
 
 
@@ -84,6 +91,7 @@ def render_model_card(generator: nn.Module, degradation: nn.Module, training_dat
     d_class, d_config, d_params = _describe(degradation)
     return CARD_TEMPLATE.format(
         generator_class=g_class, generator_config=g_config, generator_params=g_params,
+        generator_description=GENERATOR_DESCRIPTIONS.get(g_class, f"a {g_class} mapping a latent z to a 64×64 face."),
         degradation_class=d_class, degradation_config=d_config, degradation_params=d_params,
         training_data=training_data or UNKNOWN_TRAINING_DATA,
         training_details=f"\n## Training\n\n{training_details}\n" if training_details else "",

@@ -48,7 +48,7 @@ class SearchState:
 
 @dataclass
 class SearchResult:
-    latents: torch.Tensor  # [B, K, latent_size], the final z
+    latents: torch.Tensor  # [B, K, latent_size], the final z ([B, K, 512] for W, [B, K, L, 512] for W+)
     noise: torch.Tensor  # [B, K, noise_size], the fixed degradation noise of each candidate
     hr: torch.Tensor  # [B, K, 3, 64, 64] candidates G(z), in [-1, 1]
     lr: torch.Tensor  # [B, K, 3, 16, 16] their LR projections D(G(z), n)
@@ -129,6 +129,42 @@ def project_to_sphere(x: torch.Tensor) -> torch.Tensor:
     return x * (x.shape[1] ** 0.5 / x.norm(dim=1, keepdim=True))
 
 
+@dataclass(frozen=True)
+class LatentSpace:
+    """Where the search moves: how a candidate's code starts from its z ~ N(0, I), what keeps it in place after
+    each step (None: nothing), and how a code becomes a face [N, 3, 64, 64]."""
+
+    name: str
+    start: Callable[[torch.Tensor], torch.Tensor]
+    project: Callable[[torch.Tensor], torch.Tensor] | None
+    decode: Callable[[torch.Tensor], torch.Tensor]
+
+
+LATENT_SPACES = ("z", "w", "w+")
+
+
+def make_latent_space(generator: nn.Module, name: str = "z", latent_constraint: str = "sphere") -> LatentSpace:
+    """``"z"``: the generator's input, on the sphere (or ``latent_constraint="free"``); any generator. A style-based
+    generator (one with ``styles(z)`` and ``faces_from_styles(w)``: the style student, the teacher) also has
+    ``"w"``, its mapping's output [N, 512], and ``"w+"``, one w per style layer [N, L, 512] (PULSE's space), both
+    started from the mapped z and left free."""
+    if name == "z":
+        if latent_constraint not in ("sphere", "free"):
+            raise ValueError(f"latent_constraint must be 'sphere' or 'free', got {latent_constraint!r}")
+        keep = project_to_sphere if latent_constraint == "sphere" else None
+        return LatentSpace("z", keep or (lambda z: z), keep, generator)
+    if name not in LATENT_SPACES:
+        raise ValueError(f"latent_space must be one of {', '.join(LATENT_SPACES)}, got {name!r}")
+    if not (hasattr(generator, "styles") and hasattr(generator, "faces_from_styles")):
+        raise ValueError(f"latent_space {name!r} needs a style-based generator (the style student or the teacher), "
+                         f"not a {type(generator).__name__}: search 'z'")
+    if name == "w":
+        return LatentSpace("w", generator.styles, None, generator.faces_from_styles)
+    layers = generator.num_style_layers
+    return LatentSpace("w+", lambda z: generator.styles(z)[:, None].repeat(1, layers, 1), None,
+                       generator.faces_from_styles)
+
+
 @torch.inference_mode(False)  # callers may sit in no_grad/inference mode; the search needs gradients
 @torch.enable_grad()
 def latent_search(
@@ -142,6 +178,7 @@ def latent_search(
     generator_rng: torch.Generator | None = None,
     callback: Callable[[SearchState], bool | None] | None = None,
     latent_constraint: Literal["sphere", "free"] = "sphere",
+    latent_space: Literal["z", "w", "w+"] = "z",
     optimize_noise: bool = False,
     noise_learning_rate: float = DEFAULT_NOISE_LEARNING_RATE,
 ) -> SearchResult:
@@ -152,7 +189,8 @@ def latent_search(
     not depend on the device). ``callback(state)`` runs after every step; returning True stops the
     search early (the result then holds the latents reached so far). ``optimize_noise``: search the
     degradation noise too (module docstring), at its own Adam learning rate ``noise_learning_rate``; the
-    result's ``noise`` is then the final one.
+    result's ``noise`` is then the final one. ``latent_space``: where to search (:func:`make_latent_space`); the
+    result's ``latents`` are the codes of that space.
     """
     if num_candidates < 1 or num_steps < 1:
         raise ValueError(f"num_candidates and num_steps must be >= 1, got {num_candidates} and {num_steps}")
@@ -164,10 +202,11 @@ def latent_search(
                          f"got {list(lr_target.shape)}")
     device = lr_target.device
     b, k = lr_target.shape[0], num_candidates
+    space = make_latent_space(generator, latent_space, latent_constraint)
     z = torch.randn(b * k, generator.latent_size, generator=generator_rng).to(device)
     noise = torch.randn(b * k, degradation.noise_size, generator=generator_rng).to(device)
-    if latent_constraint == "sphere":
-        z = project_to_sphere(z)
+    with torch.no_grad():
+        z = space.start(z)  # the codes searched: z on its sphere, or the mapped w
     if optimize_noise:
         noise = project_to_sphere(noise)
     target = lr_target.repeat_interleave(k, dim=0)  # [B·K, 3, 16, 16], candidates of an image adjacent
@@ -181,7 +220,7 @@ def latent_search(
     stopped_early = False
     with _EvalMode(generator, degradation), _ExactCudaMath(device):
         for step in range(1, num_steps + 1):
-            hr = generator(z)
+            hr = space.decode(z)
             lr = degradation(hr, noise)
             l1 = (lr - target).abs().mean(dim=(1, 2, 3))  # [B·K]
             # Sum, not mean: each candidate's gradient is then independent of K. Gradients for the searched
@@ -191,8 +230,8 @@ def latent_search(
                 tensor.grad = grad
             optimizer.step()
             with torch.no_grad():
-                if latent_constraint == "sphere":
-                    z.copy_(project_to_sphere(z))
+                if space.project is not None:
+                    z.copy_(space.project(z))
                 if optimize_noise:
                     noise.copy_(project_to_sphere(noise))
             history.append(l1.detach().reshape(b, k))
@@ -203,11 +242,11 @@ def latent_search(
                 stopped_early = step < num_steps
                 break
         with torch.no_grad():  # the candidates the final latents give
-            hr = generator(z)
+            hr = space.decode(z)
             lr = degradation(hr, noise)
             l1 = (lr - target).abs().mean(dim=(1, 2, 3))
     return SearchResult(
-        latents=z.detach().reshape(b, k, -1),
+        latents=z.detach().reshape(b, k, *z.shape[1:]),
         noise=noise.detach().reshape(b, k, -1),
         hr=hr.reshape(b, k, *hr.shape[1:]),
         lr=lr.reshape(b, k, *lr.shape[1:]),

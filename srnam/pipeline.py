@@ -2,7 +2,7 @@
 
 A pipeline folder (local or a Hub repo) looks like::
 
-    generator/config.json  generator/model.safetensors      # ProGANGenerator
+    generator/config.json  generator/model.safetensors      # ProGANGenerator or StyleStudentGenerator
     degradation/config.json  degradation/model.safetensors  # DegradationGenerator
     README.md                                              # model card
 """
@@ -23,7 +23,7 @@ from .errors import ModelLoadError, SearchDivergedError
 from .grid import image_grid
 from .images import ImageInput, lr_tensor, tensor_to_pil, unit_range
 from .model_card import render_model_card
-from .models import DegradationGenerator, ProGANGenerator
+from .models import DegradationGenerator, ProGANGenerator, StyleStudentGenerator, load_generator
 from .nam import DEFAULT_LEARNING_RATE, DEFAULT_NOISE_LEARNING_RATE, SearchState, latent_search
 
 GENERATOR_FOLDER = "generator"
@@ -54,7 +54,7 @@ class SRNAMOutput:
     lr_l1: list[float]  # mean absolute error of each projection vs the input, on the [-1, 1] scale
     seed: int  # pass it back as seed= to reproduce this output
     loss_history: list[list[float]] = field(repr=False)  # loss_history[k][step]: candidate k's L1 curve
-    latents: torch.Tensor = field(repr=False)  # [K, latent_size], the final z of each candidate
+    latents: torch.Tensor = field(repr=False)  # [K, latent_size], the final z of each candidate (or its W / W+ code)
     stopped_early: bool = False
     # Where each candidate was in the search, before sorting. The search's first K' candidates are exactly a
     # K'-candidate search with the same seed (candidates do not interact), which evaluation uses.
@@ -62,7 +62,7 @@ class SRNAMOutput:
 
 
 class SRNAMPipeline:
-    def __init__(self, generator: ProGANGenerator, degradation: DegradationGenerator,
+    def __init__(self, generator: ProGANGenerator | StyleStudentGenerator, degradation: DegradationGenerator,
                  device: str | torch.device | None = None, model_card: str | None = None):
         if generator.resolution != degradation.hr_size:
             raise ValueError(f"the generator makes {generator.resolution}×{generator.resolution} faces but the "
@@ -97,7 +97,7 @@ class SRNAMPipeline:
                     f"{GENERATOR_FOLDER}/ and {DEGRADATION_FOLDER}/, each with config.json and model.safetensors)")
         card = folder / MODEL_CARD
         pipe = cls(
-            ProGANGenerator.from_folder(folder / GENERATOR_FOLDER),
+            load_generator(folder / GENERATOR_FOLDER),
             DegradationGenerator.from_folder(folder / DEGRADATION_FOLDER),
             device=device,
             model_card=card.read_text(encoding="utf-8") if card.is_file() else None,
@@ -158,14 +158,16 @@ class SRNAMPipeline:
                  seed: int | None = None, learning_rate: float = DEFAULT_LEARNING_RATE,
                  callback: Callable[[SearchState], bool | None] | None = None, optimize_noise: bool = False,
                  noise_learning_rate: float = DEFAULT_NOISE_LEARNING_RATE,
-                 output_type: Literal["pil", "pt"] = "pil") -> SRNAMOutput | list[SRNAMOutput]:
+                 output_type: Literal["pil", "pt"] = "pil",
+                 latent_space: Literal["z", "w", "w+"] = "z") -> SRNAMOutput | list[SRNAMOutput]:
         """Super-resolve one face (a path, PIL image, numpy array or float tensor in [0, 1]; see
         ``srnam.images``), or a list of them: one :class:`SRNAMOutput` each, all searched in one batch.
 
         Inputs larger than 16×16 are reduced by area downsampling. ``callback(state)`` runs after every
         step (``state.l1`` is [images, K]); return True from it to stop early. ``optimize_noise``: search the
         camera model's noise together with the latents (``srnam.nam``), at ``noise_learning_rate``.
-        ``output_type``: "pil" images or "pt" tensors (see :class:`SRNAMOutput`).
+        ``output_type``: "pil" images or "pt" tensors (see :class:`SRNAMOutput`). ``latent_space``: where to search,
+        "z" (any generator) or, with a style-based generator, "w" or "w+" (``srnam.nam.make_latent_space``).
         """
         _check_int("num_candidates", num_candidates, 1, MAX_CANDIDATES)
         _check_int("num_steps", num_steps, 1, MAX_STEPS)
@@ -186,7 +188,7 @@ class SRNAMPipeline:
         result = latent_search(
             self.generator, self.degradation, lr_input, num_candidates=num_candidates, num_steps=num_steps,
             learning_rate=learning_rate, generator_rng=torch.Generator().manual_seed(seed), callback=callback,
-            optimize_noise=bool(optimize_noise), noise_learning_rate=noise_learning_rate,
+            optimize_noise=bool(optimize_noise), noise_learning_rate=noise_learning_rate, latent_space=latent_space,
         )
         _check_finite(result, learning_rate)
         if output_type == "pil":

@@ -117,3 +117,51 @@ def test_bad_ir_files_are_load_errors(tmp_path, folder):
     (tmp_path / "m.bin").write_bytes((folder / "MappingNetwork.bin").read_bytes())
     with pytest.raises(ModelLoadError, match="operation Elu"):
         IRGraph(tmp_path / "m.xml")
+
+
+def test_distillation_on_the_fly_draws_fresh_teacher_pairs(tmp_path):
+    """The GPU recipe's path (pair_source on-the-fly), on the CPU for two steps of two pairs."""
+    import dataclasses
+    import json
+
+    from srnam.models import StyleStudentGenerator, load_generator
+    from srnam.training.distill import DISTILL_CONFIGS, train
+
+    config = dataclasses.replace(DISTILL_CONFIGS["tiny"], pair_source="on-the-fly", batch_size=2, total_steps=2,
+                                 held_out=2, teacher_batch=2, sample_every=2, checkpoint_every=2, snapshot_every=0)
+    train(None, tmp_path / "run", config)
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 and all(line["val_psnr"] > 5 for line in lines)
+    student = load_generator(tmp_path / "run" / "export" / "generator")
+    assert isinstance(student, StyleStudentGenerator) and float(student.mapping.psi) == pytest.approx(0.8)
+
+
+def test_pair_cache_faces_are_the_teachers(tmp_path, teacher):
+    from srnam.training.teacher_pairs import fill_cache, read_mapping, read_shards
+
+    assert fill_cache(tmp_path, shards=1, shard_size=2, log=lambda *_: None) == 1
+    assert fill_cache(tmp_path, shards=1, shard_size=2, log=lambda *_: None) == 0  # complete shards are kept
+    z, faces, shards = read_shards(tmp_path)
+    with torch.no_grad():
+        expected = ((teacher(z).clamp(-1, 1) + 1) * 127.5)
+    assert (faces.float() - expected).abs().max() <= 1.0  # OpenVINO's pairs, to the 8-bit rounding
+    assert set(read_mapping(tmp_path)) >= {"mean_style", "psi", "linears.0.weight"}
+
+
+def test_the_packed_teacher_travels_within_an_8_bit_level(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    root = Path(__file__).parent.parent
+    done = subprocess.run([sys.executable, str(root / "train" / "pack_teacher.py"), str(tmp_path / "packed")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    levels = [float(v) for v in done.stdout.split("by ")[1].replace(" at most", "").split(" 8-bit levels on average, ")]
+    assert levels[0] < 0.2 and levels[1] < 1.5, done.stdout
+    size = sum(p.stat().st_size for p in (tmp_path / "packed").iterdir())
+    assert size < 26 * 2**20
+    monkeypatch.setenv("SRNAM_TEACHER_DIR", str(tmp_path / "packed"))
+    assert teacher_files() == tmp_path / "packed"
+    monkeypatch.setenv("SRNAM_TEACHER_DIR", str(tmp_path))
+    with pytest.raises(ModelLoadError, match="has no MappingNetwork.xml"):
+        teacher_files()

@@ -31,7 +31,7 @@ import torch
 from srnam import ModelLoadError, SRNAMPipeline, showcase
 from srnam.jsonfile import dumps
 from srnam.evaluation import load_faces, make_lr_inputs, markdown_table
-from srnam.models import DegradationGenerator, ProGANGenerator
+from srnam.models import DegradationGenerator, load_generator
 
 
 def describe_run(run_dir: Path, export: Path, part: str) -> str:
@@ -189,7 +189,7 @@ def main(argv=None) -> int:
     training_data = args.training_data_file.read_text() if args.training_data_file else args.training_data
     try:
         pipe = SRNAMPipeline(
-            ProGANGenerator.from_folder(generator_export / "generator"),
+            load_generator(generator_export / "generator"),
             DegradationGenerator.from_folder(degradation_export / "degradation"),
         )
         details = "\n".join(([args.notes_file.read_text()] if args.notes_file else [])

@@ -37,7 +37,7 @@ from srnam import SRNAMPipeline
 from srnam import metrics
 from srnam.jsonfile import dumps, write_json
 from srnam.evaluation import RealismReference, evaluate, load_faces
-from srnam.models import DegradationGenerator, ProGANGenerator
+from srnam.models import DegradationGenerator, load_generator
 from srnam.training.run import find_model_folder
 
 LR_PSNR_MARGIN_DB = 1.0
@@ -128,7 +128,7 @@ def main(argv=None) -> int:
         faces = load_faces(args.reference, "corpus", args.reference_limit + args.faceness)[1]
         reference = RealismReference.from_faces(metrics.FaceAnalyser(), faces, args.reference_limit)  # once
     for name in todo:
-        pipe = SRNAMPipeline(ProGANGenerator.from_folder(candidates[name]), degradation)
+        pipe = SRNAMPipeline(load_generator(candidates[name]), degradation)
         results = evaluate(pipe, names, hr, lr_source="degradation", num_candidates=args.candidates,
                            num_steps=args.steps, batch_faces=8, faceness_samples=args.faceness, reference=reference)
         summary, samples = results["summary"], results.get("faceness", {})

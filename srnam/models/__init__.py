@@ -1,8 +1,11 @@
 from .degradation import DEGRADATION_CHANNELS, DegradationDiscriminator, DegradationGenerator
+from .generators import GENERATOR_FAMILIES, generator_family, load_generator
 from .hub import HubModel, load_model_folder
 from .progan import PROGAN_CHANNELS, ProGANDiscriminator, ProGANGenerator
+from .style_student import STYLE_CHANNELS, StyleStudentGenerator
 
 __all__ = [
-    "DEGRADATION_CHANNELS", "DegradationDiscriminator", "DegradationGenerator", "HubModel",
-    "load_model_folder", "PROGAN_CHANNELS", "ProGANDiscriminator", "ProGANGenerator",
+    "DEGRADATION_CHANNELS", "DegradationDiscriminator", "DegradationGenerator", "GENERATOR_FAMILIES", "HubModel",
+    "generator_family", "load_generator", "load_model_folder", "PROGAN_CHANNELS", "ProGANDiscriminator",
+    "ProGANGenerator", "STYLE_CHANNELS", "StyleStudentGenerator",
 ]

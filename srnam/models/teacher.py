@@ -14,12 +14,13 @@ What it computes, as ``../shared/data/make_faces.py`` made the corpus:
   corpus's two Lanczos steps).
 
 So ``teacher(z)`` gives [N, 3, 64, 64] faces in [-1, 1] from z [N, 512], as every SR-NAM generator does, and a
-dev latent gives its dev face. It also has ``hr_faces_from_styles`` for W and W+ codes, and
+dev latent gives its dev face. It also has ``faces_from_styles`` for W and W+ codes, and
 ``synthesis_features`` for the block activations (a perceptual space that exists offline).
 """
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -39,16 +40,26 @@ CORPUS_SIZE = 128  # the corpus's portraits; srnam.faces.CORPUS_BOX is in their 
 CORPUS_BOX = (20, 32, 108, 120)  # == srnam.faces.CORPUS_BOX (not imported: faces pulls in OpenCV)
 
 
+TEACHER_DIR_VARIABLE = "SRNAM_TEACHER_DIR"  # a folder of the four IR files instead (train/pack_teacher.py makes one)
+IR_FILES = ("MappingNetwork.xml", "MappingNetwork.bin", "SynthesisNetwork.xml", "SynthesisNetwork.bin")
+
+
 def teacher_files() -> Path:
-    """The folder of the installed ``random-face`` package's IR files (found without importing the package, whose
-    own import needs an OpenVINO API that current releases no longer have)."""
+    """The folder of the teacher's IR files: ``$SRNAM_TEACHER_DIR`` when set, else the installed ``random-face``
+    package's (found without importing it: its own import needs an OpenVINO API that current releases lack)."""
+    if os.environ.get(TEACHER_DIR_VARIABLE):
+        folder = Path(os.environ[TEACHER_DIR_VARIABLE])
+        missing = [name for name in IR_FILES if not (folder / name).is_file()]
+        if missing:
+            raise ModelLoadError(f"${TEACHER_DIR_VARIABLE} is {folder}, which has no {missing[0]}")
+        return folder
     spec = importlib.util.find_spec("random_face")
     if spec is None or not spec.submodule_search_locations:
         raise ModelLoadError(
             f"the teacher needs the PyPI package {TEACHER_PACKAGE}: pip install -e .[teacher] (or "
             f"pip install --no-deps random-face==2021.7.21.1, which leaves out its Jupyter dependencies)")
     folder = Path(list(spec.submodule_search_locations)[0]) / "data"
-    for name in ("MappingNetwork.xml", "MappingNetwork.bin", "SynthesisNetwork.xml", "SynthesisNetwork.bin"):
+    for name in IR_FILES:
         if not (folder / name).is_file():
             raise ModelLoadError(f"the {TEACHER_PACKAGE} package at {folder.parent} has no {name}: reinstall it")
     return folder
@@ -86,7 +97,7 @@ class MobileStyleGANTeacher(nn.Module):
 
     # ------------------------------------------------------------------ the generator contract
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.hr_faces_from_styles(self.styles(z))
+        return self.faces_from_styles(self.styles(z))
 
     def styles(self, z: torch.Tensor, psi: float | None = None) -> torch.Tensor:
         """z [N, 512] → truncated styles w [N, 512]."""
@@ -102,7 +113,7 @@ class MobileStyleGANTeacher(nn.Module):
         """w [N, 512] (W) or [N, num_style_layers, 512] (W+) → 1024×1024 portraits in [-1, 1] (not clamped)."""
         return self.synthesis_graph({"style": self._plain_style(w)}, feeds=self._layer_feeds(w))["img"]
 
-    def hr_faces_from_styles(self, w: torch.Tensor) -> torch.Tensor:
+    def faces_from_styles(self, w: torch.Tensor) -> torch.Tensor:
         return corpus_crop(self.synthesis(w), self.resolution)
 
     def synthesis_features(self, w: torch.Tensor, names: tuple[str, ...]) -> dict[str, torch.Tensor]:

@@ -1,0 +1,217 @@
+"""The style student (the second generator family) and its distillation trainer, on tiny models and a pair cache
+made here (no teacher needed: the shards are random faces, the mapping a random StyleMapping)."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from srnam.errors import ModelLoadError
+from srnam.models import STYLE_CHANNELS, ProGANGenerator, StyleStudentGenerator, generator_family, load_generator
+from srnam.models.style_student import StyleMapping
+from srnam.pipeline import SRNAMPipeline
+from srnam.training.distill import DISTILL_CONFIGS, PairPool, high_pass, train
+from srnam.training.teacher_pairs import MAPPING_FOLDER, read_shards, shard_latents, shard_path
+
+from conftest import make_tiny_models
+
+TINY = DISTILL_CONFIGS["tiny"]
+
+
+def rotations(mapping: StyleMapping) -> StyleMapping:
+    """A mapping whose w keeps what z says (the default init shrinks every z to about the same w)."""
+    for linear in mapping.linears:
+        torch.nn.init.orthogonal_(linear.weight)
+        torch.nn.init.zeros_(linear.bias)
+    return mapping
+
+
+def tiny_student(seed=0):
+    torch.manual_seed(seed)
+    student = StyleStudentGenerator(channels=STYLE_CHANNELS["tiny"]).eval()
+    rotations(student.mapping)
+    return student
+
+
+def test_student_keeps_the_generator_contract_in_w_and_w_plus():
+    g = tiny_student()
+    z = torch.randn(3, 512)
+    faces = g(z)
+    assert faces.shape == (3, 3, 64, 64) and g.resolution == 64 and g.latent_size == 512
+    w = g.styles(z)
+    assert w.shape == (3, 512)
+    same = w[:, None].repeat(1, g.num_style_layers, 1)
+    torch.testing.assert_close(g.synthesis(same), faces)
+    changed = same.clone()
+    changed[:, -1] = g.styles(torch.randn(3, 512))  # the last to-RGB layer: only the finest colours move
+    assert 0 < (g.synthesis(changed) - faces).abs().mean() < (faces - g(torch.randn(3, 512))).abs().mean()
+    with pytest.raises(ValueError, match=f"{g.num_style_layers}, 512"):
+        g.synthesis(w[:, None].repeat(1, 3, 1))
+    zg = torch.randn(2, 512, requires_grad=True)
+    (grad,) = torch.autograd.grad(g(zg).square().mean(), zg)
+    assert grad.abs().sum() > 0
+
+
+def test_student_mapping_is_frozen_and_truncates_toward_the_mean_style():
+    g = tiny_student()
+    assert not any(p.requires_grad for p in g.mapping.parameters())
+    g.train()
+    assert not g.mapping.training and g.synthesis.training
+    mapping = StyleMapping()
+    mapping.mean_style.fill_(0.5)
+    mapping.psi.fill_(0.0)
+    torch.testing.assert_close(mapping(torch.randn(4, 512)), torch.full((4, 512), 0.5))
+
+
+def test_both_families_load_from_their_folders_and_into_a_pipeline(tmp_path):
+    student = tiny_student()
+    student.mapping.psi.fill_(0.8)
+    student.save_pretrained(tmp_path / "student")
+    config = json.loads((tmp_path / "student" / "config.json").read_text())
+    assert config == {"latent_size": 512, "channels": list(STYLE_CHANNELS["tiny"]), "mapping_layers": 8}
+    assert generator_family(tmp_path / "student") is StyleStudentGenerator
+    loaded = load_generator(tmp_path / "student")
+    z = torch.randn(2, 512)
+    torch.testing.assert_close(loaded(z), student(z))
+    assert float(loaded.mapping.psi) == pytest.approx(0.8)  # the truncation travels with the weights
+    progan, degradation = make_tiny_models()
+    progan.save_pretrained(tmp_path / "progan")
+    assert generator_family(tmp_path / "progan") is ProGANGenerator
+    SRNAMPipeline(student, degradation).save_pretrained(tmp_path / "pipe")
+    pipe = SRNAMPipeline.from_pretrained(tmp_path / "pipe")
+    assert isinstance(pipe.generator, StyleStudentGenerator)
+    out = pipe(torch.rand(3, 16, 16), num_candidates=2, num_steps=3, seed=0, output_type="pt")
+    assert out.hr_candidates.shape == (2, 3, 64, 64)
+
+
+def test_a_hostile_student_folder_is_a_load_error(tmp_path):
+    tiny_student().save_pretrained(tmp_path / "g")
+    (tmp_path / "g" / "config.json").write_text('{"latent_size": 512, "channels": [16, -1], "mapping_layers": 8}')
+    with pytest.raises(ModelLoadError, match=r"channels\[1\] must be in"):
+        load_generator(tmp_path / "g")
+    (tmp_path / "g" / "config.json").write_text("{nope")
+    with pytest.raises(ModelLoadError, match="not JSON"):
+        load_generator(tmp_path / "g")
+
+
+def make_cache(folder: Path, shards: int, size: int = 8, seed: int = 0) -> Path:
+    """A pair cache of smooth random 'faces' (a fixed random map of z, so the pairs are learnable)."""
+    (folder / MAPPING_FOLDER).mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    mapping = rotations(StyleMapping())
+    save_file(mapping.state_dict(), str(folder / MAPPING_FOLDER / "model.safetensors"))
+    basis = torch.randn(512, 3 * 8 * 8, generator=torch.Generator().manual_seed(1)) / 22.6
+    for index in range(shards):
+        z = shard_latents(seed, index, size)
+        faces = torch.nn.functional.interpolate((z @ basis).tanh().reshape(-1, 3, 8, 8), size=64, mode="bilinear")
+        save_file({"z": z, "faces": ((faces + 1) * 127.5).round().to(torch.uint8)}, str(shard_path(folder, index)))
+    return folder
+
+
+def test_pair_shards_are_read_in_order_and_checked(tmp_path):
+    cache = make_cache(tmp_path / "c", 3)
+    z, faces, shards = read_shards(cache)
+    assert shards == 3 and z.shape == (24, 512) and faces.dtype == torch.uint8
+    torch.testing.assert_close(z[8:16], shard_latents(0, 1, 8))
+    assert read_shards(cache, 2)[2] == 2
+    with pytest.raises(ModelLoadError, match="has 3 complete shards, the run used 5"):
+        read_shards(cache, 5)
+    save_file({"z": torch.zeros(2, 512)}, str(shard_path(cache, 3)))
+    with pytest.raises(ModelLoadError, match="not a pair shard"):
+        read_shards(cache)
+
+
+def test_high_pass_of_a_flat_image_is_zero_and_of_an_edge_is_not():
+    flat = torch.full((1, 3, 16, 16), 0.3)
+    assert high_pass(flat).abs().max() < 1e-6
+    edge = torch.zeros(1, 3, 16, 16)
+    edge[..., 8:] = 1
+    assert high_pass(edge).abs().max() > 0.3
+
+
+def test_distillation_loss_falls(tmp_path):
+    cache = make_cache(tmp_path / "c", 4)
+    import dataclasses
+
+    config = dataclasses.replace(TINY, total_steps=60, log_every=10, sample_every=1000, checkpoint_every=1000,
+                                 snapshot_every=0, refresh_every=1000, lr=5e-3, batch_size=8)
+    train(cache, tmp_path / "run", config)
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert lines[-1]["loss"] < 0.8 * lines[0]["loss"], [line["loss"] for line in lines]
+    assert lines[-1]["val_psnr"] > lines[0]["val_psnr"]
+    assert isinstance(load_generator(tmp_path / "run" / "export" / "generator"), StyleStudentGenerator)
+
+
+def test_distillation_resumes_bit_exactly_with_a_growing_cache(tmp_path, monkeypatch):
+    """A shard written while a run trains is picked up at the next refresh (every 3 steps here); a run resumed from
+    its step-4 checkpoint reads the shard count that checkpoint recorded (not the shard written since), then
+    refreshes at step 6 as the uninterrupted run does, so both end bit-identical."""
+    import dataclasses
+
+    import srnam.training.distill as distill
+
+    config = dataclasses.replace(TINY, refresh_every=3)
+
+    straight, sliced = make_cache(tmp_path / "a", 2), make_cache(tmp_path / "b", 2)
+    reads = []
+
+    def read_and_grow(folder, count=None):  # the background writer, as seen by the straight run
+        reads.append(count)
+        if len(reads) == 3:  # after the refresh at step 3, before the one at step 6
+            make_cache(tmp_path / "a", 3)
+        return read_shards(folder, count)
+
+    monkeypatch.setattr(distill, "read_shards", read_and_grow)
+    train(straight, tmp_path / "run_a", config)
+    monkeypatch.undo()
+    assert len(reads) == 3  # the start, and the refreshes at steps 3 and 6
+    train(sliced, tmp_path / "run_b", config, max_steps=4)  # stops with a checkpoint at step 4
+    make_cache(tmp_path / "b", 3)
+    train(sliced, tmp_path / "run_b", config, resume=True)
+    a = load_file(str(tmp_path / "run_a" / "export" / "generator" / "model.safetensors"))
+    b = load_file(str(tmp_path / "run_b" / "export" / "generator" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    pairs = [json.loads(line)["pairs"] for line in (tmp_path / "run_b" / "metrics.jsonl").read_text().splitlines()]
+    assert pairs[0] == 16 and pairs[-1] == 24  # the pool grew at the refresh
+
+
+def test_a_cache_without_enough_pairs_says_so(tmp_path):
+    cache = make_cache(tmp_path / "c", 0)
+    pool = PairPool(cache, held_out=4)
+    with pytest.raises(ValueError, match="holds 0 pairs"):
+        pool.load(refresh=True)
+    with pytest.raises(ModelLoadError, match="not a teacher-pair cache"):
+        train(tmp_path / "empty", tmp_path / "run", TINY)
+
+
+@pytest.mark.parametrize("space, shape", [("z", (1, 3, 512)), ("w", (1, 3, 512)), ("w+", (1, 3, 14, 512))])
+def test_the_search_runs_in_z_w_and_w_plus_of_a_style_student(space, shape):
+    from srnam.nam import latent_search
+
+    student = tiny_student()
+    _, degradation = make_tiny_models()
+    with torch.no_grad():
+        target = degradation(student(torch.randn(1, 512, generator=torch.Generator().manual_seed(7))),
+                             torch.zeros(1, degradation.noise_size))
+    result = latent_search(student, degradation, target, num_candidates=3, num_steps=25, learning_rate=0.05,
+                           latent_space=space, generator_rng=torch.Generator().manual_seed(0))
+    assert result.latents.shape == shape and result.hr.shape == (1, 3, 3, 64, 64)
+    assert (result.loss_history[-1] < result.loss_history[0]).all(), result.loss_history[[0, -1]]
+    if space == "z":  # on the sphere, as for a ProGAN
+        torch.testing.assert_close(result.latents.norm(dim=-1), torch.full((1, 3), 512 ** 0.5))
+    else:  # the codes decode to the returned candidates
+        with torch.no_grad():
+            torch.testing.assert_close(student.faces_from_styles(result.latents[0]), result.hr[0])
+
+
+def test_w_spaces_need_a_style_generator():
+    from srnam.nam import latent_search
+
+    progan, degradation = make_tiny_models()
+    with pytest.raises(ValueError, match="needs a style-based generator.*ProGANGenerator"):
+        latent_search(progan, degradation, torch.zeros(1, 3, 16, 16), num_steps=1, latent_space="w")
+    with pytest.raises(ValueError, match="latent_space must be one of z, w, w\\+"):
+        latent_search(progan, degradation, torch.zeros(1, 3, 16, 16), num_steps=1, latent_space="s")

@@ -1,0 +1,29 @@
+#!/bin/bash
+# Issue 28's GPU run, for a session that is lent a device machine: distil the style student from fresh teacher
+# pairs (drawn on the fly, every step, batch 256) for MINUTES minutes, then bring back the export, the metrics, the
+# last sample sheet and the held-out PSNR. Sized for a 15-minute device budget with room for a rerun: the default
+# 6 minutes of training, about 7 with the teacher's start, plus the machine's start.
+#
+# Here, once:   python train/pack_teacher.py .teacher && echo /.teacher/ >> .git/info/exclude
+# Then:         device run, carry [".teacher"], timeout_s 480:
+#               bash train/gpu_distill.sh [MINUTES] [INIT_FROM]
+# INIT_FROM (optional): a student folder in the working tree to continue from (a run's export/, a snapshot).
+# Back here:    evaluate the export on the CPU (README, "The style student"), select and publish.
+set -o pipefail
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 SRNAM_TEACHER_DIR="$PWD/.teacher"
+minutes=${1:-6}
+out=${OUT:-gpu_distill_out}; mkdir -p "$out"
+python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))" || exit 1
+init=(); [ -n "$2" ] && init=(--init-from "$2")
+timeout $(( (minutes + 2) * 60 )) python3 train/train_distill.py --out /tmp/distill_gpu --config gpu \
+    --max-minutes "$minutes" "${init[@]}" 2>&1 | grep -v '^\s*[0-9]*%|' | tee "$out/train.log"
+run=/tmp/distill_gpu
+# The run is cut by --max-minutes, not finished: export the EMA student of its last checkpoint's step (the last
+# snapshot; snapshot_every = checkpoint_every = 250 in the gpu config).
+last=$(ls -d "$run"/snapshots/step-* 2>/dev/null | tail -1)
+[ -n "$last" ] || { echo "no snapshot was written"; exit 1; }
+mkdir -p "$out/generator"
+cp "$last"/generator/config.json "$last"/generator/model.safetensors "$out/generator/"
+cp "$run/metrics.jsonl" "$out/"
+cp "$(ls "$run"/samples/*.png | tail -1)" "$out/samples.png"
+echo "snapshot: $last"; tail -1 "$run/metrics.jsonl"
