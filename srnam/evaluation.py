@@ -62,7 +62,8 @@ from .nam import DEFAULT_LEARNING_RATE, DEFAULT_NOISE_LEARNING_RATE
 from .pipeline import SRNAMOutput, SRNAMPipeline
 from .seeds import image_seed
 
-LR_SOURCES = ("degradation", "synthetic", "bicubic")
+LR_SOURCES = ("degradation", "synthetic", "bicubic", "area")
+LFW_FACES = 100  # scikit-image's lfw_subset(): 100 faces, then 100 non-faces
 DEFAULT_FACENESS_SAMPLES = 500
 CROPS = {"corpus": crop_corpus, "none": crop_centre}
 BASELINES = ("bicubic", "nearest")
@@ -122,6 +123,21 @@ def load_faces(folder: Path, crop: str, limit: int | None = None) -> tuple[list[
     return names, torch.cat(faces), skipped
 
 
+def load_lfw_faces(limit: int | None = None) -> tuple[list[str], torch.Tensor, list[dict]]:
+    """The real faces of scikit-image's LFW subset (``skimage.data.lfw_subset()``: 100 photos of people from
+    Labeled Faces in the Wild, 25×25 grey, cut from eyebrows to chin much as the corpus box cuts its portraits),
+    as 64×64 RGB (bicubic; the HR side is an upscaled 25-px face, so identity and landmarks against it say
+    little), named ``lfw_NNN``. The same return as :func:`load_faces`."""
+    try:
+        from skimage.data import lfw_subset
+    except ImportError as err:
+        raise ValueError("the LFW faces come with scikit-image: pip install -e .[metrics]") from err
+    grey = lfw_subset()[:LFW_FACES][:limit]  # [N, 25, 25] in [0, 1]
+    faces = [pil_to_tensor(Image.fromarray((face * 255).round().astype(np.uint8)).convert("RGB").resize(
+        (64, 64), Image.Resampling.BICUBIC)) for face in grey]
+    return [f"lfw_{i:03d}" for i in range(len(faces))], torch.cat(faces), []
+
+
 def make_lr_inputs(hr: torch.Tensor, names: list[str], source: str, degradation, seed: int) -> torch.Tensor:
     """The LR input of every face [N, 3, 16, 16] in [-1, 1], rounded to 8 bits (:func:`make_lr_images`)."""
     return stack_pil(make_lr_images(hr, names, source, degradation, seed))
@@ -140,6 +156,8 @@ def make_lr_images(hr: torch.Tensor, names: list[str], source: str, degradation,
                   for face, name in zip(hr, names)]
     elif source == "bicubic":
         images = [tensor_to_pil(face).resize((lr_size, lr_size), Image.Resampling.BICUBIC) for face in hr]
+    elif source == "area":  # a 4× area reduction
+        images = [tensor_to_pil(face).resize((lr_size, lr_size), Image.Resampling.BOX) for face in hr]
     else:
         raise ValueError(f"lr source must be one of {', '.join(LR_SOURCES)}, got {source!r}")
     return images

@@ -139,7 +139,7 @@ def test_lr_inputs_are_8_bit_and_seeded_per_face(source):
     assert torch.allclose(((lr + 1) * 127.5).round(), (lr + 1) * 127.5, atol=1e-4)  # whole 8-bit levels
     # A face gets the same input alone as among others (seeded by its name, not its position).
     assert torch.equal(evaluation.make_lr_inputs(hr[1:2], names[1:2], source, degradation, seed=5), lr[1:2])
-    if source != "bicubic":
+    if source not in ("bicubic", "area"):  # the deterministic resamplings have no random part
         assert not torch.equal(evaluation.make_lr_inputs(hr, names, source, degradation, seed=6), lr)
 
 
@@ -182,3 +182,27 @@ def test_optimize_noise_and_its_learning_rate(model, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["evaluate", str(FACES), "--model", model, "--optimize-noise", "--noise-lr", "0"])
     assert exit_info.value.code == 2 and "must be a number in (0, 100], got 0" in capsys.readouterr().err
+
+
+def test_real_lfw_faces_are_evaluated(model, tmp_path, capsys):
+    pytest.importorskip("skimage", reason="the LFW faces come with scikit-image (the metrics extra)")
+    names, hr, skipped = evaluation.load_lfw_faces()
+    assert len(names) == 100 and hr.shape == (100, 3, 64, 64) and not skipped and names[0] == "lfw_000"
+    assert (hr[:, 0] == hr[:, 1]).all() and hr.std() > 0.2  # grey photos, not blank ones
+    out = tmp_path / "lfw"
+    assert main(["evaluate", "--real", "lfw", "--lr-source", "area", "--limit", "2", "--model", model,
+                 "--out", str(out), *FAST]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["settings"]["hr_folder"] == "real:lfw" and results["settings"]["lr_source"] == "area"
+    assert [face["name"] for face in results["faces"]] == ["lfw_000", "lfw_001"]
+    assert main(["evaluate", str(FACES), "--real", "lfw", "--model", model]) == 2
+    assert main(["evaluate", "--model", model]) == 2
+    assert "give HR_FOLDER or --real lfw" in capsys.readouterr().out
+
+
+def test_the_area_lr_source_is_a_4x_box_reduction():
+    hr = torch.zeros(1, 3, 64, 64)
+    hr[..., :, 32:] = 1.0
+    (lr,) = evaluation.make_lr_images(hr, ["x"], "area", make_tiny_models()[1], 0)
+    pixels = torch.tensor(list(lr.getdata())).float()
+    assert lr.size == (16, 16) and set(pixels[:, 0].tolist()) == {128.0, 255.0}  # 0 → 127.5 rounds up

@@ -18,21 +18,20 @@ import sys
 from pathlib import Path
 
 from srnam.training.degradation import DEGRADATION_CONFIGS, train
-from srnam.training.run import add_run_arguments, config_from_args, exit_code
+from srnam.training.run import trainer_main
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def inputs(parser: argparse.ArgumentParser) -> list[str]:
     parser.add_argument("hr_dir", metavar="hr", type=Path, help="folder of 64×64 HR faces")
     # dest lr_dir: "lr" is also the config's learning rate (--lr)
     parser.add_argument("lr_dir", metavar="lr", type=Path, help="folder of 16×16 LR faces (the target distribution)")
     parser.add_argument("--vgg-weights", help="VGG-19 ImageNet weights: a file (.pth state dict or .safetensors), or "
                                               "'imagenet' to let torchvision download them (needs the internet)")
-    add_run_arguments(parser, DEGRADATION_CONFIGS)
-    args = parser.parse_args(argv)
-    config = config_from_args(DEGRADATION_CONFIGS, args)
-    return exit_code(lambda: train(args.hr_dir, args.lr_dir, args.out, config, resume=args.resume, max_steps=args.max_steps,
-                                   max_minutes=args.max_minutes, vgg_weights=args.vgg_weights))
+    return ["hr_dir", "lr_dir"]
+
+
+def main(argv=None) -> int:
+    return trainer_main(__doc__, DEGRADATION_CONFIGS, train, inputs, argv, vgg_weights="vgg_weights")
 
 
 if __name__ == "__main__":

@@ -16,17 +16,16 @@ import sys
 from pathlib import Path
 
 from srnam.training.distill import DISTILL_CONFIGS, train
-from srnam.training.run import add_run_arguments, config_from_args, exit_code
+from srnam.training.run import trainer_main
+
+
+def inputs(parser: argparse.ArgumentParser) -> list[str]:
+    parser.add_argument("pairs", type=Path, nargs="?", help="the teacher-pair cache folder")
+    return ["pairs"]
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("pairs", type=Path, nargs="?", help="the teacher-pair cache folder")
-    add_run_arguments(parser, DISTILL_CONFIGS)
-    args = parser.parse_args(argv)
-    config = config_from_args(DISTILL_CONFIGS, args)
-    return exit_code(lambda: train(args.pairs, args.out, config, resume=args.resume, max_steps=args.max_steps,
-                                   max_minutes=args.max_minutes))
+    return trainer_main(__doc__, DISTILL_CONFIGS, train, inputs, argv)
 
 
 if __name__ == "__main__":

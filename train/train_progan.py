@@ -14,17 +14,16 @@ import sys
 from pathlib import Path
 
 from srnam.training.progan import PROGAN_CONFIGS, train
-from srnam.training.run import add_run_arguments, config_from_args, exit_code
+from srnam.training.run import trainer_main
+
+
+def inputs(parser: argparse.ArgumentParser) -> list[str]:
+    parser.add_argument("data", type=Path, help="folder of HR face images")
+    return ["data"]
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("data", type=Path, help="folder of HR face images")
-    add_run_arguments(parser, PROGAN_CONFIGS)
-    args = parser.parse_args(argv)
-    config = config_from_args(PROGAN_CONFIGS, args)
-    return exit_code(lambda: train(args.data, args.out, config, resume=args.resume, max_steps=args.max_steps,
-                                   max_minutes=args.max_minutes))
+    return trainer_main(__doc__, PROGAN_CONFIGS, train, inputs, argv)
 
 
 if __name__ == "__main__":

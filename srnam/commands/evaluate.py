@@ -8,7 +8,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import ModelLoadError
 from ..evaluation import (CROPS, DEFAULT_BATCH_FACES, DEFAULT_FACENESS_SAMPLES, DEFAULT_REFERENCE_FACES, LR_SOURCES,
-                          evaluate, load_faces, markdown_table, write_outputs)
+                          evaluate, load_faces, load_lfw_faces, markdown_table, write_outputs)
 from ..evaluation import __doc__ as EVALUATION_DOC
 from ..pipeline import DEFAULT_CHECKPOINT, SRNAMPipeline
 from ..nam import DEFAULT_NOISE_LEARNING_RATE
@@ -20,7 +20,11 @@ def add_parser(subparsers) -> None:
         "evaluate", help="measure SR-NAM on a folder of HR faces (fidelity, diversity, landmarks, identity, baselines)",
         description=EVALUATION_DOC + "\nexample:\n  srnam evaluate ../shared/data/faces128/dev --limit 50 --out eval",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("hr_folder", type=Path, metavar="HR_FOLDER", help="folder of HR face images (not recursive)")
+    parser.add_argument("hr_folder", type=Path, metavar="HR_FOLDER", nargs="?",
+                        help="folder of HR face images (not recursive); or --real lfw")
+    parser.add_argument("--real", choices=("lfw",),
+                        help="real faces instead of HR_FOLDER: lfw, the 100 faces of scikit-image's LFW subset "
+                             "(25×25 grey photos of real people; use --lr-source area; needs the metrics extra)")
     add_model_option(parser)
     parser.add_argument("--lr-source", choices=LR_SOURCES, default="degradation",
                         help="how the LR inputs are made from the HR faces (default degradation)")
@@ -54,17 +58,22 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     model = args.model or str(DEFAULT_CHECKPOINT)  # recorded in the results
     try:
-        names, hr, skipped = load_faces(args.hr_folder, args.crop, args.limit)
+        if (args.hr_folder is None) == (args.real is None):
+            raise ValueError("give HR_FOLDER or --real lfw (one of them)")
+        if args.real:
+            names, hr, skipped = load_lfw_faces(args.limit)
+        else:
+            names, hr, skipped = load_faces(args.hr_folder, args.crop, args.limit)
         reference = None
         if args.reference is not None:
-            if args.reference.resolve() == args.hr_folder.resolve():
+            if args.hr_folder is not None and args.reference.resolve() == args.hr_folder.resolve():
                 raise ValueError("--reference must be a folder of other faces than HR_FOLDER's (disjoint sets)")
             reference = load_faces(args.reference, args.crop, args.reference_limit + args.faceness)[1]
         pipe = SRNAMPipeline.from_pretrained(args.model)  # None: the shipped default, or why it is missing
     except (ValueError, FileNotFoundError, ModelLoadError) as err:
         print(f"srnam evaluate: error: {err}")
         return USAGE
-    settings = {"hr_folder": str(args.hr_folder), "model": model, "lr_source": args.lr_source, "crop": args.crop,
+    settings = {"hr_folder": f"real:{args.real}" if args.real else str(args.hr_folder), "model": model, "lr_source": args.lr_source, "crop": args.crop,
                 "num_candidates": args.candidates, "num_steps": args.steps, "learning_rate": args.learning_rate,
                 "seed": args.seed, "batch_faces": args.batch_faces, "limit": args.limit,
                 "reference": None if args.reference is None else str(args.reference),

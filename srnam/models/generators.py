@@ -6,13 +6,12 @@ A folder's family is read from its ``config.json`` before anything is built: a s
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from ..errors import ModelLoadError
-from .hub import CONFIG_NAME, MAX_CONFIG_BYTES, HubModel
+from .hub import CONFIG_NAME, HubModel, read_json_object
 from .progan import ProGANGenerator
 from .style_student import StyleStudentGenerator
 
@@ -24,14 +23,8 @@ def generator_family(folder: str | Path) -> type[HubModel]:
     path = Path(folder) / CONFIG_NAME
     if not path.is_file():
         raise ModelLoadError(f"generator: missing {CONFIG_NAME} in {folder}")
-    if path.stat().st_size > MAX_CONFIG_BYTES:
-        raise ModelLoadError(f"generator: {path} is {path.stat().st_size} bytes: not a model config "
-                             f"(at most {MAX_CONFIG_BYTES})")
-    try:
-        config = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ModelLoadError(f"generator: invalid {path}: not JSON ({err})") from err
-    style = isinstance(config, dict) and "mapping_layers" in config
+    config = read_json_object(path, "generator")
+    style = "mapping_layers" in config
     return GENERATOR_FAMILIES["style-student" if style else "progan"]
 
 

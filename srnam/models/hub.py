@@ -145,17 +145,24 @@ def load_model_folder(cls: type[M], folder: Path, device: str | torch.device = "
     return model.to(device).eval()
 
 
-def read_config(cls: type[HubModel], path: Path) -> dict:
-    """``config.json`` as keyword arguments of ``cls``, every field checked against ``cls.config_fields``."""
+def read_json_object(path: Path, who: str) -> dict:
+    """A model folder's ``config.json`` as a dict, refused (a :class:`ModelLoadError` naming ``who``) when it is too
+    large to be a config, not JSON, or not a JSON object. Its fields are not checked here."""
     if path.stat().st_size > MAX_CONFIG_BYTES:
-        raise ModelLoadError(f"{cls.__name__}: {path} is {path.stat().st_size} bytes: not a model config "
+        raise ModelLoadError(f"{who}: {path} is {path.stat().st_size} bytes: not a model config "
                              f"(at most {MAX_CONFIG_BYTES})")
     try:
         config = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ModelLoadError(f"{cls.__name__}: invalid {path}: not JSON ({err})") from err
+        raise ModelLoadError(f"{who}: invalid {path}: not JSON ({err})") from err
     if not isinstance(config, dict):
-        raise ModelLoadError(f"{cls.__name__}: invalid {path}: expected a JSON object, got {type(config).__name__}")
+        raise ModelLoadError(f"{who}: invalid {path}: expected a JSON object, got {type(config).__name__}")
+    return config
+
+
+def read_config(cls: type[HubModel], path: Path) -> dict:
+    """``config.json`` as keyword arguments of ``cls``, every field checked against ``cls.config_fields``."""
+    config = read_json_object(path, cls.__name__)
     problems = [f"unknown field {key!r} (expected some of {', '.join(cls.config_fields)})"
                 for key in config if key not in cls.config_fields]
     problems += [why for key, value in config.items() if key in cls.config_fields

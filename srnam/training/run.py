@@ -137,6 +137,19 @@ def add_run_arguments(parser: argparse.ArgumentParser, configs: dict) -> None:
                             help=f"override the config's {f.name} ({kind})")
 
 
+def trainer_main(description: str, configs: dict, train, inputs, argv=None, **extra) -> int:
+    """A training CLI: ``inputs(parser)`` adds the trainer's positional folders and returns their dests, in the
+    order ``train`` takes them; ``extra`` maps further ``train`` keywords to their dests. Exit code of ``exit_code``."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    folders = inputs(parser)
+    add_run_arguments(parser, configs)
+    args = parser.parse_args(argv)
+    config = config_from_args(configs, args)
+    return exit_code(lambda: train(*(getattr(args, name) for name in folders), args.out, config, resume=args.resume,
+                                   max_steps=args.max_steps, max_minutes=args.max_minutes,
+                                   **{key: getattr(args, name) for key, name in extra.items()}))
+
+
 def config_from_args(configs: dict, args: argparse.Namespace):
     """The named config with the fields given on the command line replaced."""
     config = configs[args.config]
