@@ -18,6 +18,7 @@ from typing import Callable, Literal, Sequence
 
 import torch
 from PIL import Image
+from torch import nn
 
 from .errors import ModelLoadError, SearchDivergedError
 from .grid import image_grid
@@ -62,7 +63,7 @@ class SRNAMOutput:
 
 
 class SRNAMPipeline:
-    def __init__(self, generator: ProGANGenerator | StyleStudentGenerator, degradation: DegradationGenerator,
+    def __init__(self, generator: ProGANGenerator | StyleStudentGenerator | nn.Module, degradation: DegradationGenerator,
                  device: str | torch.device | None = None, model_card: str | None = None):
         if generator.resolution != degradation.hr_size:
             raise ValueError(f"the generator makes {generator.resolution}×{generator.resolution} faces but the "
@@ -79,10 +80,16 @@ class SRNAMPipeline:
     @classmethod
     def from_pretrained(cls, repo_id_or_path: str | os.PathLike | None = None, revision: str | None = None, *,
                         cache_dir: str | os.PathLike | None = None, token: str | bool | None = None,
-                        local_files_only: bool = False, device: str | torch.device | None = None
-                        ) -> "SRNAMPipeline":
+                        local_files_only: bool = False, device: str | torch.device | None = None,
+                        generator: Literal["pipeline", "teacher"] = "pipeline") -> "SRNAMPipeline":
         """Load from a local pipeline folder or a Hub repo id (``revision``: branch, tag or commit); with
-        neither, the shipped default models (:data:`DEFAULT_CHECKPOINT`), which need no network."""
+        neither, the shipped default models (:data:`DEFAULT_CHECKPOINT`), which need no network.
+
+        ``generator="teacher"`` searches the full teacher (MobileStyleGAN, ``srnam.models.teacher``: the teacher
+        extra) instead of the folder's generator, with the folder's camera model: the quality ceiling of the
+        distilled student, for a GPU (about 30 GFLOP per candidate and step, seconds per step on a CPU)."""
+        if generator not in ("pipeline", "teacher"):
+            raise ValueError(f"generator must be 'pipeline' or 'teacher', got {generator!r}")
         if repo_id_or_path is None:
             if not DEFAULT_CHECKPOINT.is_dir():
                 raise ModelLoadError(
@@ -96,8 +103,14 @@ class SRNAMPipeline:
                     f"{repo_id_or_path} is not an SR-NAM pipeline: it has no {part}/ folder (expected "
                     f"{GENERATOR_FOLDER}/ and {DEGRADATION_FOLDER}/, each with config.json and model.safetensors)")
         card = folder / MODEL_CARD
+        if generator == "teacher":
+            from .models.teacher import MobileStyleGANTeacher
+
+            searched = MobileStyleGANTeacher()
+        else:
+            searched = load_generator(folder / GENERATOR_FOLDER)
         pipe = cls(
-            load_generator(folder / GENERATOR_FOLDER),
+            searched,
             DegradationGenerator.from_folder(folder / DEGRADATION_FOLDER),
             device=device,
             model_card=card.read_text(encoding="utf-8") if card.is_file() else None,

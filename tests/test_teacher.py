@@ -165,3 +165,20 @@ def test_the_packed_teacher_travels_within_an_8_bit_level(tmp_path, monkeypatch)
     monkeypatch.setenv("SRNAM_TEACHER_DIR", str(tmp_path))
     with pytest.raises(ModelLoadError, match="has no MappingNetwork.xml"):
         teacher_files()
+
+
+def test_a_pipeline_searches_the_full_teacher(tmp_path):
+    """The GPU option (the quality ceiling), on the CPU for one step: the folder's camera model, the teacher's
+    faces, and its W space."""
+    from conftest import make_tiny_models
+
+    from srnam.pipeline import SRNAMPipeline
+
+    progan, degradation = make_tiny_models()
+    SRNAMPipeline(progan, degradation).save_pretrained(tmp_path / "pipe")
+    pipe = SRNAMPipeline.from_pretrained(tmp_path / "pipe", generator="teacher", device="cpu")
+    assert isinstance(pipe.generator, MobileStyleGANTeacher)
+    out = pipe(torch.rand(3, 16, 16), num_candidates=1, num_steps=1, seed=0, output_type="pt", latent_space="w")
+    assert out.hr_candidates.shape == (1, 3, 64, 64) and out.latents.shape == (1, 512)
+    with pytest.raises(ValueError, match="generator must be 'pipeline' or 'teacher'"):
+        SRNAMPipeline.from_pretrained(tmp_path / "pipe", generator="student")
