@@ -215,3 +215,26 @@ def test_w_spaces_need_a_style_generator():
         latent_search(progan, degradation, torch.zeros(1, 3, 16, 16), num_steps=1, latent_space="w")
     with pytest.raises(ValueError, match="latent_space must be one of z, w, w\\+"):
         latent_search(progan, degradation, torch.zeros(1, 3, 16, 16), num_steps=1, latent_space="s")
+
+
+def test_the_adversarial_fine_tune_trains_a_critic_and_resumes_exactly(tmp_path):
+    import dataclasses
+
+    cache = make_cache(tmp_path / "c", 2)
+    config = dataclasses.replace(TINY, gan_weight=0.1, feature_weight=1.0, gp_every=2)
+    train(cache, tmp_path / "a", config)
+    train(cache, tmp_path / "b", config, max_steps=4)
+    train(cache, tmp_path / "b", config, resume=True)
+    lines = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert all(k in lines[-1] for k in ("loss_d", "gp", "adversarial", "features"))
+    assert lines[0]["gp"] > 0 and lines[-1]["features"] > 0
+    for part in ("generator", "critic"):
+        a = load_file(str(tmp_path / "a" / "export" / part / "model.safetensors"))
+        b = load_file(str(tmp_path / "b" / "export" / part / "model.safetensors"))
+        assert all(torch.equal(a[key], b[key]) for key in a), part
+    assert (tmp_path / "a" / "snapshots" / "step-0000004" / "critic" / "model.safetensors").is_file()
+    warm = dataclasses.replace(config, init_from=str(tmp_path / "a" / "export"),
+                               init_critic=str(tmp_path / "a" / "export"), total_steps=1)
+    train(cache, tmp_path / "warm", warm)
+    with pytest.raises(ValueError, match="need the critic"):
+        train(cache, tmp_path / "bad", dataclasses.replace(TINY, feature_weight=1.0))

@@ -4,8 +4,9 @@ Every step takes a batch of (z, teacher face) pairs, from the pair cache (``teac
 writer fills it while this trains) or drawn on the fly from the torch teacher (a GPU), and fits the student's
 synthesis to them with three L1 terms: on the image, on its area pyramid (the pose, the colours: the coarse
 structure first) and on its high-pass (the detail an L1 alone gives up first: eyes, teeth, hair lines). The mapping
-is the teacher's, frozen. No perceptual network exists offline; the adversarial fine-tune that follows is the
-sharpening step.
+is the teacher's, frozen. No pretrained perceptual network exists offline; the adversarial fine-tune
+(``gan_weight``, the ``cpu-finetune`` config) adds a critic and matches its features between the student's face and
+the teacher's, the perceptual term of pix2pixHD.
 
 The run folder is the ProGAN trainer's (``run.TrainingRun``): checkpoints with bit-exact resume, ``--max-minutes``,
 EMA weights for samples, snapshots and the export, ``metrics.jsonl`` with the held-out PSNR against the teacher.
@@ -23,8 +24,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..grid import image_grid
-from ..models import STYLE_CHANNELS, StyleStudentGenerator, load_generator
-from .progan import pyramid_l1
+from ..models import PROGAN_CHANNELS, STYLE_CHANNELS, ProGANDiscriminator, StyleStudentGenerator, load_generator
+from .progan import ProGANConfig, ProGANLoss, pyramid_l1
 from .run import EMA, RunConfig, TrainingRun, find_model_folder
 from .teacher_pairs import read_mapping, read_shards
 
@@ -48,6 +49,17 @@ class DistillConfig(RunConfig):
     teacher_batch: int = 32  # on the fly: faces per teacher pass (its 512-px maps take 2 GB per 32 faces)
     init_from: str = ""  # start from this student (a pipeline folder, a run's export/ or a generator/ folder)
     snapshot_every: int = 1000  # export the EMA student to snapshots/step-N/generator (0: never)
+    # The adversarial fine-tune (gan_weight > 0), after the paired terms have done what they can: a ProGAN critic at
+    # 64×64 on teacher faces against the student's (WGAN-GP, the drift term, DiffAugment, the lazy penalty: the
+    # ProGAN trainer's own critic step), and critic feature matching between the student's face and the teacher's
+    # for the same z (the perceptual term that exists offline).
+    gan_weight: float = 0.0
+    feature_weight: float = 0.0
+    critic_channels: tuple[int, ...] = PROGAN_CHANNELS["small"]
+    lr_d: float = 2e-3
+    gp_every: int = 4
+    diffaugment: str = "color,translation"
+    init_critic: str = ""  # start the critic from this folder (a snapshot's or export's critic/); "": fresh
 
 
 DISTILL_CONFIGS = {
@@ -56,8 +68,13 @@ DISTILL_CONFIGS = {
     "gpu": DistillConfig(batch_size=256, lr=3e-3, pair_source="on-the-fly", ema_beta=0.995, log_every=50,
                          sample_every=250, checkpoint_every=250, snapshot_every=250),
     "tiny": DistillConfig(channels=STYLE_CHANNELS["tiny"], batch_size=4, total_steps=8, log_every=1, sample_every=4,
-                          checkpoint_every=4, snapshot_every=4, refresh_every=4, held_out=4),
+                          checkpoint_every=4, snapshot_every=4, refresh_every=4, held_out=4,
+                          critic_channels=PROGAN_CHANNELS["tiny"]),
 }
+# The adversarial fine-tune of a distilled student (--init-from it). Its weights are a first guess, not measured yet:
+# the critic's scores start near the paired loss's scale and the feature term at the L1's.
+DISTILL_CONFIGS["cpu-finetune"] = dataclasses.replace(DISTILL_CONFIGS["cpu"], gan_weight=0.05, feature_weight=1.0,
+                                                      lr=5e-4, snapshot_every=500)
 
 
 @torch.no_grad()
@@ -103,15 +120,29 @@ class PairPool:
 
 
 class DistillLoss:
-    def __init__(self, config: DistillConfig):
-        self.config = config
+    """The paired terms, and with ``gan_weight`` a critic: one method per phase (critic, student)."""
 
-    def __call__(self, fake: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    LAST_STAGE = 4  # the ProGAN critic at 64×64, faded in
+
+    def __init__(self, config: DistillConfig, critic: ProGANDiscriminator | None = None):
+        self.config, self.critic = config, critic
+        if critic is not None:  # the ProGAN trainer's critic step, lazy penalty and feature matching, as they are
+            self.gan = ProGANLoss(ProGANConfig(gp_every=config.gp_every, diffaugment=config.diffaugment), None, critic)
+
+    def critic_step(self, real: torch.Tensor, fake: torch.Tensor, rng: torch.Generator, step: int) -> dict:
+        return self.gan.critic_step(real, fake, self.LAST_STAGE, 1.0, rng, step)
+
+    def student_step(self, fake: torch.Tensor, target: torch.Tensor, rng: torch.Generator) -> dict[str, torch.Tensor]:
         c = self.config
         terms = {"l1": (fake - target).abs().mean(), "pyramid": pyramid_l1(fake, target),
                  "detail": (high_pass(fake) - high_pass(target)).abs().mean()}
         terms["loss"] = c.l1_weight * terms["l1"] + c.pyramid_weight * terms["pyramid"] + \
             c.detail_weight * terms["detail"]
+        if self.critic is not None:
+            with self.gan._frozen_critic():
+                terms["adversarial"] = -self.gan._critic(fake, self.LAST_STAGE, 1.0, rng).mean()
+            terms["features"] = self.gan.feature_matching(fake, target, self.LAST_STAGE, 1.0)
+            terms["loss"] = terms["loss"] + c.gan_weight * terms["adversarial"] + c.feature_weight * terms["features"]
         return terms
 
 
@@ -148,7 +179,12 @@ def train(pairs_dir: Path | None, out_dir: Path, config: DistillConfig, resume: 
     ema = EMA(student, config.ema_beta, warmup=not config.init_from)
     optimizer = torch.optim.Adam(student.synthesis.parameters(), lr=config.lr, betas=config.betas, eps=1e-8)
     pool = PairPool(pairs_dir, config.held_out if teacher is None else 0)
+    critic = _critic(config)
     run.register(student, ema, optimizer, run.state, pool)
+    if critic is not None:
+        critic = critic.to(run.device).train()
+        opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr_d, betas=(0.0, 0.99), eps=1e-8)
+        run.register(critic, opt_d)
     resumed = run.resume() if resume else False
     if teacher is None:
         pool.load(refresh=not resumed)
@@ -156,7 +192,7 @@ def train(pairs_dir: Path | None, out_dir: Path, config: DistillConfig, resume: 
     else:  # fixed held-out z, never drawn by the steps (their z come from the step generators)
         held_z = torch.randn(config.held_out, 512, generator=torch.Generator().manual_seed(config.seed + 12345))
         held_faces = teacher_faces(teacher, held_z.to(run.device), config.teacher_batch).cpu()
-    loss = DistillLoss(config)
+    loss = DistillLoss(config, critic)
     bar = tqdm(total=config.total_steps, initial=run.state.step, unit="step", disable=not run.is_main,
                dynamic_ncols=True)
     run.begin_session(max_steps, max_minutes)
@@ -173,7 +209,17 @@ def train(pairs_dir: Path | None, out_dir: Path, config: DistillConfig, resume: 
             target = teacher_faces(teacher, z, config.teacher_batch)
         else:
             target = run.rank_slice(target).to(run.device)
-        terms = loss(student(z), target)
+        fake = student(z)
+        if critic is not None:
+            critic_terms = loss.critic_step(target, fake, rng, run.state.step)
+            run.check_finite(loss_d=critic_terms["loss_d"])
+            opt_d.zero_grad(set_to_none=True)
+            critic_terms["loss_d"].backward()
+            run.average_gradients(critic)
+            opt_d.step()
+        terms = loss.student_step(fake, target, rng)
+        if critic is not None:
+            terms.update(critic_terms)
         run.check_finite(loss=terms["loss"])
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
@@ -194,13 +240,33 @@ def train(pairs_dir: Path | None, out_dir: Path, config: DistillConfig, resume: 
         if run.state.step % config.sample_every == 0 and run.is_main:
             save_samples(ema.model, held_z[:8], held_faces[:8], run.dir / "samples" / f"step-{run.state.step:07d}.png")
         if config.snapshot_every and run.state.step % config.snapshot_every == 0:
-            run.snapshot(ema.model, "generator")
+            folder = run.snapshot(ema.model, "generator").parent
+            if critic is not None:  # what a warm start of the fine-tune needs (--init-from, --init-critic)
+                run.export(critic, "critic", folder)
         if run.end_step(config.checkpoint_every):
             break
     bar.close()
     if run.state.step >= config.total_steps:
         run.finish(config.checkpoint_every, ema.model, "generator")
+        if critic is not None:
+            run.export(critic, "critic", run.dir / "export")
     return run
+
+
+def _critic(config: DistillConfig) -> ProGANDiscriminator | None:
+    if not config.gan_weight:
+        if config.feature_weight or config.init_critic:
+            raise ValueError("feature_weight and init_critic need the critic: set gan_weight > 0")
+        return None
+    torch.manual_seed(config.seed + 1)  # the same initial critic on every rank
+    critic = ProGANDiscriminator(config.critic_channels)
+    if critic.resolution != 4 * 2 ** (len(config.channels) - 1):
+        raise ValueError(f"critic_channels {config.critic_channels} make a {critic.resolution}×{critic.resolution} "
+                         f"critic; the student makes {4 * 2 ** (len(config.channels) - 1)}×… faces")
+    if config.init_critic:
+        critic.load_state_dict(ProGANDiscriminator.from_folder(find_model_folder(config.init_critic, "critic"))
+                               .state_dict())
+    return critic
 
 
 @torch.no_grad()
