@@ -8,16 +8,20 @@
 # Then:         device run, carry [".teacher"], timeout_s 480:
 #               bash train/gpu_distill.sh [MINUTES] [INIT_FROM]
 # INIT_FROM (optional): a student folder in the working tree to continue from (a run's export/, a snapshot).
+# DISTILL_ARGS (environment, optional): more train_distill.py flags, e.g. for a smoke test on a CPU:
+#   DISTILL_ARGS="--config tiny --pair-source on-the-fly --batch-size 2 --held-out 2 --teacher-batch 2" \
+#     OUT=/tmp/smoke bash train/gpu_distill.sh 1
 # Back here:    evaluate the export on the CPU (README, "The style student"), select and publish.
 set -o pipefail
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 SRNAM_TEACHER_DIR="$PWD/.teacher"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 SRNAM_TEACHER_DIR="${SRNAM_TEACHER_DIR:-$PWD/.teacher}"
 minutes=${1:-6}
 out=${OUT:-gpu_distill_out}; mkdir -p "$out"
-python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))" || exit 1
+python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available()
+                                 else 'no CUDA device')" || exit 1
 init=(); [ -n "$2" ] && init=(--init-from "$2")
-timeout $(( (minutes + 2) * 60 )) python3 train/train_distill.py --out /tmp/distill_gpu --config gpu \
-    --max-minutes "$minutes" "${init[@]}" 2>&1 | grep -v '^\s*[0-9]*%|' | tee "$out/train.log"
-run=/tmp/distill_gpu
+run=/tmp/distill_gpu; rm -rf "$run"  # a fresh run each time (a warm machine keeps /tmp)
+timeout $(( (minutes + 2) * 60 )) python3 train/train_distill.py --out "$run" --config gpu \
+    --max-minutes "$minutes" "${init[@]}" $DISTILL_ARGS 2>&1 | tr '\r' '\n' | grep -v '%|' | tee "$out/train.log"
 # The run is cut by --max-minutes, not finished: export the EMA student of its last checkpoint's step (the last
 # snapshot; snapshot_every = checkpoint_every = 250 in the gpu config).
 last=$(ls -d "$run"/snapshots/step-* 2>/dev/null | tail -1)
@@ -25,5 +29,5 @@ last=$(ls -d "$run"/snapshots/step-* 2>/dev/null | tail -1)
 mkdir -p "$out/generator"
 cp "$last"/generator/config.json "$last"/generator/model.safetensors "$out/generator/"
 cp "$run/metrics.jsonl" "$out/"
-cp "$(ls "$run"/samples/*.png | tail -1)" "$out/samples.png"
+sheet=$(ls "$run"/samples/*.png 2>/dev/null | tail -1); [ -n "$sheet" ] && cp "$sheet" "$out/samples.png"
 echo "snapshot: $last"; tail -1 "$run/metrics.jsonl"
