@@ -142,8 +142,7 @@ class DistillLoss:
         terms["loss"] = c.l1_weight * terms["l1"] + c.pyramid_weight * terms["pyramid"] + \
             c.detail_weight * terms["detail"]
         if self.critic is not None:
-            with self.gan._frozen_critic():
-                terms["adversarial"] = -self.gan._critic(fake, self.LAST_STAGE, 1.0, rng).mean()
+            terms["adversarial"] = self.gan.adversarial(fake, self.LAST_STAGE, 1.0, rng)
             terms["features"] = self.gan.feature_matching(fake, target, self.LAST_STAGE, 1.0)
             terms["loss"] = terms["loss"] + c.gan_weight * terms["adversarial"] + c.feature_weight * terms["features"]
         return terms
@@ -191,10 +190,7 @@ def train(pairs_dir: Path | None, out_dir: Path, config: DistillConfig, resume: 
     resumed = run.resume() if resume else False
     if teacher is None:
         pool.load(refresh=not resumed)
-        held_z, held_faces = pool.held_out_pairs()
-    else:  # fixed held-out z, never drawn by the steps (their z come from the step generators)
-        held_z = torch.randn(config.held_out, 512, generator=torch.Generator().manual_seed(config.seed + 12345))
-        held_faces = teacher_faces(teacher, held_z.to(run.device), config.teacher_batch).cpu()
+    held_z, held_faces = _held_out(pool, teacher, config, run.device)
     loss = DistillLoss(config, critic)
     bar = tqdm(total=config.total_steps, initial=run.state.step, unit="step", disable=not run.is_main,
                dynamic_ncols=True)
@@ -203,15 +199,7 @@ def train(pairs_dir: Path | None, out_dir: Path, config: DistillConfig, resume: 
         if teacher is None and run.state.step and run.state.step % config.refresh_every == 0:
             pool.load(refresh=True)
         rng = run.step_generator()
-        if teacher is None:
-            z, target = pool.batch(config.batch_size, rng)
-        else:
-            z = torch.randn(config.batch_size, 512, generator=rng)
-        z = run.rank_slice(z).to(run.device)
-        if teacher is not None:
-            target = teacher_faces(teacher, z, config.teacher_batch)
-        else:
-            target = run.rank_slice(target).to(run.device)
+        z, target = _batch(pool, teacher, config, run, rng)
         fake = student(z)
         if critic is not None:
             critic_terms = loss.critic_step(target, fake, rng, run.state.step)
@@ -236,6 +224,7 @@ def train(pairs_dir: Path | None, out_dir: Path, config: DistillConfig, resume: 
         if run.state.step % config.log_every == 0:
             with torch.no_grad():
                 val = psnr(ema.model(held_z.to(run.device)).cpu(), held_faces)
+            # pairs: the pool's size, or on the fly the fresh pairs drawn so far
             record = {**{k: round(float(v.detach()), 5) for k, v in terms.items()}, "val_psnr": round(val, 3),
                       "pairs": len(pool.z) if teacher is None else run.state.images_seen}
             img_s = run.log_step(record)
@@ -254,6 +243,25 @@ def train(pairs_dir: Path | None, out_dir: Path, config: DistillConfig, resume: 
         if critic is not None:
             run.export(critic, "critic", run.dir / "export")
     return run
+
+
+def _held_out(pool: PairPool, teacher, config: DistillConfig, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The val_psnr pairs: the cache's first ones, or on the fly fixed z that no step draws (a step's z come from
+    its step generator), with the teacher's faces."""
+    if teacher is None:
+        return pool.held_out_pairs()
+    z = torch.randn(config.held_out, 512, generator=torch.Generator().manual_seed(config.seed + 12345))
+    return z, teacher_faces(teacher, z.to(device), config.teacher_batch).cpu()
+
+
+def _batch(pool: PairPool, teacher, config: DistillConfig, run: TrainingRun,
+           rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """This process's share of the step's (z, teacher face) pairs, on its device."""
+    if teacher is None:
+        z, target = pool.batch(config.batch_size, rng)
+        return run.rank_slice(z).to(run.device), run.rank_slice(target).to(run.device)
+    z = run.rank_slice(torch.randn(config.batch_size, 512, generator=rng)).to(run.device)
+    return z, teacher_faces(teacher, z, config.teacher_batch)
 
 
 def _critic(config: DistillConfig) -> ProGANDiscriminator | None:

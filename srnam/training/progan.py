@@ -313,8 +313,7 @@ class ProGANLoss:
         zero = torch.zeros((), device=real.device)
         adversarial = anchor = distill = zero
         if c.gan_weight:
-            with self._frozen_critic(), self._amp(real.device):
-                adversarial = -self._critic(fake, stage, alpha, rng).mean()
+            adversarial = self.adversarial(fake, stage, alpha, rng)
         if self.teacher is not None and c.anchor_weight:
             side = min(c.anchor_resolution, fake.shape[-1])
             with torch.no_grad():
@@ -331,6 +330,11 @@ class ProGANLoss:
             c.feature_weight * features
         return {"loss_g": loss, "adversarial": adversarial.detach(), "anchor": anchor.detach(),
                 "distill": distill.detach(), "features": features.detach()}
+
+    def adversarial(self, fake: torch.Tensor, stage: int, alpha: float, rng: torch.Generator) -> torch.Tensor:
+        """The generator's WGAN term, -critic(fake), with the critic frozen (no gradient for its weights)."""
+        with self._frozen_critic(), self._amp(fake.device):
+            return -self._critic(fake, stage, alpha, rng).mean()
 
     def feature_matching(self, paired: torch.Tensor, real: torch.Tensor, stage: int, alpha: float) -> torch.Tensor:
         """Mean over the critic's layers of the L1 between its features of G(z_i) and of face i (no augmentation:
