@@ -123,6 +123,30 @@ def load_faces(folder: Path, crop: str, limit: int | None = None) -> tuple[list[
     return names, torch.cat(faces), skipped
 
 
+REAL_FACE_SETS = ("lfw", "astronaut")
+
+
+def load_real_faces(name: str, limit: int | None = None) -> tuple[list[str], torch.Tensor, list[dict]]:
+    """A set of real faces that ships in an installed package (scikit-image, the metrics extra), as 64×64 HR faces
+    in [-1, 1]; the same return as :func:`load_faces`. ``"lfw"``: :func:`load_lfw_faces`. ``"astronaut"``:
+    ``skimage.data.astronaut()``, NASA's portrait of the astronaut Eileen Collins (public domain), one real face
+    with its real identity, framed as the app frames a face (``srnam.faces.crop_face``)."""
+    if name == "lfw":
+        return load_lfw_faces(limit)
+    if name != "astronaut":
+        raise ValueError(f"real faces must be one of {', '.join(REAL_FACE_SETS)}, got {name!r}")
+    try:
+        from skimage.data import astronaut
+    except ImportError as err:
+        raise ValueError("the astronaut photo comes with scikit-image: pip install -e .[metrics]") from err
+    from .faces import crop_face
+
+    face, found = crop_face(Image.fromarray(astronaut()), 64)
+    if not found:  # the shipped photo: a missed face is a framing bug, not an input to shrug at
+        raise ValueError("no face found in skimage.data.astronaut()")
+    return ["astronaut"], pil_to_tensor(face), []
+
+
 def load_lfw_faces(limit: int | None = None) -> tuple[list[str], torch.Tensor, list[dict]]:
     """The real faces of scikit-image's LFW subset (``skimage.data.lfw_subset()``: 100 photos of people from
     Labeled Faces in the Wild, 25×25 grey, cut from eyebrows to chin much as the corpus box cuts its portraits),

@@ -197,7 +197,9 @@ def test_real_lfw_faces_are_evaluated(model, tmp_path, capsys):
     assert [face["name"] for face in results["faces"]] == ["lfw_000", "lfw_001"]
     assert main(["evaluate", str(FACES), "--real", "lfw", "--model", model]) == 2
     assert main(["evaluate", "--model", model]) == 2
-    assert "give HR_FOLDER or --real lfw" in capsys.readouterr().out
+    assert "give HR_FOLDER or --real" in capsys.readouterr().out
+    names, hr, _ = evaluation.load_real_faces("astronaut")
+    assert names == ["astronaut"] and hr.shape == (1, 3, 64, 64) and (hr[:, 0] != hr[:, 2]).any()  # in colour
 
 
 def test_the_area_lr_source_is_a_4x_box_reduction():

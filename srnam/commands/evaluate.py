@@ -8,7 +8,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import ModelLoadError
 from ..evaluation import (CROPS, DEFAULT_BATCH_FACES, DEFAULT_FACENESS_SAMPLES, DEFAULT_REFERENCE_FACES, LR_SOURCES,
-                          evaluate, load_faces, load_lfw_faces, markdown_table, write_outputs)
+                          REAL_FACE_SETS, evaluate, load_faces, load_real_faces, markdown_table, write_outputs)
 from ..evaluation import __doc__ as EVALUATION_DOC
 from ..pipeline import DEFAULT_CHECKPOINT, SRNAMPipeline
 from ..nam import DEFAULT_NOISE_LEARNING_RATE
@@ -22,9 +22,10 @@ def add_parser(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("hr_folder", type=Path, metavar="HR_FOLDER", nargs="?",
                         help="folder of HR face images (not recursive); or --real lfw")
-    parser.add_argument("--real", choices=("lfw",),
-                        help="real faces instead of HR_FOLDER: lfw, the 100 faces of scikit-image's LFW subset "
-                             "(25×25 grey photos of real people; use --lr-source area; needs the metrics extra)")
+    parser.add_argument("--real", choices=REAL_FACE_SETS,
+                        help="real faces instead of HR_FOLDER (from scikit-image: the metrics extra): lfw, the 100 "
+                             "faces of its LFW subset (25×25 grey photos of real people; use --lr-source area); "
+                             "astronaut, NASA's portrait of Eileen Collins (public domain)")
     add_model_option(parser)
     parser.add_argument("--lr-source", choices=LR_SOURCES, default="degradation",
                         help="how the LR inputs are made from the HR faces (default degradation)")
@@ -59,9 +60,9 @@ def run(args: argparse.Namespace) -> int:
     model = args.model or str(DEFAULT_CHECKPOINT)  # recorded in the results
     try:
         if (args.hr_folder is None) == (args.real is None):
-            raise ValueError("give HR_FOLDER or --real lfw (one of them)")
+            raise ValueError("give HR_FOLDER or --real (one of them)")
         if args.real:
-            names, hr, skipped = load_lfw_faces(args.limit)
+            names, hr, skipped = load_real_faces(args.real, args.limit)
         else:
             names, hr, skipped = load_faces(args.hr_folder, args.crop, args.limit)
         reference = None
