@@ -91,6 +91,8 @@ METRICS = [
     Metric("landmark_nle", "landmark NLE ↓", False, "{:.4f}"),
     Metric("identity_distance", "identity dist. ↓", False, "{:.3f}"),
     Metric("same_person", "same person ↑", True, "{:.0%}"),
+    # The Haar cascade finds a face in the image (metrics.faces_found): mean of K is the candidates' face-ness
+    Metric("face_found", "face-ness ↑", True, "{:.0%}"),
 ]
 # Figures of a set of images, not averages of per-face values (summarise() and add_realism() compute them).
 SET_METRICS = [
@@ -346,7 +348,10 @@ def score_batch(names: list[str], hr: torch.Tensor, lr: torch.Tensor, result: Se
                        "laplacian": metrics.laplacian_energy(x)}
               for method, x in images.items()}  # method → metric → [B, K or 1]
     scores["srnam"].update(lr_l1=result.l1, lr_psnr=metrics.psnr(projections, lr_input[:, None]))
+    for method, x in images.items():  # x in [0, 1]; faces_found takes [-1, 1]
+        scores[method]["face_found"] = metrics.faces_found(x.flatten(0, 1) * 2 - 1).reshape(x.shape[:2])
     truth_laplacian = metrics.laplacian_energy(truth)  # [B]
+    truth_found = metrics.faces_found(hr)  # [B]
     descriptors = {}
     if analyser is not None:
         truth_points, truth_ids = analyser.analyse(truth)  # [B, 68, 2], [B, 128]
@@ -359,6 +364,7 @@ def score_batch(names: list[str], hr: torch.Tensor, lr: torch.Tensor, result: Se
         "srnam": {metric: _rounded(values[i]) for metric, values in scores["srnam"].items()},
         **{mode: {metric: _rounded(values[i, 0]) for metric, values in scores[mode].items()} for mode in BASELINES},
         "truth_laplacian": _rounded(truth_laplacian[i]),
+        "truth_face_found": _rounded(truth_found[i]),
         "diversity": [round(metrics.mean_pairwise_l1(candidates[i, :n]), 6) for n in range(1, k + 1)],  # first n
     } for i, name in enumerate(names)], descriptors
 
@@ -421,6 +427,8 @@ def summarise(faces: list[dict], k: int) -> dict:
         for mode in BASELINES:
             collected.setdefault((mode, "", "laplacian"), []).append(face[mode]["laplacian"])
         collected.setdefault(("truth", "", "laplacian"), []).append(face["truth_laplacian"])
+        if "truth_face_found" in face:
+            collected.setdefault(("truth", "", "face_found"), []).append(face["truth_face_found"])
         if "ground_truth" in face:  # the truth's own LR PSNR, projected with the first k candidates' noise draws
             truth_psnr = face["ground_truth"]["lr_psnr"][:k]
             collected.setdefault(("truth", "mean", "lr_psnr"), []).append(float(np.mean(truth_psnr)))
@@ -442,7 +450,8 @@ def summarise(faces: list[dict], k: int) -> dict:
     for mode in BASELINES:
         summary[mode].update(sharpness=sharpness(mode), realism_fd=None)
     summary["ground_truth"] = {"sharpness": 1.0, "realism_fd": None, "lr_psnr": average(("truth", "mean", "lr_psnr")),
-                               "lr_psnr_best": average(("truth", "best", "lr_psnr"))}
+                               "lr_psnr_best": average(("truth", "best", "lr_psnr")),
+                               "face_found": average(("truth", "", "face_found"))}
     return summary
 
 

@@ -157,16 +157,20 @@ def frechet_distance(features: np.ndarray, reference: np.ndarray) -> float:
     return float(((mu1 - mu2) ** 2).sum() + np.trace(cov1) + np.trace(cov2) - 2 * trace_root)
 
 
-def face_detection_rate(images: torch.Tensor, size: int = ANALYSIS_SIZE) -> float:
-    """The share of ``images`` [N, 3, H, W] in [-1, 1] in which the Haar cascade finds a face, each upsampled
-    (bicubic) to ``size`` × ``size`` first: the cascade's smallest window is 24 px, a 64×64 face is too coarse."""
+def faces_found(images: torch.Tensor, size: int = ANALYSIS_SIZE) -> torch.Tensor:
+    """[N]: 1 where the Haar cascade finds a face in the image of ``images`` [N, 3, H, W] in [-1, 1], else 0; each
+    upsampled (bicubic) to ``size`` × ``size`` first: the cascade's smallest window is 24 px, a 64×64 face is too
+    coarse."""
     from .faces import detect_face  # OpenCV: imported here, so that the pixel metrics need only torch
 
-    found = 0
-    for image in images:
-        big = tensor_to_pil(image).resize((size, size), Image.Resampling.BICUBIC)
-        found += detect_face(big) is not None
-    return found / len(images)
+    return torch.tensor([float(detect_face(tensor_to_pil(image).resize((size, size), Image.Resampling.BICUBIC))
+                               is not None) for image in images])
+
+
+def face_detection_rate(images: torch.Tensor, size: int = ANALYSIS_SIZE) -> float:
+    """The share of ``images`` [N, 3, H, W] in [-1, 1] in which the Haar cascade finds a face (:func:`faces_found`)."""
+    found = faces_found(images, size)
+    return float(found.sum()) / len(found)
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:

@@ -90,6 +90,12 @@ def test_evaluate_writes_every_figure(full_run):
     faceness = results["faceness"]
     assert (faceness["generator_samples"], faceness["ground_truth_faces"]) == (5, 3)
     assert faceness["ground_truth_rate"] == 2 / 3 and faceness["generator_rate"] == 0.0  # untrained G: no faces
+    # The candidates' face-ness, per candidate, beside the truth's (the same detector on the same faces)
+    assert results["summary"]["ground_truth"]["face_found"] == pytest.approx(2 / 3)
+    found = [value for face in results["faces"] for value in face["srnam"]["face_found"]]
+    assert len(found) == 9 and set(found) <= {0.0, 1.0}
+    assert results["summary"]["srnam"]["mean"]["face_found"] == pytest.approx(sum(found) / 9)
+    assert "face-ness ↑" in (out / "results.md").read_text()
     assert "Face-ness: a face is found in 0.0% of 5 random samples" in table
     assert results["timing"]["seconds_per_face"] > 0 and "s per face" in table
     # LR consistency's baseline: the true face projected with K noise draws of its own, averaged per face

@@ -74,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError, ModelLoadError) as err:
         print(f"srnam evaluate: error: {err}")
         return USAGE
-    settings = {"hr_folder": f"real:{args.real}" if args.real else str(args.hr_folder), "model": model, "lr_source": args.lr_source, "crop": args.crop,
+    crop = f"as the {args.real} set comes" if args.real else args.crop  # --crop applies to HR_FOLDER only
+    settings = {"hr_folder": f"real:{args.real}" if args.real else str(args.hr_folder), "model": model,
+                "lr_source": args.lr_source, "crop": crop,
                 "num_candidates": args.candidates, "num_steps": args.steps, "learning_rate": args.learning_rate,
                 "seed": args.seed, "batch_faces": args.batch_faces, "limit": args.limit,
                 "reference": None if args.reference is None else str(args.reference),
