@@ -115,6 +115,8 @@ def test_pair_shards_are_read_in_order_and_checked(tmp_path):
     assert shards == 3 and z.shape == (24, 512) and faces.dtype == torch.uint8
     torch.testing.assert_close(z[8:16], shard_latents(0, 1, 8))
     assert read_shards(cache, 2)[2] == 2
+    later, _, upto = read_shards(cache, start=1)  # a refresh reads only what came after the pool's shards
+    assert upto == 3 and torch.equal(later, z[8:])
     with pytest.raises(ModelLoadError, match="has 3 complete shards, the run used 5"):
         read_shards(cache, 5)
     save_file({"z": torch.zeros(2, 512)}, str(shard_path(cache, 3)))
@@ -156,11 +158,11 @@ def test_distillation_resumes_bit_exactly_with_a_growing_cache(tmp_path, monkeyp
     straight, sliced = make_cache(tmp_path / "a", 2), make_cache(tmp_path / "b", 2)
     reads = []
 
-    def read_and_grow(folder, count=None):  # the background writer, as seen by the straight run
+    def read_and_grow(folder, count=None, start=0):  # the background writer, as seen by the straight run
         reads.append(count)
         if len(reads) == 3:  # after the refresh at step 3, before the one at step 6
             make_cache(tmp_path / "a", 3)
-        return read_shards(folder, count)
+        return read_shards(folder, count, start)
 
     monkeypatch.setattr(distill, "read_shards", read_and_grow)
     train(straight, tmp_path / "run_a", config)

@@ -182,3 +182,10 @@ def test_a_pipeline_searches_the_full_teacher(tmp_path):
     assert out.hr_candidates.shape == (1, 3, 64, 64) and out.latents.shape == (1, 512)
     with pytest.raises(ValueError, match="generator must be 'pipeline' or 'teacher'"):
         SRNAMPipeline.from_pretrained(tmp_path / "pipe", generator="student")
+
+
+def test_squeeze_without_an_axes_input_drops_every_unit_dimension():
+    from srnam.models.openvino_ir import OPS
+
+    assert OPS["Squeeze"](torch.zeros(1, 3, 1, 2), {}).shape == (3, 2)
+    assert OPS["Squeeze"](torch.zeros(1, 3, 1, 2), torch.tensor([2]), {}).shape == (1, 3, 2)

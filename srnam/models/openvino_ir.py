@@ -111,10 +111,10 @@ def _unsqueeze(x, axes, attrs):
     return x
 
 
-def _squeeze(x, axes=None, attrs=None):
-    if axes is None:
+def _squeeze(x, *axes_and_attrs):
+    if len(axes_and_attrs) == 1:  # no axes input: every dimension of size 1 goes
         return x.squeeze()
-    for axis in reversed(_axes(axes, x.dim())):
+    for axis in reversed(_axes(axes_and_attrs[0], x.dim())):
         x = x.squeeze(axis)
     return x
 
@@ -277,6 +277,7 @@ class IRGraph(nn.Module):
         self.parameters_by_name = {n.name: n.id for n in self.nodes if n.type == "Parameter"}
         self.results = {n.name.split("/sink_port")[0]: n.inputs[0] for n in self.nodes if n.type == "Result"}
         self.by_name = {n.name: n for n in self.nodes}
+        self._by_id = {n.id: n for n in self.nodes}
         self._consumers: dict[str, list[Node]] = {}
         for node in self.nodes:
             for src, _ in node.inputs:
@@ -300,13 +301,8 @@ class IRGraph(nn.Module):
                 continue
             needed.add(lid)
             if lid not in fed:
-                stack.extend(src for src, _ in self.by_id(lid).inputs)
+                stack.extend(src for src, _ in self._by_id[lid].inputs)
         return needed
-
-    def by_id(self, node_id: str) -> Node:
-        if not hasattr(self, "_by_id"):
-            self._by_id = {n.id: n for n in self.nodes}
-        return self._by_id[node_id]
 
     def forward(self, inputs: dict[str, torch.Tensor], outputs: tuple[str, ...] = (), results: bool = True,
                 feeds: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:

@@ -35,7 +35,6 @@ TEACHER_PACKAGE = "random-face"
 MEAN_STYLE_SEED = 20261125  # make_faces.py's: the same 2,000 z give the same mean style
 MEAN_STYLE_SAMPLES = 2000
 CORPUS_PSI = 0.8
-TEACHER_RESOLUTION = 1024
 CORPUS_SIZE = 128  # the corpus's portraits; srnam.faces.CORPUS_BOX is in their pixels
 CORPUS_BOX = (20, 32, 108, 120)  # == srnam.faces.CORPUS_BOX (not imported: faces pulls in OpenCV)
 
@@ -77,7 +76,6 @@ class MobileStyleGANTeacher(nn.Module):
     """z [N, 512] → the corpus's 64×64 HR face [N, 3, 64, 64] in [-1, 1] (see the module docstring)."""
 
     latent_size = 512
-    style_size = 512
 
     def __init__(self, folder: str | Path | None = None, psi: float = CORPUS_PSI, resolution: int = 64):
         super().__init__()

@@ -67,7 +67,7 @@ class DistillConfig(RunConfig):
 
 DISTILL_CONFIGS = {
     "cpu": DistillConfig(),  # batch 8, pairs from the cache
-    # One H200, about 10 minutes (train/gpu_distill.sh): fresh pairs every step, a large batch.
+    # One H200 (train/gpu_distill.sh: 6 minutes by default): fresh pairs every step, a large batch.
     "gpu": DistillConfig(batch_size=256, lr=3e-3, pair_source="on-the-fly", ema_beta=0.995, log_every=50,
                          sample_every=250, checkpoint_every=250, snapshot_every=250),
     "tiny": DistillConfig(channels=STYLE_CHANNELS["tiny"], batch_size=4, total_steps=8, log_every=1, sample_every=4,
@@ -108,8 +108,14 @@ class PairPool:
         self.shards = int(state["shards"])
 
     def load(self, refresh: bool) -> None:
-        """Read the cache: every complete shard (``refresh``), or exactly the recorded count (a resume)."""
-        self.z, self.faces, self.shards = read_shards(self.folder, None if refresh or not self.shards else self.shards)
+        """Read the cache: every complete shard (``refresh``), or exactly the recorded count (a resume). Once the
+        pool holds pairs, a refresh reads only the shards written since."""
+        if self.z is None:
+            self.z, self.faces, self.shards = read_shards(self.folder,
+                                                          None if refresh or not self.shards else self.shards)
+        elif refresh:
+            z, faces, self.shards = read_shards(self.folder, start=self.shards)
+            self.z, self.faces = torch.cat([self.z, z]), torch.cat([self.faces, faces])
         if len(self.z) <= self.held_out:
             raise ValueError(f"{self.folder} holds {len(self.z)} pairs: fewer than held_out + 1 "
                              f"({self.held_out + 1}); let train/make_teacher_pairs.py write a shard first")

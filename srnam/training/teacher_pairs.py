@@ -2,13 +2,13 @@
 
 The student learns the map z → the teacher's 64×64 corpus face. The corpus holds 6,300 such pairs, too few (issue
 28); the teacher makes as many as one waits for. On a GPU the trainer draws them on the fly
-(``DistillConfig.pairs = "on-the-fly"``); on a CPU the 1024-px synthesis costs about 0.6 s a face in OpenVINO (2 to
-3× torch's time), so ``train/make_teacher_pairs.py`` writes them in the background, shard by shard, while the trainer
-reads what is there.
+(``DistillConfig.pair_source = "on-the-fly"``); on a CPU the 1024-px synthesis costs about 0.24 s a face in OpenVINO
+on 2 cores (the torch teacher takes about 3× that), so ``train/make_teacher_pairs.py`` writes them in the
+background, shard by shard, while the trainer reads what is there.
 
 A cache folder::
 
-    mapping/config.json, model.safetensors   the teacher's mapping network and truncation (a StyleMapping)
+    mapping/model.safetensors                 the teacher's mapping network and truncation (a StyleMapping's state)
     shard-000000.safetensors ...              z float32 [M, 512], faces uint8 [M, 3, 64, 64], each written whole
 
 Shard k's z come from a generator seeded by (seed, k), so a cache is the same whoever fills it and in whatever
@@ -28,7 +28,6 @@ from ..models.style_student import StyleMapping
 from ..models.teacher import MobileStyleGANTeacher, corpus_crop, teacher_files
 
 MAPPING_FOLDER = "mapping"
-SHARD_GLOB = "shard-??????.safetensors"
 
 
 def shard_path(folder: Path, index: int) -> Path:
@@ -126,11 +125,12 @@ def fill_cache(folder: str | Path, shards: int, shard_size: int = 256, seed: int
     return written
 
 
-def read_shards(folder: str | Path, count: int | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """z [N, 512] and faces uint8 [N, 3, 64, 64] of the first ``count`` consecutive complete shards (all of them
-    when None), and how many shards that is."""
+def read_shards(folder: str | Path, count: int | None = None, start: int = 0
+                ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """z [N, 512] and faces uint8 [N, 3, 64, 64] of the consecutive complete shards from ``start`` up to ``count``
+    (all there are when None), and the index after the last one read (the shard count, with ``start``)."""
     folder = Path(folder)
-    zs, faces, index = [], [], 0
+    zs, faces, index = [], [], start
     while (count is None or index < count) and shard_path(folder, index).is_file():
         shard = load_file(str(shard_path(folder, index)))
         if set(shard) != {"z", "faces"} or shard["z"].shape[0] != shard["faces"].shape[0] \
@@ -143,13 +143,5 @@ def read_shards(folder: str | Path, count: int | None = None) -> tuple[torch.Ten
     if count is not None and index < count:
         raise ModelLoadError(f"{folder} has {index} complete shards, the run used {count}: the cache was changed")
     if not zs:
-        return torch.zeros(0, 512), torch.zeros(0, 3, 64, 64, dtype=torch.uint8), 0
+        return torch.zeros(0, 512), torch.zeros(0, 3, 64, 64, dtype=torch.uint8), index
     return torch.cat(zs), torch.cat(faces), index
-
-
-def corpus_pairs(folder: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """A prepared HR folder with ``latents.npy`` (train/prepare_data.py --latents) as pairs."""
-    from ..data import ImageFolderDataset
-
-    dataset = ImageFolderDataset(folder, 64, Path(folder) / "latents.npy")
-    return dataset.latents.float(), dataset.images
