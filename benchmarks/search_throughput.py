@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import platform
 import statistics
 import time
 
@@ -34,6 +33,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from srnam.models import DegradationGenerator, ProGANGenerator
 from srnam.nam import latent_search
 from srnam.training.degradation import DEGRADATION_CONFIGS
+from srnam.training.precision import describe_cpu
 from srnam.training.progan import PROGAN_CONFIGS
 from srnam.pipeline import DEFAULT_CHECKPOINT
 
@@ -146,7 +146,7 @@ def main() -> None:
     generator, degradation, description, device = models_for(args)
     ks = [int(k) for k in args.ks.split(",")]
     hardware = torch.cuda.get_device_name(0) if device == "cuda" else \
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads"
+        f"{describe_cpu()}; {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads"
     print(f"machine: {hardware}; torch {torch.__version__}; load average {os.getloadavg()[0]:.1f} at the start")
     print(f"models: {description}")
 

@@ -36,6 +36,7 @@ import srnam.models.degradation
 import srnam.models.progan
 from srnam.models.layers import fast_layout
 from srnam.nam import _ExactCudaMath, latent_search
+from srnam.training.precision import describe_cpu
 from search_throughput import models_for, timed
 
 ALL_VARIANTS = ("float32", "nchw", "channels_last", "torch-defaults", "bfloat16", "float16", "compile", "cudagraphs")
@@ -133,7 +134,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int)
     args = parser.parse_args()
     generator, degradation, description, device = models_for(args)
-    hardware = torch.cuda.get_device_name(0) if device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    hardware = torch.cuda.get_device_name(0) if device == "cuda" else f"{describe_cpu()}, {torch.get_num_threads()} threads"
     print(f"{hardware}; torch {torch.__version__}; models: {description}; load {os.getloadavg()[0]:.1f}")
 
     # The float64 reference step, on the CPU.

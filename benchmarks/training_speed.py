@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import platform
 import statistics
 import tempfile
 import warnings
@@ -30,6 +29,7 @@ from PIL import Image
 
 from srnam.training.degradation import DEGRADATION_CONFIGS
 from srnam.training.degradation import train as train_degradation
+from srnam.training.precision import describe_cpu
 from srnam.training.progan import PROGAN_CONFIGS
 from srnam.training.progan import train as train_progan
 
@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--adversarial-variants", action="store_true",
                         help="time the adversarial step's variants at 64×64 instead (lazy penalty, bf16)")
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {torch.get_num_threads()} threads, "
+    print(f"machine: {describe_cpu()}, {torch.get_num_threads()} threads, "
           f"{'cuda ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu'}, torch {torch.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -2,6 +2,8 @@
 
     python benchmarks/whole_photo.py                                   # the demo's crowd, checkpoints/default
     python benchmarks/whole_photo.py --photo group.jpg -k 4 -n 300 --rounds 2
+    python benchmarks/whole_photo.py --photo demo/examples/photos/astronaut.jpg --max-side 128 --rounds 1 \
+        --figure docs/whole_photo_real.png                          # a real photo, its face made small
 
 * Batched: ``srnam.photo.enhance_photo`` on the photo: detection, every face's K candidates in one search,
   composition. Its detection and its search are timed alone too (the search: the same LR inputs through the
@@ -44,10 +46,15 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--ring", type=int, default=3, help="width of the seam ring, in pixels of the composed photo")
     parser.add_argument("--figure", type=Path, help="also save a before/after picture (the README's) here")
+    parser.add_argument("--max-side", type=int, help="first reduce the photo (area averaging) to this longer side, "
+                        "so that a real photo's large faces become the small faces SR-NAM is for")
     args = parser.parse_args(argv)
 
     pipe = SRNAMPipeline.from_pretrained(args.model)
     photo = Image.open(args.photo).convert("RGB")
+    if args.max_side and max(photo.size) > args.max_side:
+        factor = args.max_side / max(photo.size)
+        photo = photo.resize((round(photo.width * factor), round(photo.height * factor)), Image.Resampling.BOX)
     options = dict(num_candidates=args.candidates, num_steps=args.steps, seed=0)
     print(f"{args.photo.name}: {photo.width}×{photo.height}, {args.candidates} candidates × {args.steps} steps, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")

@@ -6,12 +6,15 @@ LR input, its uncertainty map (where the candidates disagree) and its candidates
 chooses it for its face and the composed photo is drawn again (``srnam.photo.compose``, no new search). The
 downloads are the composed photo at full size and a zip of every face's images (``srnam.photo.result_images``).
 
-The request's result (a ``PhotoResult``) is kept in the page's session state, so a choice needs no search;
-API clients choose with ``/photo_choose`` (face and candidate numbers, from 1), in the same session.
+The request's result (a ``PhotoResult``) is kept on the server (``demo/photo_results.py``: a byte budget, least
+recently used dropped first) and the page's session state holds its key, so a choice needs no search. API
+clients call ``/photo`` (its gallery a list of (image, caption) pairs, as ``view_api()`` documents it) and choose
+with ``/photo_choose`` (face and candidate numbers, from 1), in the same session.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import io
 import shutil
@@ -26,29 +29,36 @@ from PIL import Image
 
 from srnam import InvalidImageError, SRNAMPipeline
 from srnam.images import open_image
-from srnam.photo import PhotoResult, annotated, compose, enhance_photo, largest_scale, result_images
+from srnam.photo import (PhotoResult, annotated, compose, enhance_photo, largest_scale, result_images,
+                         uncertainty_legend)
 
+from .photo_results import EXPIRED, PhotoResults
 from .search import Finished, by_component, progress_text, searching
 from .serving import (BadRequest, Limits, PhotoRequest, StopSwitches, budget_sliders, parse_photo_request,
-                      whole_number)
+                      unusable_file, whole_number)
 
-EXAMPLE = Path(__file__).parent / "examples" / "photos" / "crowd.jpg"
+PHOTOS = Path(__file__).parent / "examples" / "photos"
+EXAMPLE = PHOTOS / "crowd.jpg"  # a synthetic crowd: no real people
+REAL_EXAMPLE = PHOTOS / "astronaut.jpg"  # a real photo: NASA's portrait of Eileen Collins, public domain
 TILE = 128  # gallery tiles: the 16×16 input, the 64×64 map and candidates, enlarged without smoothing
 ROLES = ("status", "composed", "faces", "gallery", "downloads", "state")
+NOTHING_YET = "**Nothing to choose from yet.** Enhance a photo first."
+EXPIRED_TEXT = ("**This photo's result has expired**: the server keeps results for a while, and only the most "
+                "recent ones. Press **Enhance every face** to run the photo again.")
 
 HOW_TO_READ = """\
 **Reading the faces.** One row per face, numbered as in the photo above (1 is the largest): its 16×16 LR input,
 its **uncertainty map** (black where the candidates agree, so the input fixes the face there; red to yellow
-where they differ, so the generator invents it), then its candidates, best LR consistency first. **Click a
-candidate** to put it into the photo; ✓ marks the chosen ones.
+where they differ, so the generator invents it; one fixed scale for every face, shown beside), then its
+candidates, best LR consistency first. **Click a candidate** to put it into the photo; ✓ marks the chosen ones.
 """
 
 
 def build_photo_tab(pipe: SRNAMPipeline, limits: Limits, switches: StopSwitches) -> None:
     """The tab's components and events, inside the caller's ``gr.Blocks`` and ``gr.Tab``."""
-    # this page's last PhotoResult and its choices; a photo and its enlargement are tens of MB, so a page's result
-    # is dropped an hour after its last use, as Gradio's cached files are
-    state = gr.State(None, time_to_live=limits.cache_seconds)
+    # the key of this page's last result in `kept` (a photo is tens of MB: kept under a budget, not per page)
+    kept = PhotoResults(limits.kept_bytes, limits.kept_result_bytes, limits.cache_seconds)
+    state = gr.State(None)
     with gr.Row():
         with gr.Column(scale=1):
             photo = gr.Image(label="Photo (a group photo, a crowd, a frame)", type="filepath",
@@ -64,9 +74,10 @@ def build_photo_tab(pipe: SRNAMPipeline, limits: Limits, switches: StopSwitches)
             with gr.Row():
                 run = gr.Button("Enhance every face", variant="primary", elem_id="srnam-photo-run")
                 stop = gr.Button("Stop", variant="stop")
-            if EXAMPLE.exists():
-                gr.Examples([[str(EXAMPLE)]], inputs=[photo], label="Example (a synthetic crowd: no real people)",
-                            cache_examples=False, elem_id="srnam-photo-examples")
+            examples = [[str(path)] for path in (REAL_EXAMPLE, EXAMPLE) if path.exists()]
+            if examples:
+                gr.Examples(examples, inputs=[photo], cache_examples=False, elem_id="srnam-photo-examples",
+                            label="Examples: a real photo (NASA, public domain) and a synthetic crowd (no real people)")
         with gr.Column(scale=2):
             status = gr.Markdown("Upload a photo and press **Enhance every face**.", label="status",
                                  show_label=False, elem_id="srnam-photo-status")
@@ -74,7 +85,10 @@ def build_photo_tab(pipe: SRNAMPipeline, limits: Limits, switches: StopSwitches)
                                 elem_id="srnam-photo-composed")
             faces = gr.Image(label="Faces found (numbered)", format="png", interactive=False,
                              elem_id="srnam-photo-faces")
-            gr.Markdown(HOW_TO_READ)
+            with gr.Row():
+                gr.Markdown(HOW_TO_READ)
+                gr.Image(uncertainty_legend(), label="Uncertainty map scale", format="png", interactive=False,
+                         show_label=True, height=90, elem_id="srnam-photo-legend")
             gallery = gr.Gallery(label="Per face: LR input, uncertainty, candidates", columns=6, format="png",
                                  object_fit="contain", height="auto", interactive=False, allow_preview=False,
                                  elem_id="srnam-photo-gallery")
@@ -82,7 +96,8 @@ def build_photo_tab(pipe: SRNAMPipeline, limits: Limits, switches: StopSwitches)
                                 file_count="multiple", interactive=False, elem_id="srnam-photo-downloads")
     outputs = dict(zip(ROLES, (status, composed, faces, gallery, downloads, state)))
 
-    async def search(image, num_candidates, num_steps, seed_value, scale_value, mode, request: gr.Request):
+    async def search(image, num_candidates, num_steps, seed_value, scale_value, mode, request: gr.Request,
+                     for_page: bool = True):
         try:
             checked = parse_photo_request(limits, image, num_candidates, num_steps, seed_value, scale_value, mode)
         except BadRequest as err:
@@ -90,16 +105,22 @@ def build_photo_tab(pipe: SRNAMPipeline, limits: Limits, switches: StopSwitches)
             return
         switch = switches.take(request)
         try:
-            async for update in run_photo_search(pipe, checked, limits, switch):
-                yield by_component(outputs, update)
+            async for update in run_photo_search(pipe, checked, limits, switch, kept):
+                yield by_component(outputs, _page_update(update) if for_page else update)
         finally:
             switch.set()  # a closed page or cancelled client: the search ends within a step
             switches.release(request, switch)
 
-    async def choose(result: PhotoResult | None, face, candidate):
+    async def search_api(image, num_candidates, num_steps, seed_value, scale_value, mode, request: gr.Request):
+        async for update in search(image, num_candidates, num_steps, seed_value, scale_value, mode, request,
+                                   for_page=False):
+            yield update
+
+    async def choose(key: str | None, face, candidate, for_page: bool = True):
         """Put candidate ``candidate`` of face ``face`` (both from 1) into the photo."""
-        if result is None:
-            yield by_component(outputs, {"status": "**Nothing to choose from yet.** Enhance a photo first."})
+        result = kept.get(key)
+        if result is None or result == EXPIRED:
+            yield by_component(outputs, {"status": NOTHING_YET if result is None else EXPIRED_TEXT})
             return
         faces_count = len(result.faces)
         try:
@@ -111,33 +132,44 @@ def build_photo_tab(pipe: SRNAMPipeline, limits: Limits, switches: StopSwitches)
             yield by_component(outputs, {"status": f"**Cannot choose.** {err}"})
             return
         result.choices[f] = k
-        result.composed = await asyncio.to_thread(compose, result)
+        shown = dataclasses.replace(result, composed=await asyncio.to_thread(compose, result))  # not kept
         async with _request_folder() as folder:
-            yield by_component(outputs, {"status": f"Face {f + 1}: candidate #{k + 1} chosen.",
-                                     **await asyncio.to_thread(render_photo, result, folder), "state": result})
+            update = {"status": f"Face {f + 1}: candidate #{k + 1} chosen.",
+                      **await asyncio.to_thread(render_photo, shown, folder)}
+            yield by_component(outputs, _page_update(update) if for_page else update)
 
-    async def clicked(result: PhotoResult | None, event: gr.SelectData):
-        picked = tile_choice(result, event.index)
-        if picked is None:  # an LR input or uncertainty tile: nothing to choose
-            yield by_component(outputs, {"status": "Click a candidate (not the LR input or the map) to choose it."})
-            return
-        async for update in choose(result, *picked):
+    async def choose_api(key: str | None, face, candidate):
+        async for update in choose(key, face, candidate, for_page=False):
             yield update
 
-    inputs = [photo, candidates, steps, seed, scale, lr_mode]
+    async def clicked(key: str | None, event: gr.SelectData):
+        result = kept.get(key)
+        picked = tile_choice(result, event.index) if isinstance(result, PhotoResult) else None
+        if picked is None and isinstance(result, PhotoResult):  # an LR input or uncertainty tile: nothing to choose
+            yield by_component(outputs, {"status": "Click a candidate (not the LR input or the map) to choose it."})
+            return
+        async for update in choose(key, *(picked or (1, 1))):  # no result: choose() says why
+            yield update
+
+    # The page's events are private; API clients get the same through the hidden buttons' endpoints, whose
+    # gallery is the plain list view_api() documents (the page's also sets the gallery's column count).
+    inputs, all_outputs = [photo, candidates, steps, seed, scale, lr_mode], list(outputs.values())
     ran = run.click(switches.run_clicked, None, None, queue=False, api_visibility="private")
-    ran.then(search, inputs, list(outputs.values()), api_name="photo", preprocess=False, show_progress="minimal")
+    ran.then(search, inputs, all_outputs, preprocess=False, show_progress="minimal", api_name="photo_page",
+             api_visibility="private")
+    gr.Button(visible=False).click(search_api, inputs, all_outputs, api_name="photo", preprocess=False)
     stop.click(switches.press, None, None, queue=False, api_visibility="private")
-    gallery.select(clicked, [state], list(outputs.values()), api_visibility="private", show_progress="hidden")
+    gallery.select(clicked, [state], all_outputs, api_visibility="private", show_progress="hidden")
     # For API clients (the page clicks the gallery): the same as clicking candidate `candidate` of face `face`.
     face_number, candidate_number = gr.Number(visible=False), gr.Number(visible=False)
-    gr.Button(visible=False).click(choose, [state, face_number, candidate_number], list(outputs.values()),
+    gr.Button(visible=False).click(choose_api, [state, face_number, candidate_number], all_outputs,
                                    api_name="photo_choose")
 
 
-async def run_photo_search(pipe: SRNAMPipeline, request: PhotoRequest, limits: Limits,
-                           stop: threading.Event) -> AsyncIterator[dict]:
-    """Page updates of one whole-photo request: progress, then the result (or a message)."""
+async def run_photo_search(pipe: SRNAMPipeline, request: PhotoRequest, limits: Limits, stop: threading.Event,
+                           kept: PhotoResults) -> AsyncIterator[dict]:
+    """Page updates of one whole-photo request: progress, then the result (or a message); the result is kept
+    in ``kept`` and the page's state gets its key."""
     if stop.is_set():
         yield _cleared("Stopped before the search started.")
         return
@@ -145,7 +177,8 @@ async def run_photo_search(pipe: SRNAMPipeline, request: PhotoRequest, limits: L
     yield _cleared("Finding the faces…")
     try:
         # srnam opens the upload (its checks and conversions, as in the face tab); decoding takes a moment
-        image = await asyncio.to_thread(open_image, request.image_path, square=False)
+        image = await asyncio.to_thread(open_image, request.image_path, square=False,
+                                        max_pixels=limits.max_photo_pixels)
         scale = largest_scale(image.size, request.scale, limits.max_composed_pixels)
         search = functools.partial(enhance_photo, pipe, image, num_candidates=request.num_candidates,
                                    num_steps=request.num_steps, seed=request.seed, scale=scale, max_faces=max_faces,
@@ -155,15 +188,18 @@ async def run_photo_search(pipe: SRNAMPipeline, request: PhotoRequest, limits: L
                 break
             yield {"status": progress_text(state)}
     except InvalidImageError as err:
-        yield _cleared(f"**Cannot use this file.** {str(err).replace(request.image_path, request.image_name)}")
+        yield _cleared(unusable_file(err, request.image_name))
         return
     except ValueError as err:  # e.g. a photo too large to enlarge at all
         yield _cleared(f"**Cannot enhance this photo.** {err}")
         return
     result: PhotoResult = state.result
+    key = kept.put(result)
+    summary = _summary(result, request, max_faces, scale, state.seconds)
+    if key is None:  # not reached at the app's own limits (Limits checks that the largest photo fits)
+        summary += " This result is too large to keep: choosing another candidate needs a smaller photo."
     async with _request_folder() as folder:
-        yield {"status": _summary(result, request, max_faces, scale, state.seconds),
-               **await asyncio.to_thread(render_photo, result, folder), "state": result}
+        yield {"status": summary, **await asyncio.to_thread(render_photo, result, folder), "state": key}
 
 
 def _summary(result: PhotoResult, request: PhotoRequest, max_faces: int, scale: int, seconds: float) -> str:
@@ -201,9 +237,17 @@ def render_photo(result: PhotoResult, folder: Path) -> dict:
         for k, (hr, db) in enumerate(zip(face.output.hr_candidates, face.lr_psnr), 1):
             mark = " ✓" if k - 1 == chosen else ""
             items.append((_tile(hr, folder, f"f{number}_c{k}.png"), f"{number} · #{k} · {db:.1f} dB{mark}"))
-    columns = 2 + (len(result.faces[0].output.hr_candidates) if result.faces else 0)
-    return {"composed": str(composed_path), "faces": str(faces_path),
-            "gallery": gr.Gallery(value=items, columns=columns), "downloads": [str(composed_path), str(archive)]}
+    return {"composed": str(composed_path), "faces": str(faces_path), "gallery": items,
+            "downloads": [str(composed_path), str(archive)]}
+
+
+def _page_update(update: dict) -> dict:
+    """An update for the page: its gallery (when there is one) laid out a row per face, 2 + K tiles wide."""
+    items = update.get("gallery")
+    if not items:
+        return update
+    per_face = 2 + sum(caption.startswith("1 · #") for _, caption in items)
+    return {**update, "gallery": gr.Gallery(value=items, columns=per_face)}
 
 
 def tile_choice(result: PhotoResult | None, index: int) -> tuple[int, int] | None:

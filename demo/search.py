@@ -33,7 +33,7 @@ from srnam.lr_input import LRInput, make_lr_input
 from srnam.metrics import lr_psnr
 from srnam.photo import candidate_files
 
-from .serving import Limits, SearchRequest
+from .serving import Limits, SearchRequest, unusable_file
 
 DISPLAY = 256  # faces and LR images are shown this large, enlarged without smoothing: pixels stay visible
 
@@ -45,8 +45,7 @@ async def run_search(pipe: SRNAMPipeline, request: SearchRequest, limits: Limits
         lr = await asyncio.to_thread(make_lr_input, request.image_path, request.lr_mode, pipe.degradation,
                                      request.noise_seed)
     except InvalidImageError as err:
-        # srnam names the file by its path, a random name in Gradio's upload folder: show the user's name.
-        yield cleared(f"**Cannot use this file.** {str(err).replace(request.image_path, request.image_name)}")
+        yield cleared(unusable_file(err, request.image_name))
         return
     notes = _input_notes(lr)
 
@@ -82,7 +81,8 @@ async def _search(pipe: SRNAMPipeline, request: SearchRequest, limits: Limits, s
         if isinstance(state, Finished):
             break
         # the candidates in their search order (not sorted), so that each stays in its column
-        preview = candidate_grid(state.hr[0], state.lr[0], lr.lr, state.l1[0].tolist(), reference=lr.reference)
+        preview = candidate_grid(state.hr[0], state.lr[0], lr.lr, state.l1[0].tolist(), reference=lr.reference,
+                                 search_order=True)
         yield {"status": status(progress_text(state)), "grid": _shown(preview, folder, "preview.png", enlarge=False)}
     output: SRNAMOutput = state.result
     seconds = state.seconds

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import gradio as gr
 
+from srnam.errors import InvalidImageError
+from srnam.images import shown_name
 from srnam.lr_input import LR_MODES
 from srnam.photo import PHOTO_LR_MODES
 
@@ -35,9 +37,22 @@ class Limits:
     max_photo_faces: int = 16
     max_photo_scale: int = 8
     max_composed_pixels: int = 25_000_000  # the enlarged photo; a smaller scale is used beyond it (and said)
+    # The photo itself, refused from its header beyond this (a 150-byte PNG can claim 36 MP): a 16 MP phone photo
+    # fits. Below max_composed_pixels, so that every accepted photo can be composed, at scale 1 at least.
+    max_photo_pixels: int = 16_000_000
+    # Whole-photo results kept for choosing candidates (demo/photo_results.py): this many bytes in all, least
+    # recently used dropped first; one result (its photo, 3 bytes a pixel, and its faces) at most kept_result_bytes.
+    kept_bytes: int = 512 * 2**20
+    kept_result_bytes: int = 64 * 2**20
     # Gradio keeps a copy of every image and download it sends; copies older than this are deleted (checked
     # every cache_seconds too), so the disk stays bounded however many requests come.
     cache_seconds: int = 3600
+
+    def __post_init__(self):
+        if self.max_photo_pixels > self.max_composed_pixels:
+            raise ValueError("max_photo_pixels must not exceed max_composed_pixels: a photo must fit at scale 1")
+        if 3 * self.max_photo_pixels > self.kept_result_bytes:
+            raise ValueError("kept_result_bytes must hold the largest photo (3 bytes a pixel) and its faces")
 
 
 def budget_sliders(limits: Limits, candidates_label: str, elem_prefix: str) -> tuple[gr.Slider, gr.Slider, gr.Slider]:
@@ -53,6 +68,12 @@ def budget_sliders(limits: Limits, candidates_label: str, elem_prefix: str) -> t
 
 class BadRequest(ValueError):
     """A request the app refuses; the message is shown in the page as is."""
+
+
+def unusable_file(err: InvalidImageError, image_name: str) -> str:
+    """The page's message for an upload srnam refused. srnam names a file by its path, which for an upload is
+    in Gradio's folder on the server: the page names it by the user's file name instead, and shows no path."""
+    return f"**Cannot use this file.** {shown_name(image_name)}: {err.detail}"
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,19 @@ class SRNAMError(Exception):
 class InvalidImageError(SRNAMError, ValueError):
     """The input is not an image SR-NAM can use. ``reason`` is a short category for reports:
     "no such file", "not an image", "truncated or corrupt", "too small", "too large", "bad tensor" or
-    "bad array"."""
+    "bad array". ``detail`` is the message without the input's name in front ("image too small (1×1); …"),
+    for callers that name the input their own way (the app names an upload by the user's file name, never by
+    its path on the server)."""
 
-    def __init__(self, message: str, reason: str):
+    def __init__(self, message: str, reason: str, detail: str | None = None):
         super().__init__(message)
         self.reason = reason
+        self.detail = message if detail is None else detail
+
+    @classmethod
+    def of(cls, name: str, detail: str, reason: str) -> "InvalidImageError":
+        """The error "``name``: ``detail``"."""
+        return cls(f"{name}: {detail}", reason, detail)
 
 
 class ModelLoadError(SRNAMError, OSError):

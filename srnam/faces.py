@@ -79,6 +79,10 @@ HOG_MAX_PIXELS = 20_000_000  # of the upsampled photo: time and memory grow with
 # The detector's score threshold (its own default is 0): lower finds more faces at some false ones. Chosen on
 # crowd photos 0-9 and checked on photos 10-29 (benchmarks/README.md).
 HOG_THRESHOLD = -0.6
+# ...for small faces only. A face of LARGE_FACE px and more has the detail to score dlib's default of 0 (the
+# crowds' faces of 40-100 px scored 0.2-2.7), while in a real photo, NASA's portrait of Eileen Collins
+# (demo/examples/photos/astronaut.jpg), two mission patches of 100 and 58 px scored -0.10 and -0.35.
+LARGE_FACE, LARGE_FACE_THRESHOLD = 40, 0.0
 # dlib's face box in the training framing (x0, y0, x1, y1, as fractions of the crop's side), measured by
 # train/calibrate_framing.py over faces128/dev; srnam.metrics.FACE_BOX is the same.
 DLIB_FACE_BOX = (0.112, 0.071, 0.954, 0.923)
@@ -123,7 +127,8 @@ def detect_faces(image: Image.Image, min_face: int = 12) -> list[Box]:
     :func:`detect_face` (the square that ``framing_from_detection`` turns into the training framing), converted
     from dlib's own box by ``DLIB_FACE_BOX``, so that both detectors' faces are framed alike.
     """
-    return [box for box, _ in scored_faces(image, min_face, HOG_THRESHOLD)]
+    return [box for box, score in scored_faces(image, min_face, HOG_THRESHOLD)
+            if box[2] - box[0] < LARGE_FACE or score >= LARGE_FACE_THRESHOLD]
 
 
 def scored_faces(image: Image.Image, min_face: int, threshold: float) -> list[tuple[Box, float]]:

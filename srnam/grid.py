@@ -46,11 +46,16 @@ def make_grid(columns: Sequence[Sequence[Tile]], captions: Sequence[str] | None 
 
 
 def candidate_grid(hr_candidates: Sequence[Tile], lr_projections: Sequence[Tile], lr_input: Tile,
-                   lr_l1: Sequence[float], reference: Tile | None = None) -> Image.Image:
-    """The comparison image of one search: a column per candidate (best first) with the rows of ``ROW_LABELS``,
-    captioned with its LR L1; an optional ``reference`` (e.g. the ground truth or the photo crop) first."""
+                   lr_l1: Sequence[float], reference: Tile | None = None, search_order: bool = False) -> Image.Image:
+    """The comparison image of one search: a column per candidate with the rows of ``ROW_LABELS``, captioned with
+    its LR L1; an optional ``reference`` (e.g. the ground truth or the photo crop) first.
+
+    Candidates are captioned "#1", "#2", … best first (a final result); with ``search_order=True`` (a search still
+    running, whose columns must not jump about) "start 1", "start 2", … in the order the search started them."""
     columns = [[hr, lr, lr_input] for hr, lr in zip(hr_candidates, lr_projections)]
-    captions = [f"#{k}   L1 = {l1:.3f}" for k, l1 in enumerate(lr_l1, start=1)]  # "=": the font's spaces are narrow
+    label = "start {}" if search_order else "#{}"
+    # "=": the font's spaces are narrow
+    captions = [f"{label.format(k)}   L1 = {l1:.3f}" for k, l1 in enumerate(lr_l1, start=1)]
     if reference is not None:
         columns.insert(0, [reference])
         captions.insert(0, "reference")

@@ -35,8 +35,8 @@ MIN_SIDE = 16
 MAX_PIXELS = 40_000_000  # 40 MP: larger than any phone photo, far below a decompression bomb
 
 ImageInput = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
-ACCEPTED = ("a file path, a PIL image, a numpy array (H×W×3, uint8 or float in [0, 1]) or a float tensor "
-            "[3, H, W] in [0, 1]")
+ACCEPTED = ("a file path, a PIL image, a numpy array (H×W, H×W×3 or H×W×4; uint8, or float in [0, 1]) or a "
+            "float tensor [3, H, W] in [0, 1]")
 MAX_NAME_SHOWN = 120  # characters of a path quoted in an error message
 
 
@@ -46,9 +46,11 @@ def check_input_type(source) -> None:
         raise TypeError(f"expected {ACCEPTED}; got {type(source).__name__}")
 
 
-def open_image(source: str | os.PathLike | Image.Image, square: bool = True) -> Image.Image:
+def open_image(source: str | os.PathLike | Image.Image, square: bool = True, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Open ``source`` (a path or PIL image), check its size and return it as an RGB image, cut to its
-    centre square unless ``square=False`` (photos in which a face will be searched)."""
+    centre square unless ``square=False`` (photos in which a face will be searched). Images of more than
+    ``max_pixels`` are refused from their header, before any pixel is decoded (a server may set a lower limit
+    than ``MAX_PIXELS``: a few bytes of PNG can claim tens of megapixels)."""
     check_input_type(source)
     if isinstance(source, torch.Tensor):
         raise TypeError("expected a file path, a PIL image or a numpy array here; tensors are model-ready LR "
@@ -58,41 +60,53 @@ def open_image(source: str | os.PathLike | Image.Image, square: bool = True) -> 
     elif isinstance(source, Image.Image):
         image, name = source, "image"
     else:
-        name = os.fspath(source)
-        if isinstance(name, bytes):
-            name = os.fsdecode(name)
-        shown = name if name.isprintable() else repr(name)  # a NUL or newline must not garble the message
-        shown = shown if len(shown) <= MAX_NAME_SHOWN else shown[:MAX_NAME_SHOWN] + "…"
+        path = os.fspath(source)
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        name = shown_name(path)  # messages quote this; the file opened is always `path` itself
         try:
-            is_file = Path(name).is_file()
+            is_file = Path(path).is_file()
         except (OSError, ValueError) as err:  # too long a name, a NUL byte: no file can have this path
-            raise InvalidImageError(f"{shown}: not a usable file path ({getattr(err, 'strerror', None) or err})",
-                                    "no such file") from err
+            raise InvalidImageError.of(name, f"not a usable file path ({getattr(err, 'strerror', None) or err})",
+                                       "no such file") from err
         if not is_file:
-            raise InvalidImageError(f"{shown}: no such file", "no such file")
-        name = shown
+            raise InvalidImageError.of(name, "no such file", "no such file")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                image = Image.open(name)
+                image = Image.open(path)
         except UnidentifiedImageError as err:
-            raise InvalidImageError(f"{name}: not an image file PIL can read", "not an image") from err
+            raise InvalidImageError.of(name, "not an image file PIL can read", "not an image") from err
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
-            raise InvalidImageError(  # PIL refuses before we can read the size: its message has the pixel count
-                f"{name}: image too large, a possible decompression bomb ({err}); SR-NAM's limit is "
+            raise InvalidImageError.of(  # PIL refuses before we can read the size: its message has the pixel count
+                name, f"image too large, a possible decompression bomb ({err}); SR-NAM's limit is "
                 f"{MAX_PIXELS / 1e6:.0f} MP", "too large") from err
         except PermissionError as err:
-            raise InvalidImageError(f"{name}: cannot be read (permission denied)", "no such file") from err
+            raise InvalidImageError.of(name, "cannot be read (permission denied)", "no such file") from err
         except (OSError, SyntaxError) as err:
-            raise InvalidImageError(f"{name}: truncated or corrupt image ({err})", "truncated or corrupt") from err
-    _check_size(image.width, image.height, name)
+            raise InvalidImageError.of(name, f"truncated or corrupt image ({_without(err, path)})",
+                                       "truncated or corrupt") from err
+    _check_size(image.width, image.height, name, max_pixels)
     try:
         image.load()
         image = ImageOps.exif_transpose(image)
         image = to_rgb(image)
     except (OSError, SyntaxError, ValueError) as err:
-        raise InvalidImageError(f"{name}: truncated or corrupt image ({err})", "truncated or corrupt") from err
+        raise InvalidImageError.of(name, f"truncated or corrupt image ({err})", "truncated or corrupt") from err
     return centre_square(image) if square else image
+
+
+def shown_name(path: str) -> str:
+    """``path`` as error messages quote it: ``repr()``'d if it holds a NUL, tab or newline (which would garble
+    the message), and cut to ``MAX_NAME_SHOWN`` characters."""
+    shown = path if path.isprintable() else repr(path)
+    return shown if len(shown) <= MAX_NAME_SHOWN else shown[:MAX_NAME_SHOWN] + "…"
+
+
+def _without(err: Exception, path: str) -> str:
+    """``err``'s text without the path it may quote ("[Errno 2] No such file …: '/full/path'"): the message
+    names the file already, by its shown name."""
+    return str(err).replace(path, "…")
 
 
 def array_to_pil(array: np.ndarray) -> Image.Image:
@@ -116,14 +130,14 @@ def array_to_pil(array: np.ndarray) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(array), mode)
 
 
-def _check_size(width: int, height: int, name: str) -> None:
-    if width * height > MAX_PIXELS:
-        raise InvalidImageError(
-            f"{name}: image too large ({width}×{height} = {width * height / 1e6:.0f} MP; "
-            f"the limit is {MAX_PIXELS / 1e6:.0f} MP)", "too large")
+def _check_size(width: int, height: int, name: str, max_pixels: int = MAX_PIXELS) -> None:
+    if width * height > max_pixels:
+        raise InvalidImageError.of(
+            name, f"image too large ({width}×{height} = {width * height / 1e6:.0f} MP; "
+            f"the limit is {max_pixels / 1e6:.3g} MP)", "too large")
     if min(width, height) < MIN_SIDE:
-        raise InvalidImageError(
-            f"{name}: image too small ({width}×{height}); SR-NAM needs at least {MIN_SIDE}×{MIN_SIDE} pixels",
+        raise InvalidImageError.of(
+            name, f"image too small ({width}×{height}); SR-NAM needs at least {MIN_SIDE}×{MIN_SIDE} pixels",
             "too small")
 
 

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from .faces import Box, crop_padded, detect_faces, framing_from_detection, smallest_findable_face
 from .grid import candidate_grid
@@ -26,12 +26,17 @@ from .images import ImageInput, open_image
 from .lr_input import camera_photo
 from .metrics import lr_psnr
 from .nam import DEFAULT_LEARNING_RATE, SearchState
-from .pipeline import SRNAMOutput, SRNAMPipeline
+from .pipeline import SRNAMOutput, SRNAMPipeline, check_search_settings
 
 PHOTO_LR_MODES = ("downsample", "degrade")
 MAX_SCALE = 8
 MAX_COMPOSED_PIXELS = 100_000_000  # the enlarged photo (3 bytes a pixel: 300 MB at most)
-UNCERTAINTY_FULL_SCALE = 0.1  # the candidates' per-pixel standard deviation (on [0, 1]) shown at full colour
+# The uncertainty map's fixed scale, in the candidates' per-pixel standard deviation (on [0, 1]): black up to
+# UNCERTAINTY_BLACK, full colour from UNCERTAINTY_FULL_SCALE. Measured by benchmarks/uncertainty_scale.py (black for
+# the quarter of pixels where the candidates agree most, full for the 1% where they differ most).
+UNCERTAINTY_BLACK = 0.025  # 6.4 levels of 255: p25 of 24 dev faces and the crowd, 4 × 300, shipped models
+UNCERTAINTY_FULL_SCALE = 0.14  # 35.7 levels: their p99 (0.143)
+LABEL_COLOUR = (255, 220, 0)  # the face squares and numbers of ``annotated``
 FEATHER = 0.12  # width of the mask's soft edge, as a fraction of the face square's side
 
 
@@ -54,6 +59,18 @@ class PhotoResult:
     smallest_face: int  # the smallest face (px) that could be looked for in this photo (faces.smallest_findable_face)
     choices: list[int]  # the candidate shown for each face
     composed: Image.Image  # the photo enlarged by scale with the chosen candidates put in
+    min_face: int = 12  # the smallest face asked for (``enhance_photo``'s min_face); smallest_face may be larger
+
+    def limits_applied(self) -> list[str]:
+        """What the search left out, in sentences for a report: faces beyond ``max_faces``, and faces smaller
+        than ``smallest_face`` when the photo's size raised it above ``min_face``. Empty when nothing was."""
+        notes = []
+        if self.faces_found > len(self.faces):
+            notes.append(f"{self.faces_found} faces were found; the {len(self.faces)} largest were searched")
+        if self.smallest_face > self.min_face:
+            notes.append(f"faces under {self.smallest_face} px cannot be found in a photo this large (the smallest "
+                         f"asked for was {self.min_face} px)")
+        return notes
 
 
 def enhance_photo(pipe: SRNAMPipeline, photo: ImageInput, *, num_candidates: int = 4, num_steps: int = 300,
@@ -68,12 +85,15 @@ def enhance_photo(pipe: SRNAMPipeline, photo: ImageInput, *, num_candidates: int
     camera model first, as the single-face "degrade" mode does. A photo without faces gives a result with no
     faces whose composed photo is the enlarged input.
     """
+    seed = check_search_settings(num_candidates=num_candidates, num_steps=num_steps, seed=seed,
+                                 learning_rate=learning_rate)  # as the pipeline checks them, before any work
     if lr_mode not in PHOTO_LR_MODES:
         raise ValueError(f"lr_mode must be one of {', '.join(PHOTO_LR_MODES)}, got {lr_mode!r}")
-    if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= MAX_SCALE:
-        raise ValueError(f"scale must be an integer between 1 and {MAX_SCALE}, got {scale!r}")
-    if isinstance(max_faces, bool) or not isinstance(max_faces, int) or max_faces < 1:
-        raise ValueError(f"max_faces must be a positive integer, got {max_faces!r}")
+    for name, value, low, high in (("scale", scale, 1, MAX_SCALE), ("max_faces", max_faces, 1, None),
+                                   ("min_face", min_face, 1, None)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
+            within = f"between {low} and {high}" if high else f"at least {low}"
+            raise ValueError(f"{name} must be an integer {within}, got {value!r}")
     image = open_image(photo, square=False)
     check_scale(image.size, scale)
     found = detect_faces(image, min_face)
@@ -84,8 +104,9 @@ def enhance_photo(pipe: SRNAMPipeline, photo: ImageInput, *, num_candidates: int
                    learning_rate=learning_rate, callback=callback) if boxes else []
     faces = [PhotoFace(box, crop, out.lr_input, out, lr_psnr(out), uncertainty_map(out.hr_candidates))
              for box, crop, out in zip(boxes, crop_boxes, outputs)]
-    result = PhotoResult(image, scale, faces, len(found), smallest_findable_face(image.size, min_face),
-                         [0] * len(faces), image)
+    result = PhotoResult(image, scale, faces, faces_found=len(found),
+                         smallest_face=smallest_findable_face(image.size, min_face), choices=[0] * len(faces),
+                         composed=image, min_face=min_face)
     result.composed = compose(result, result.choices)
     return result
 
@@ -163,17 +184,44 @@ def feather_mask(side: int) -> Image.Image:
     return Image.fromarray((255 * t * t * (3 - 2 * t)).round().astype(np.uint8))  # smoothstep: no visible rim
 
 
-def uncertainty_map(candidates: Sequence[Image.Image] | torch.Tensor) -> Image.Image:
-    """Where the candidates disagree: the per-pixel standard deviation across them (mean over the colour
-    channels), as a heatmap from black (all agree: the LR input fixes the face there) through red to yellow
-    (``UNCERTAINTY_FULL_SCALE`` or more: the generator invents it). ``candidates``: PIL images or a "pt" tensor
-    [K, 3, H, W] in [0, 1]. One candidate has no spread: an all-black map."""
+def candidate_spread(candidates: Sequence[Image.Image] | torch.Tensor) -> np.ndarray:
+    """The per-pixel standard deviation of the candidates (mean over the colour channels, on [0, 1]), [H, W].
+    ``candidates``: PIL images or a "pt" tensor [K, 3, H, W] in [0, 1]."""
     if isinstance(candidates, torch.Tensor):
         stack = candidates.detach().float().cpu().numpy()
     else:
         stack = np.stack([np.asarray(c.convert("RGB"), np.float32).transpose(2, 0, 1) / 255 for c in candidates])
-    spread = np.clip(stack.std(axis=0).mean(axis=0) / UNCERTAINTY_FULL_SCALE, 0, 1)  # [H, W] in [0, 1]
-    heat = np.stack([np.clip(3 * spread, 0, 1), np.clip(3 * spread - 1, 0, 1), np.clip(3 * spread - 2, 0, 1)], -1)
+    return stack.std(axis=0).mean(axis=0)
+
+
+def uncertainty_map(candidates: Sequence[Image.Image] | torch.Tensor) -> Image.Image:
+    """Where the candidates disagree (:func:`candidate_spread`), as a heatmap: black up to ``UNCERTAINTY_BLACK``
+    (they agree: the LR input fixes the face there), then through red to yellow at ``UNCERTAINTY_FULL_SCALE``
+    and more (the generator invents it). One candidate has no spread: an all-black map."""
+    return _heat((candidate_spread(candidates) - UNCERTAINTY_BLACK) / (UNCERTAINTY_FULL_SCALE - UNCERTAINTY_BLACK))
+
+
+def uncertainty_legend(width: int = 256) -> Image.Image:
+    """The map's colour bar with its numbers: the candidates' standard deviation in 8-bit levels."""
+    bar_height, pad = 14, 2
+    spread = np.linspace(0, UNCERTAINTY_FULL_SCALE * 1.1, width)
+    ramp = np.asarray(_heat((spread[None] - UNCERTAINTY_BLACK) / (UNCERTAINTY_FULL_SCALE - UNCERTAINTY_BLACK)))
+    legend = Image.new("RGB", (width, bar_height + 30), (255, 255, 255))
+    legend.paste(Image.fromarray(np.repeat(ramp, bar_height, axis=0)), (0, 0))
+    draw = ImageDraw.Draw(legend)
+    for value in (UNCERTAINTY_BLACK, UNCERTAINTY_FULL_SCALE):
+        x = round(value / spread[-1] * (width - 1))
+        anchor = "lt" if x < 10 else "rt" if x > width - 10 else "mt"  # a label at an end stays inside
+        draw.line((x, bar_height, x, bar_height + 3), fill=(0, 0, 0))
+        draw.text((x, bar_height + pad + 2), f"{value * 255:.0f}", fill=(0, 0, 0), anchor=anchor)
+    draw.text((0, bar_height + 16), "std of the candidates, in 8-bit levels", fill=(0, 0, 0))
+    return legend
+
+
+def _heat(level: np.ndarray) -> Image.Image:
+    """Levels (0: black, 1 and more: yellow) → a black–red–yellow image."""
+    level = np.clip(level, 0, 1)
+    heat = np.stack([np.clip(2 * level, 0, 1), np.clip(2 * level - 1, 0, 1), np.zeros_like(level)], -1)
     return Image.fromarray((heat * 255).round().astype(np.uint8))
 
 
@@ -185,8 +233,11 @@ def annotated(result: PhotoResult) -> Image.Image:
     width = max(1, round(max(photo.size) / 400))
     for number, face in enumerate(result.faces, 1):
         x0, y0, x1, y1 = face.crop_box
-        draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=(255, 220, 0), width=width)
-        draw.text((x0 + width + 1, y0 + width), str(number), fill=(255, 220, 0))
+        draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=LABEL_COLOUR, width=width)
+        # yellow with a black outline, legible on any background; a third of the square high, 10 px at least
+        size = max(10, (x1 - x0) // 3)
+        draw.text((x0 + width + 1, y0 + width), str(number), fill=LABEL_COLOUR, font=ImageFont.load_default(size),
+                  stroke_width=max(1, size // 8), stroke_fill=(0, 0, 0))
     return photo
 
 

@@ -182,17 +182,10 @@ class SRNAMPipeline:
         ``output_type``: "pil" images or "pt" tensors (see :class:`SRNAMOutput`). ``latent_space``: where to search,
         "z" (any generator) or, with a style-based generator, "w" or "w+" (``srnam.nam.make_latent_space``).
         """
-        _check_int("num_candidates", num_candidates, 1, MAX_CANDIDATES)
-        _check_int("num_steps", num_steps, 1, MAX_STEPS)
-        for name, rate in (("learning_rate", learning_rate), ("noise_learning_rate", noise_learning_rate)):
-            if not (isinstance(rate, (int, float)) and not isinstance(rate, bool)
-                    and math.isfinite(rate) and 0 < rate <= MAX_LEARNING_RATE):
-                raise ValueError(f"{name} must be a number in (0, {MAX_LEARNING_RATE:g}], got {rate!r}")
+        seed = check_search_settings(num_candidates=num_candidates, num_steps=num_steps, seed=seed,
+                                     learning_rate=learning_rate, noise_learning_rate=noise_learning_rate)
         if output_type not in ("pil", "pt"):
             raise ValueError(f"output_type must be 'pil' or 'pt', got {output_type!r}")
-        if seed is None:
-            seed = secrets.randbelow(2**31)
-        _check_int("seed", seed, 0, 2**63 - 1)
         batch = isinstance(image, (list, tuple))
         images = list(image) if batch else [image]
         if not images:
@@ -223,6 +216,22 @@ class SRNAMPipeline:
                 search_index=order,
             ))
         return outputs if batch else outputs[0]
+
+
+def check_search_settings(*, num_candidates, num_steps, seed, learning_rate,
+                          noise_learning_rate=DEFAULT_NOISE_LEARNING_RATE) -> int:
+    """Check a search's settings as ``SRNAMPipeline.__call__`` takes them (a ``TypeError`` or ``ValueError``
+    naming the argument) and return the seed, drawn at random when ``seed`` is None."""
+    _check_int("num_candidates", num_candidates, 1, MAX_CANDIDATES)
+    _check_int("num_steps", num_steps, 1, MAX_STEPS)
+    for name, rate in (("learning_rate", learning_rate), ("noise_learning_rate", noise_learning_rate)):
+        if not (isinstance(rate, (int, float)) and not isinstance(rate, bool)
+                and math.isfinite(rate) and 0 < rate <= MAX_LEARNING_RATE):
+            raise ValueError(f"{name} must be a number in (0, {MAX_LEARNING_RATE:g}], got {rate!r}")
+    if seed is None:
+        seed = secrets.randbelow(2**31)
+    _check_int("seed", seed, 0, 2**63 - 1)
+    return seed
 
 
 def _check_finite(result, learning_rate: float) -> None:

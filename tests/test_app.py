@@ -210,6 +210,18 @@ def test_bad_files_get_a_message_and_the_server_keeps_serving(client, tmp_path, 
     assert search(client, EXAMPLE, candidates=1, steps=1)["status"].startswith("1 candidates")
 
 
+def test_uploads_with_long_names_are_searched_and_named_without_the_server_path(client, tmp_path):
+    # Gradio keeps an upload under a 64-character hash folder: a long user name made the path over 120 characters
+    face = tmp_path / "Family reunion at grandma's house, summer 2024 - everyone.jpg"
+    face.write_bytes(EXAMPLE.read_bytes())
+    assert search(client, face, candidates=1, steps=1)["status"].startswith("1 candidates")
+    broken = tmp_path / ("Holiday snapshots from the seaside, the whole family together at sunset - " * 2 + ".png")
+    broken.write_text("not an image")
+    status = search(client, broken)["status"]
+    assert status.startswith(f"**Cannot use this file.** {broken.name[:120]}…: not an image file"), status
+    assert tempfile.gettempdir() not in status
+
+
 @pytest.mark.parametrize("kind", ["rgba", "gray", "cmyk", "16bit", "exif"])
 def test_unusual_photos_are_converted(client, tmp_path, kind):
     face = Image.open(EXAMPLE).convert("RGB")

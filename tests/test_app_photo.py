@@ -16,12 +16,13 @@ from PIL import Image
 from conftest import make_tiny_models
 from srnam import SRNAMPipeline
 from srnam.faces import detect_faces, framing_from_detection
+from srnam.photo import enhance_photo
 from test_app import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from demo import Limits  # noqa: E402
-from demo.photo_tab import EXAMPLE, tile_choice  # noqa: E402
+from demo.photo_tab import EXAMPLE, REAL_EXAMPLE, tile_choice  # noqa: E402
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
@@ -47,10 +48,8 @@ def choose(client, face, candidate) -> dict:
 
 def _by_name(values) -> dict:
     out = dict(zip(ROLES, values))
-    gallery = out["gallery"]
-    if isinstance(gallery, dict) and "value" in gallery:  # with its column count: 2 + candidates per face
-        assert gallery["columns"] == 2 + len([i for i in gallery["value"] if i["caption"].startswith("1 · #")])
-        out["gallery"] = gallery["value"]
+    # the shape view_api() documents (or Gradio's "unchanged" marker, for a reply that sets only the status)
+    assert isinstance(out["gallery"], list) or out["gallery"] == {"__type__": "update"}, out["gallery"]
     return out
 
 
@@ -139,7 +138,7 @@ def test_bad_files_and_bad_choices_get_a_message_and_the_server_keeps_serving(tm
         dot = tmp_path / "dot.png"
         Image.new("RGB", (1, 1)).save(dot)
         assert "dot.png: image too small (1×1)" in photo(client, dot)["status"]
-        wall = tmp_path / "wall.png"
+        wall = tmp_path / "Family reunion at grandma's house, summer 2024 - everyone.png"  # a long name opens too
         Image.new("RGB", (120, 90), (90, 120, 150)).save(wall)
         empty = photo(client, wall)
         assert empty["status"].startswith("**No faces found**") and empty["gallery"] == []
@@ -152,6 +151,45 @@ def test_bad_files_and_bad_choices_get_a_message_and_the_server_keeps_serving(tm
         assert "Candidate must be a whole number from 1 to 2 (got 3)" in choose(client, 1, 3)["status"]
     finally:
         demo.close()
+
+
+def test_the_api_documents_the_gallery_it_returns(client):
+    returns = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/photo"]["returns"]
+    gallery = next(r for r in returns if r["label"].startswith("Per face"))
+    assert gallery["type"]["type"] == "array", gallery  # a list of tiles, as photo() checks each reply is
+    tiles = photo(client)["gallery"]
+    assert {"image", "caption"} <= set(tiles[0]) and tiles[0]["caption"] == "1 · LR input"
+
+
+def test_a_dropped_result_says_it_expired_and_large_photos_are_refused_from_the_header(tmp_path):
+    from test_images import _png_header_only
+
+    from demo.photo_results import result_bytes
+
+    # room for one result of the example (the photo's pixels and its faces' images): a second page's evicts it
+    pipe = SRNAMPipeline(*make_tiny_models(), device="cpu")
+    probe = result_bytes(enhance_photo(pipe, EXAMPLE, num_candidates=2, num_steps=1, scale=2))
+    limits = Limits(preview_seconds=0.2, kept_bytes=probe + 100, kept_result_bytes=probe + 100,
+                    max_photo_pixels=probe // 3)
+    demo, _ = serve(pipe, limits)
+    try:
+        first, second = Client(demo.local_url, verbose=False), Client(demo.local_url, verbose=False)
+        photo(first)
+        assert choose(first, 1, 2)["status"] == "Face 1: candidate #2 chosen."
+        photo(second)  # the first page's result is dropped to keep the budget
+        assert choose(first, 1, 1)["status"].startswith("**This photo's result has expired**")
+        assert choose(second, 1, 2)["status"] == "Face 1: candidate #2 chosen."
+        bomb = _png_header_only(tmp_path / "black.png", 6000, 6000)  # a few bytes claiming 36 MP: never decoded
+        status = photo(second, bomb)["status"]
+        assert f"black.png: image too large (6000×6000 = 36 MP; the limit is {probe // 3 / 1e6:.3g} MP)" in status
+    finally:
+        demo.close()
+
+
+def test_the_real_photo_example_has_its_one_face_found_and_not_the_mission_patches(client):
+    out = photo(client, REAL_EXAMPLE, candidates=2, steps=2)
+    assert out["status"].startswith("1 face × 2 candidates × 2 steps"), out["status"]
+    assert pixels(out["composed"]).shape == (1024, 1024, 3) and len(out["gallery"]) == 4
 
 
 def test_the_work_cap_searches_the_largest_faces_and_says_so():

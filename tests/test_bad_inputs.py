@@ -141,10 +141,11 @@ def test_hostile_or_corrupt_model_folders(folder, tmp_path, capsys, damage, mess
         SRNAMPipeline.from_pretrained(folder)
     face = tmp_path / "face.png"
     Image.effect_noise((24, 24), 60).convert("RGB").save(face)
-    assert cli_main(["upscale", str(face), "--model", str(folder), "--out", str(tmp_path / "out"), "-n", "1"]) == 2
-    printed = capsys.readouterr()
-    assert printed.out.strip().startswith("srnam upscale: error: ") and len(printed.out.strip().splitlines()) == 1
-    assert "Traceback" not in printed.out + printed.err
+    for command in (["upscale", str(face), "--out", str(tmp_path / "out")], ["quickstart", "--out", str(tmp_path)]):
+        assert cli_main([*command, "--model", str(folder), "-n", "1"]) == 2
+        printed = capsys.readouterr()  # one line on stderr, as argparse's own errors; nothing on stdout
+        assert printed.err.startswith(f"srnam {command[0]}: error: ") and len(printed.err.splitlines()) == 1
+        assert printed.out == "" and "Traceback" not in printed.err
 
 
 def test_a_search_that_diverges_fails_that_input_and_no_json_has_nan(pipe, tmp_path, capsys, monkeypatch):

@@ -166,12 +166,12 @@ def test_load_faces_framing_limit_and_unreadable_files(tmp_path):
 def test_usage_errors(model, tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "missing"), "--model", model]) == 2
     assert main(["evaluate", str(FACES), "--model", str(tmp_path / "no-model")]) == 2
-    assert "no such folder" in capsys.readouterr().out
+    assert "no such folder" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:  # argparse rejects it with its usage message
         main(["evaluate", str(FACES), "--model", model, "-k", "0"])
     assert exit_info.value.code == 2 and "must be between 1 and 64" in capsys.readouterr().err
     assert main(["evaluate", str(FACES), "--model", model, "--reference", str(FACES)]) == 2
-    assert "disjoint" in capsys.readouterr().out
+    assert "disjoint" in capsys.readouterr().err
 
 
 def test_optimize_noise_and_its_learning_rate(model, tmp_path, capsys):
@@ -203,7 +203,7 @@ def test_real_lfw_faces_are_evaluated(model, tmp_path, capsys):
     assert [face["name"] for face in results["faces"]] == ["lfw_000", "lfw_001"]
     assert main(["evaluate", str(FACES), "--real", "lfw", "--model", model]) == 2
     assert main(["evaluate", "--model", model]) == 2
-    assert "give HR_FOLDER or --real" in capsys.readouterr().out
+    assert "give HR_FOLDER or --real" in capsys.readouterr().err
     names, hr, _ = evaluation.load_real_faces("astronaut")
     assert names == ["astronaut"] and hr.shape == (1, 3, 64, 64) and (hr[:, 0] != hr[:, 2]).any()  # in colour
 

@@ -88,7 +88,7 @@ def test_fine_tune_in_bf16_resumes_exactly(data, initial, tmp_path):
 
 @pytest.mark.parametrize("fields, error, message", [
     (dict(anchor_weight=1.0, init_from=""), ValueError, "needs init_from"),
-    (dict(precision="fp16"), ValueError, "precision must be 'fp32' or 'bf16'"),
+    (dict(precision="fp16"), ValueError, "precision must be one of auto, fp32, bf16"),
     (dict(gp_every=0), ValueError, "gp_every must be >= 1"),
     (dict(diffaugment="cutout"), ValueError, "unknown DiffAugment policy"),
     (dict(critic_channels=(16, 16, 8)), ValueError, "one width per stage"),
@@ -259,3 +259,41 @@ def test_command_line_overrides_parse_lists_even_with_an_empty_default():
     config = config_from_args(PROGAN_CONFIGS, args)
     assert config.critic_channels == (256, 256, 128, 64, 32) and config.anchor_weight == 300.0
     assert config.channels == PROGAN_CONFIGS["compact-finetune"].channels
+
+
+def test_precision_auto_takes_bf16_only_where_the_cpu_has_it(tmp_path):
+    from srnam.training.precision import cpu_flags, describe_cpu, resolve_precision
+
+    cpu = torch.device("cpu")
+    amd_without_avx512 = {"sse4_2", "avx", "avx2", "fma"}
+    assert resolve_precision("auto", cpu, {"avx2", "avx512f", "avx512_bf16"}) == ("bf16", None)
+    assert resolve_precision("auto", cpu, {"avx2", "amx_bf16"}) == ("bf16", None)
+    used, note = resolve_precision("auto", cpu, amd_without_avx512)
+    assert used == "fp32" and note.startswith("precision: float32, as bfloat16 is not native on this CPU")
+    used, note = resolve_precision("bf16", cpu, amd_without_avx512)  # forced: done, with a warning
+    assert used == "bf16" and "emulated" in note
+    assert resolve_precision("fp32", cpu, {"avx512_bf16"}) == ("fp32", None)
+    with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16"):
+        resolve_precision("fp16", cpu)
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC 7B12\nflags\t\t: fpu sse avx2\n\nprocessor\t: 1\n")
+    assert cpu_flags(info) == {"fpu", "sse", "avx2"} and cpu_flags(tmp_path / "missing") == set()
+    assert "no AVX2, AVX-512 or BF16 flags" in describe_cpu(set()) and "avx2" in describe_cpu({"avx2"})
+    assert PROGAN_CONFIGS["compact-finetune"].precision == "auto"
+
+
+def test_a_run_on_a_cpu_without_native_bf16_trains_in_float32_and_says_so(data, initial, tmp_path, monkeypatch,
+                                                                          capsys):
+    import srnam.training.precision as precision
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2"})
+    seen, original = [], ProGANLoss.critic_step
+
+    def recording(self, *args, **kwargs):  # the precision each critic step runs in
+        seen.append(self.autocast)
+        return original(self, *args, **kwargs)
+    monkeypatch.setattr(ProGANLoss, "critic_step", recording)
+    config = dataclasses.replace(FINE_TUNE, init_from=str(initial), precision="auto", stage_epochs=(0, 0, 0, 0, 1))
+    train_progan(data, tmp_path / "run", config)
+    assert "precision: float32, as bfloat16 is not native on this CPU" in capsys.readouterr().out
+    assert seen and not any(seen)

@@ -99,3 +99,29 @@ def test_lr_tensor_from_tensor():
 def test_tensor_pil_round_trip():
     image = Image.effect_noise((16, 16), 80).convert("RGB")
     assert tensor_to_pil(pil_to_tensor(image)[0]).tobytes() == image.tobytes()
+
+
+@pytest.mark.parametrize("name", [
+    "Family reunion at grandma's house, summer 2024 - everyone.jpg",
+    "tab\tand\nnewline.png",
+], ids=["long", "tab-newline"])
+def test_files_open_by_their_real_path_whatever_the_name(tmp_path, name):
+    # a path over MAX_NAME_SHOWN characters (and one the messages repr()) still opens: only messages shorten it
+    folder = tmp_path / ("d" * 100) / ("e" * 100)
+    folder.mkdir(parents=True)
+    path = _save(folder, Image.new("RGB", (40, 30), (10, 200, 30)), name)
+    assert len(str(path)) > 120
+    image = open_image(path, square=False)
+    assert image.size == (40, 30) and image.getpixel((0, 0)) == (10, 200, 30)
+
+
+def test_messages_shorten_long_names_and_quote_no_server_path(tmp_path):
+    folder = tmp_path / ("d" * 150)
+    folder.mkdir()
+    path = folder / "broken.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # a PNG signature, then nothing usable
+    with pytest.raises(InvalidImageError) as caught:
+        open_image(path)
+    message = str(caught.value)
+    assert message.endswith(caught.value.detail) and "…" in message and str(path) not in message
+    assert str(folder) not in caught.value.detail  # what the app shows after the user's own file name

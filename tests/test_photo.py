@@ -83,9 +83,29 @@ def test_a_photo_without_faces_and_the_limits(pipe):
         enhance_photo(pipe, empty, lr_mode="as-is")
 
 
+@pytest.mark.parametrize("arguments, error, message", [
+    ({"min_face": None}, ValueError, "min_face must be an integer at least 1, got None"),
+    ({"min_face": 2.5}, ValueError, "min_face must be an integer at least 1, got 2.5"),
+    ({"min_face": True}, ValueError, "min_face must be an integer at least 1, got True"),
+    ({"max_faces": 0}, ValueError, "max_faces must be an integer at least 1, got 0"),
+    ({"num_candidates": 0}, ValueError, "num_candidates must be between 1 and 64, got 0"),
+    ({"num_steps": "300"}, TypeError, "num_steps must be an integer, got '300'"),
+    ({"seed": -1}, ValueError, "seed must be between 0 and"),
+    ({"learning_rate": float("nan")}, ValueError, "learning_rate must be a number in"),
+])
+def test_every_argument_is_checked_up_front_even_on_a_photo_without_faces(pipe, arguments, error, message):
+    empty = Image.new("RGB", (100, 80), (90, 120, 150))  # no face: the search itself never runs
+    with pytest.raises(error, match=message):
+        enhance_photo(pipe, empty, **arguments)
+
+
 def test_max_faces_keeps_the_largest_and_says_how_many_were_found(pipe, crowd):
     result = enhance_photo(pipe, crowd[0], num_candidates=1, num_steps=1, max_faces=2)
     assert len(result.faces) == 2 and result.faces_found == 3
+    assert result.limits_applied() == ["3 faces were found; the 2 largest were searched"]
+    large = enhance_photo(pipe, Image.new("RGB", (1920, 1080)), num_steps=1)  # the detector cannot go below 40 px
+    assert large.limits_applied() == [
+        "faces under 40 px cannot be found in a photo this large (the smallest asked for was 12 px)"]
     widths = [f.box[2] - f.box[0] for f in result.faces]
     assert min(widths) >= max(b[2] - b[0] for b in detect_faces(crowd[0])[2:])
 
@@ -97,9 +117,25 @@ def test_uncertainty_is_black_where_candidates_agree_and_bright_where_they_diffe
     differ[:2, :, :4] = 0.0  # the top half: two candidates dark, two bright
     differ[2:, :, :4] = 1.0
     heat = np.asarray(uncertainty_map(differ))
-    assert heat[:4].min() == 255 and heat[4:].max() == 0  # full scale on top, black below
+    assert (heat[:4] == (255, 255, 0)).all() and heat[4:].max() == 0  # full scale (yellow) on top, black below
     pil = [Image.fromarray((x.permute(1, 2, 0).numpy() * 255).astype(np.uint8)) for x in differ]
     assert np.array_equal(np.asarray(uncertainty_map(pil)), heat)
+
+
+@pytest.mark.parametrize("std, colour", [(0.02, "black"), (0.08, "red"), (0.2, "yellow")])
+def test_the_map_has_a_fixed_measured_scale_black_below_its_floor(std, colour):
+    # the candidates' spread on the demo's faces: p25 0.025 (black from there down), p99 0.14 (yellow from there)
+    from srnam.photo import UNCERTAINTY_BLACK, UNCERTAINTY_FULL_SCALE, uncertainty_legend
+
+    assert (UNCERTAINTY_BLACK, UNCERTAINTY_FULL_SCALE) == (0.025, 0.14)
+    candidates = torch.full((2, 3, 4, 4), 0.5)
+    candidates[0] += std  # two candidates 2·std apart: a per-pixel standard deviation of std
+    candidates[1] -= std
+    r, g, b = np.asarray(uncertainty_map(candidates))[0, 0].tolist()
+    assert {"black": (r, g, b) == (0, 0, 0), "red": r > 100 and g == b == 0,
+            "yellow": (r, g, b) == (255, 255, 0)}[colour], (r, g, b)
+    legend = np.asarray(uncertainty_legend(256))
+    assert legend.shape == (44, 256, 3) and legend[5, 0].max() == 0 and tuple(legend[5, -1]) == (255, 255, 0)
 
 
 def test_the_feather_mask_is_zero_at_the_edges_and_full_inside():
@@ -140,6 +176,16 @@ def test_result_images_are_the_cli_and_zip_layout_and_follow_the_choices(pipe, c
             "projection_01.png", "projection_02.png")}
     assert np.array_equal(np.asarray(images["composed.png"]), np.asarray(compose(result, [1, 0, 0])))
     assert images["face_01/candidate_02.png"] is result.faces[0].output.hr_candidates[1]
-    boxes = np.asarray(annotated(result), np.int16) - np.asarray(crowd[0], np.int16)
+    drawn = np.asarray(annotated(result), np.int16)
+    boxes = drawn - np.asarray(crowd[0], np.int16)
     x0, y0, x1, y1 = result.faces[0].crop_box  # the square's outline is drawn, its inside is the photo's
-    assert np.abs(boxes[y0, x0 + 2:x1 - 2]).max() > 50 and np.abs(boxes[y0 + 8:y1 - 8, x0 + 8:x1 - 8]).max() == 0
+    mid = (y0 + y1) // 2  # below the number, which takes the square's top-left corner
+    assert np.abs(boxes[y0, x0 + 2:x1 - 2]).max() > 50 and np.abs(boxes[mid:y1 - 8, x0 + 8:x1 - 8]).max() == 0
+    # the number: yellow inside a black outline (legible on any background), as high as a third of its square
+    corner = (slice(y0 + 2, mid), slice(x0 + 2, (x0 + x1) // 2))
+    changed = np.abs(boxes[corner]).max(-1) > 30
+    yellow = (np.abs(drawn[corner] - (255, 220, 0)).max(-1) < 40) & changed
+    black = (drawn[corner].max(-1) < 40) & changed
+    assert yellow.sum() > 8 and black.sum() > 8
+    rows = np.nonzero(changed.any(1))[0]
+    assert rows.max() - rows.min() + 1 >= (x1 - x0) // 4

@@ -128,12 +128,12 @@ def test_no_face_is_a_failure_unless_allowed(model, inputs, tmp_path, capsys):
 
 def test_usage_errors(model, inputs, tmp_path, capsys, monkeypatch):
     assert _upscale(model, tmp_path / "out", tmp_path / "nothing*.png", inputs / "a") == 2
-    assert "no image files found for: " + str(tmp_path / "nothing*.png") in capsys.readouterr().out
+    assert "no image files found for: " + str(tmp_path / "nothing*.png") in capsys.readouterr().err
     assert _upscale(str(tmp_path / "no-model"), tmp_path / "out", inputs / "a") == 2
-    assert "srnam upscale: error: " + repr(str(tmp_path / "no-model")) in capsys.readouterr().out
+    assert "srnam upscale: error: " + repr(str(tmp_path / "no-model")) in capsys.readouterr().err
     monkeypatch.setattr(common, "DEFAULT_CHECKPOINT", tmp_path / "checkpoints" / "default")
     assert main(["upscale", str(inputs / "a"), "--out", str(tmp_path / "out")]) == 2
-    assert "pass --model" in capsys.readouterr().out
+    assert "pass --model" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
         main(["upscale", str(inputs / "a"), "-k", "0"])
     assert exit_.value.code == 2 and "must be between 1 and 64" in capsys.readouterr().err
@@ -199,7 +199,7 @@ def test_push_then_info(hub, model, tmp_path, capsys):
     (bare / "generator" / "model.safetensors").write_bytes(b"broken")
     broken_repo = f"tester/broken-{uuid.uuid4().hex[:8]}"
     assert main(["push", str(bare), broken_repo]) == 2
-    assert "does not load" in capsys.readouterr().out
+    assert "does not load" in capsys.readouterr().err
     assert not any(broken_repo in path for _, path in hub.requests)
 
 
@@ -208,7 +208,7 @@ def test_info_on_a_local_folder_and_errors(model, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "ProGANGenerator" in printed and "Tiny test faces." in printed and "---" not in printed
     assert main(["info", str(tmp_path)]) == 2
-    assert "has no generator/ folder" in capsys.readouterr().out
+    assert "has no generator/ folder" in capsys.readouterr().err
     assert main(["push", str(tmp_path / "missing"), "tester/x"]) == 2
 
 
@@ -252,8 +252,11 @@ def test_all_faces_writes_the_composed_photo_a_folder_per_face_and_the_maps(mode
     assert "1 skipped" in capsys.readouterr().out
     assert _upscale(model, out, CROWD, "--all-faces", "--scale", "2", "--seed", "1", "--max-faces", "2",
                     "--overwrite") == 0
+    left_out = f"{faces} faces were found; the 2 largest were searched"
+    assert f"left out of the search (--max-faces, --min-face):\n  crowd.jpg: {left_out}" in capsys.readouterr().out
     result = _result(out, "crowd_jpg")
-    assert len(result["faces"]) == 2 and result["faces_found"] == faces
+    assert len(result["faces"]) == result["faces_searched"] == 2 and result["faces_found"] == faces
+    assert result["limits_applied"] == [left_out]
     assert sorted(p.name for p in (out / "crowd_jpg").glob("face_*")) == ["face_01", "face_02"]
 
 
@@ -267,4 +270,4 @@ def test_all_faces_without_a_face_fails_unless_allowed_and_refuses_as_is(model, 
     result = _result(tmp_path / "out", "wall_png")
     assert result["faces"] == [] and result["composed_size"] == [270, 180]
     assert _upscale(model, tmp_path / "out", wall, "--all-faces", "--lr-mode", "as-is") == 2
-    assert "--lr-mode as-is does not apply" in capsys.readouterr().out
+    assert "--lr-mode as-is does not apply" in capsys.readouterr().err

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 
 from ..errors import SRNAMError
 from ..nam import DEFAULT_LEARNING_RATE
@@ -17,6 +18,12 @@ MODEL_HELP = "pipeline folder or Hub repo id (default: the shipped checkpoints/d
 
 class UsageError(SRNAMError):
     """The command line cannot run as given (reported with exit status 2)."""
+
+
+def report_error(command: str, message) -> None:
+    """The one line a command prints when it cannot do its work: ``srnam COMMAND: error: …``, on stderr (as
+    argparse's own errors), so that stdout holds only results."""
+    print(f"srnam {command}: error: {message}", file=sys.stderr)
 
 
 def int_between(low: int, high: int):

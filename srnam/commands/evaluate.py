@@ -12,7 +12,7 @@ from ..evaluation import (CROPS, DEFAULT_BATCH_FACES, DEFAULT_FACENESS_SAMPLES, 
 from ..evaluation import __doc__ as EVALUATION_DOC
 from ..pipeline import DEFAULT_CHECKPOINT, SRNAMPipeline
 from ..nam import DEFAULT_NOISE_LEARNING_RATE
-from .common import OK, USAGE, add_model_option, add_search_options, int_between, learning_rate
+from .common import OK, USAGE, add_model_option, add_search_options, int_between, learning_rate, report_error
 
 
 def add_parser(subparsers) -> None:
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             reference = load_faces(args.reference, args.crop, args.reference_limit + args.faceness)[1]
         pipe = SRNAMPipeline.from_pretrained(args.model)  # None: the shipped default, or why it is missing
     except (ValueError, FileNotFoundError, ModelLoadError) as err:
-        print(f"srnam evaluate: error: {err}")
+        report_error("evaluate", err)
         return USAGE
     crop = f"as the {args.real} set comes" if args.real else args.crop  # --crop applies to HR_FOLDER only
     settings = {"hr_folder": f"real:{args.real}" if args.real else str(args.hr_folder), "model": model,

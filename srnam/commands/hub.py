@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import ModelLoadError
 from ..pipeline import DEGRADATION_FOLDER, GENERATOR_FOLDER, SRNAMPipeline
-from .common import FAILED, OK, USAGE
+from .common import FAILED, OK, USAGE, report_error
 
 
 def add_parser(subparsers) -> None:
@@ -42,13 +42,13 @@ def add_parser(subparsers) -> None:
 
 def push(args: argparse.Namespace) -> int:
     if not args.path.is_dir():
-        print(f"srnam push: error: {args.path} is not a folder (expected a pipeline folder with "
+        report_error("push", f"{args.path} is not a folder (expected a pipeline folder with "
               f"{GENERATOR_FOLDER}/ and {DEGRADATION_FOLDER}/)")
         return USAGE
     try:
         pipe = SRNAMPipeline.from_pretrained(args.path, device="cpu")
     except ModelLoadError as err:
-        print(f"srnam push: error: not pushing {args.path}, it does not load: {err}")
+        report_error("push", f"not pushing {args.path}, it does not load: {err}")
         return USAGE
     if pipe.model_card is None:
         print(f"{args.path} has no model card (README.md): pushing a new one; edit it to describe the training data")
@@ -59,7 +59,7 @@ def push(args: argparse.Namespace) -> int:
     try:
         url = pipe.push_to_hub(args.repo_id, private=args.private or None, commit_message=args.message)
     except (HfHubHTTPError, httpx.HTTPError, ValueError) as err:  # no permission, Hub unreachable, bad repo id
-        print(f"srnam push: error: could not push to {args.repo_id}: {err}")
+        report_error("push", f"could not push to {args.repo_id}: {err}")
         return FAILED
     print(f"pushed {args.path} to {args.repo_id}: {url}")
     return OK
@@ -69,7 +69,7 @@ def info(args: argparse.Namespace) -> int:
     try:
         pipe = SRNAMPipeline.from_pretrained(args.model, revision=args.revision, device="cpu")
     except ModelLoadError as err:
-        print(f"srnam info: error: {err}")
+        report_error("info", err)
         return USAGE
     print(f"SR-NAM pipeline {args.model}" + (f" at {args.revision}" if args.revision else ""))
     for folder, model in ((GENERATOR_FOLDER, pipe.generator), (DEGRADATION_FOLDER, pipe.degradation)):

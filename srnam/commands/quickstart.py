@@ -13,13 +13,14 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..errors import InvalidImageError, ModelLoadError
 from ..faces import crop_face
 from ..grid import candidate_grid
 from ..images import open_image, pil_to_tensor, tensor_to_pil
 from ..lr_input import simulate_camera
 from ..metrics import psnr, round_to_8bit, to_unit_range
 from ..pipeline import SRNAMPipeline
-from .common import OK, add_model_option, add_search_options
+from .common import OK, USAGE, UsageError, add_model_option, add_search_options, model_location, report_error
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "demo" / "examples" / "dev_00001.jpg"
 
@@ -38,9 +39,14 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    pipe = SRNAMPipeline.from_pretrained(args.model)
+    try:
+        pipe = SRNAMPipeline.from_pretrained(model_location(args.model))
+        photo = open_image(args.image, square=False)
+    except (ModelLoadError, UsageError, InvalidImageError) as err:
+        report_error("quickstart", err)
+        return USAGE
     print(f"models: {args.model or 'the shipped checkpoints/default'} (device: {pipe.device})")
-    face, found = crop_face(open_image(args.image, square=False), 64)
+    face, found = crop_face(photo, 64)
     shown = EXAMPLE.relative_to(EXAMPLE.parents[2]) if args.image == EXAMPLE else args.image  # as the README
     print(f"face {'found' if found else 'not found (centre crop)'} in {shown}")
     truth = pil_to_tensor(face)  # [1, 3, 64, 64] in [-1, 1]
@@ -48,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     def report(state):
         if state.step == 1 or state.step % 50 == 0 or state.step == state.num_steps:
-            print(f"step {state.step:4d}/{state.num_steps}  LR L1 per candidate: "
+            print(f"step {state.step:4d}/{state.num_steps}  LR L1 per start: "
                   + " ".join(f"{v:.3f}" for v in state.l1[0].tolist()))
 
     start = time.perf_counter()
@@ -57,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     bicubic = pil_to_tensor(lr.resize((64, 64), Image.Resampling.BICUBIC))
     scores = psnr(round_to_8bit(out.hr_candidates), to_unit_range(truth)).tolist()  # [K] from [K, 3, 64, 64]
-    print(f"{args.candidates} candidates × {args.steps} steps in {seconds:.1f} s")
+    print(f"{args.candidates} candidates × {args.steps} steps in {seconds:.1f} s; final LR L1, best first (as in "
+          f"the grid): " + " ".join(f"{v:.3f}" for v in out.lr_l1))
     print("HR PSNR against the ground truth (dB), best LR consistency first: "
           + " ".join(f"{v:.2f}" for v in scores)
           + f"; bicubic upsampling {psnr(to_unit_range(bicubic), to_unit_range(truth)).item():.2f}")

@@ -50,7 +50,8 @@ from ..metrics import lr_psnr
 from ..photo import MAX_SCALE, PhotoResult, candidate_files, enhance_photo, face_folder, result_images
 from ..pipeline import DEFAULT_CHECKPOINT, SRNAMOutput, SRNAMPipeline
 from ..seeds import image_seed
-from .common import FAILED, OK, USAGE, UsageError, add_model_option, add_search_options, int_between, model_location
+from .common import (FAILED, OK, USAGE, UsageError, add_model_option, add_search_options, int_between, model_location,
+                     report_error)
 
 # Files a folder is searched for (explicit files and glob matches are taken whatever their name).
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         jobs = plan_jobs(find_inputs(args.inputs, exclude=args.out), args.out)
     except UsageError as err:  # every process finds the same inputs, so all of them stop here
         if main:
-            print(f"srnam upscale: error: {err}")
+            report_error("upscale", err)
         return USAGE
 
     # Every process checks which results exist before any process writes one, so all agree on the
@@ -147,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     load_errors = [e for e in gather_object([load_error]) if e]
     if load_errors:
         if main:
-            print(f"srnam upscale: error: {load_errors[0]}")
+            report_error("upscale", load_errors[0])
         return USAGE
 
     records = []
@@ -279,7 +280,8 @@ def upscale_photo(job: Job, pipe: SRNAMPipeline, args: argparse.Namespace, state
         **_common_info(job, args, seed, pipe, state), "lr_mode": lr_mode,
         "seconds": {"search": round(time.perf_counter() - search_start, 3)},
     })
-    return {"name": job.name, "status": "done", "faces": len(result.faces), "faces_found": result.faces_found}
+    return {"name": job.name, "status": "done", "faces": len(result.faces), "faces_found": result.faces_found,
+            "limits_applied": result.limits_applied()}
 
 
 def save_photo_results(job: Job, result: PhotoResult, start: float, info: dict) -> None:
@@ -303,7 +305,8 @@ def save_photo_results(job: Job, result: PhotoResult, start: float, info: dict) 
     write_json(job.out_dir / RESULT, {
         **info, "scale": result.scale, "photo_size": list(result.photo.size),
         "composed_size": list(result.composed.size), "faces_found": result.faces_found,
-        "smallest_face": result.smallest_face, "chosen": "best LR consistency",
+        "faces_searched": len(result.faces), "smallest_face": result.smallest_face,
+        "limits_applied": result.limits_applied(), "chosen": "best LR consistency",
         "faces": faces, "files": sorted(images)})
 
 
@@ -391,6 +394,11 @@ def print_summary(records: list[dict], out: Path, num_processes: int) -> None:
     no_face = sorted(r["name"] for r in records if r["status"] == "done" and r.get("face_found") is False)
     if no_face:
         print(f"no face found, centre square used ({len(no_face)}): " + ", ".join(no_face))
+    limited = sorted((r for r in records if r.get("limits_applied")), key=lambda r: r["name"])
+    if limited:  # --all-faces: what the search left out of a photo (also in its result.json)
+        print("left out of the search (--max-faces, --min-face):")
+        for record in limited:
+            print(f"  {record['name']}: " + "; ".join(record["limits_applied"]))
     failed = sorted((r for r in records if r["status"] == "failed"), key=lambda r: r["name"])
     if failed:
         print("failed:")

@@ -44,6 +44,7 @@ from ..models import PROGAN_CHANNELS, ProGANDiscriminator, ProGANGenerator
 from ..nam import project_to_sphere
 from .augment import diff_augment, parse_policy, xflip
 from .losses import gradient_penalty
+from .precision import PRECISIONS, resolve_precision
 from .run import EMA, RunConfig, TrainingRun, epoch_batch_indices, find_model_folder
 
 
@@ -74,7 +75,9 @@ class ProGANConfig(RunConfig):
     gan_weight: float = 1.0  # weight of the adversarial loss; 0 skips the critic entirely
     xflip: int = 1  # 1: mirror the real faces the critic sees at random (0: off)
     diffaugment: str = ""  # critic-side DiffAugment policy for reals and fakes: "", "color", "color,translation"
-    precision: str = "fp32"  # "bf16": bfloat16 autocast for the critic and generator passes
+    # "bf16": bfloat16 autocast for the critic and generator passes; "auto": bf16 where the device does it
+    # natively, else fp32 (srnam/training/precision.py: emulated bfloat16 was 13× slower on a CPU)
+    precision: str = "fp32"
     init_from: str = ""  # start G from this generator (a pipeline folder, a run's export/ or a generator/ folder)
     init_critic: str = ""  # start the critic from this folder (a run's export/ or a critic/ folder); "": fresh
     # start the paired loss's z_i from this file (a snapshot's or export's latents.safetensors, or its folder)
@@ -102,7 +105,7 @@ PROGAN_CONFIGS = {
     # generator learning rate, the lazy penalty and bf16 for speed (benchmarks/training_speed.py), x-flip and
     # DiffAugment against critic overfitting on 6,300 faces.
     "compact-finetune": ProGANConfig(channels=PROGAN_CHANNELS["compact"], stage_epochs=(0, 0, 0, 0, 200),
-                                     batch_sizes=(32, 32, 32, 32, 32), lr_g=2e-4, gp_every=4, precision="bf16",
+                                     batch_sizes=(32, 32, 32, 32, 32), lr_g=2e-4, gp_every=4, precision="auto",
                                      diffaugment="color,translation", anchor_weight=100.0, snapshot_every=1000,
                                      checkpoint_every=500, sample_every=500),
     "tiny": ProGANConfig(channels=PROGAN_CHANNELS["tiny"], latent_size=32, stage_epochs=(1, 1, 1, 1, 1),
@@ -262,12 +265,14 @@ class ProGANLoss:
     step reuses their graph, so each step costs one generator forward pass, not two.
     """
 
-    def __init__(self, config: "ProGANConfig", generator, critic, teacher=None, paired: PairedLatents | None = None):
+    def __init__(self, config: "ProGANConfig", generator, critic, teacher=None, paired: PairedLatents | None = None,
+                 precision: str | None = None):
         self.config, self.generator, self.critic = config, generator, critic
         self.teacher = teacher
         self.paired = paired if paired is not None else PairedLatents(None, 0.0, torch.device("cpu"))  # none
         self.policy = parse_policy(config.diffaugment)
-        self.autocast = config.precision == "bf16"
+        # the precision resolved for the device ("fp32" or "bf16"; see resolve_precision), else the config's
+        self.autocast = (precision or config.precision) == "bf16"
         self.last_gp = torch.zeros(())  # the penalty of the last step that computed one (logged on the others)
 
     def _amp(self, device: torch.device):
@@ -367,8 +372,8 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
     if config.init_latents and not paired_terms:
         raise ValueError("init_latents starts the z_i of the paired loss: it needs distill_weight or "
                          "feature_weight > 0")
-    if config.precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be 'fp32' or 'bf16', got {config.precision!r}")
+    if config.precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
     if config.gp_every < 1:
         raise ValueError(f"gp_every must be >= 1, got {config.gp_every}")
     if len(critic_widths(config)) != len(config.channels):
@@ -404,7 +409,10 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
     run.register(generator, critic, ema, opt_g, opt_d, run.state, *paired.checkpointed())
     if resume:
         run.resume()
-    loss = ProGANLoss(config, generator, critic, teacher, paired)
+    precision, note = resolve_precision(config.precision, run.device)
+    if note and run.is_main:
+        print(note)
+    loss = ProGANLoss(config, generator, critic, teacher, paired, precision)
     sample_z = torch.randn(16, config.latent_size, generator=torch.Generator().manual_seed(config.seed))
 
     warm_start_critic = critic if config.gan_weight else None  # what snapshots and the export hold beside G
