@@ -127,8 +127,13 @@ def detect_faces(image: Image.Image, min_face: int = 12) -> list[Box]:
     :func:`detect_face` (the square that ``framing_from_detection`` turns into the training framing), converted
     from dlib's own box by ``DLIB_FACE_BOX``, so that both detectors' faces are framed alike.
     """
-    return [box for box, score in scored_faces(image, min_face, HOG_THRESHOLD)
-            if box[2] - box[0] < LARGE_FACE or score >= LARGE_FACE_THRESHOLD]
+    return [box for box, score in scored_faces(image, min_face, HOG_THRESHOLD) if is_kept(box, score)]
+
+
+def is_kept(box: Box, score: float) -> bool:
+    """Whether :func:`detect_faces` keeps a detection of ``score`` (at least ``HOG_THRESHOLD``): a face under
+    ``LARGE_FACE`` px always, a larger one if it scores ``LARGE_FACE_THRESHOLD`` or more."""
+    return box[2] - box[0] < LARGE_FACE or score >= LARGE_FACE_THRESHOLD
 
 
 def scored_faces(image: Image.Image, min_face: int, threshold: float) -> list[tuple[Box, float]]:

@@ -47,7 +47,8 @@ IMAGES = [
     ("48 MP", lambda t: _png_header_only(t / "big.png", 8000, 6000), InvalidImageError, "too large"),
     ("over-long path", lambda t: "x" * 5000, InvalidImageError, r"x…: not a usable file path"),
     ("NUL in path", lambda t: "face\x00.png", InvalidImageError, r"'face\\x00.png': no such file"),
-    ("None", lambda t: None, TypeError, "expected a file path, a PIL image, a numpy array .*; got NoneType"),
+    ("None", lambda t: None, TypeError, r"expected a file path, a PIL image, a numpy array \(H×W, H×W×3 or H×W×4; "
+     r"uint8, or float in \[0, 1\]\) .*; got NoneType"),
     ("bytes", lambda t: b"\x89PNG", TypeError, "got bytes"),
     ("a list", lambda t: [[0, 0, 0]], TypeError, "got list"),
     ("tiny array", lambda t: np.zeros((5, 5, 3), np.uint8), InvalidImageError, r"array input: image too small"),

@@ -17,6 +17,19 @@ def test_quickstart_runs_the_shipped_models_end_to_end(tmp_path, capsys):
     assert grid.size == (4 + 4 * 132, 16 + 3 * 132 + 4)  # reference + 3 candidate columns, 3 rows
 
 
+def test_quickstart_reports_a_missing_image_or_model_in_one_line(tmp_path, capsys, monkeypatch):
+    from srnam.commands import common
+
+    assert main(["quickstart", "--image", str(tmp_path / "missing.jpg"), "--out", str(tmp_path)]) == 2
+    printed = capsys.readouterr()
+    assert printed.err == f"srnam quickstart: error: {tmp_path / 'missing.jpg'}: no such file\n" and printed.out == ""
+    monkeypatch.setattr(common, "DEFAULT_CHECKPOINT", tmp_path / "checkpoints" / "default")  # a clone without it
+    assert main(["quickstart", "--out", str(tmp_path)]) == 2
+    printed = capsys.readouterr()
+    assert printed.err.startswith("srnam quickstart: error: no --model given and the default checkpoint")
+    assert len(printed.err.splitlines()) == 1 and "Traceback" not in printed.err
+
+
 def test_help_and_no_command(capsys):
     assert main([]) == 2
     assert "quickstart" in capsys.readouterr().out

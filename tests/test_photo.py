@@ -189,3 +189,12 @@ def test_result_images_are_the_cli_and_zip_layout_and_follow_the_choices(pipe, c
     assert yellow.sum() > 8 and black.sum() > 8
     rows = np.nonzero(changed.any(1))[0]
     assert rows.max() - rows.min() + 1 >= (x1 - x0) // 4
+
+
+def test_large_detections_need_dlibs_own_threshold_so_the_real_examples_patches_are_no_faces():
+    from srnam.faces import LARGE_FACE, detect_faces, is_kept
+
+    from demo.photo_tab import REAL_EXAMPLE
+
+    assert is_kept((0, 0, LARGE_FACE - 1, LARGE_FACE - 1), -0.5) and not is_kept((0, 0, LARGE_FACE, LARGE_FACE), -0.1)
+    assert detect_faces(Image.open(REAL_EXAMPLE)) == [(179, 77, 279, 176)]  # her face; not the two patches
