@@ -13,6 +13,7 @@ edges, so that no seam or box edge shows. Outside the faces' squares the result 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from .alignment import Similarity, align_face, aligned_crop
 from .faces import Box, crop_padded, detect_faces, framing_from_detection, smallest_findable_face
 from .grid import candidate_grid
 from .images import ImageInput, open_image
@@ -48,6 +50,13 @@ class PhotoFace:
     output: SRNAMOutput  # its candidates, best LR consistency first
     lr_psnr: list[float]  # each candidate's LR projection against lr_input, dB
     uncertainty: Image.Image = field(repr=False)  # 64×64 heatmap: where the candidates disagree
+    # The square that was searched, in the photo's pixels: crop_box itself, or (aligned) that face turned and
+    # scaled onto the corpus's landmarks (srnam.alignment); its candidate goes back through the same transform.
+    framing: Similarity | None = None
+
+    @property
+    def aligned(self) -> bool:
+        return self.framing is not None
 
 
 @dataclass
@@ -75,10 +84,14 @@ class PhotoResult:
 
 def enhance_photo(pipe: SRNAMPipeline, photo: ImageInput, *, num_candidates: int = 4, num_steps: int = 300,
                   seed: int | None = None, scale: int = 4, min_face: int = 12, max_faces: int = 16,
-                  lr_mode: str = "downsample", learning_rate: float = DEFAULT_LEARNING_RATE,
+                  lr_mode: str = "downsample", learning_rate: float = DEFAULT_LEARNING_RATE, align: bool = True,
                   callback: Callable[[SearchState], bool | None] | None = None) -> PhotoResult:
     """Find every face of at least ``min_face`` pixels in ``photo`` (the ``max_faces`` largest), search
     ``num_candidates`` candidates for each in one batch, and compose the result (module docstring).
+
+    With ``align`` (the default), each face is first turned and scaled onto the corpus's landmarks
+    (:func:`srnam.alignment.align_face`: a tilted face searched upright) and its candidate goes back through the
+    inverse transform; ``align=False`` searches the upright training-framing square as detected.
 
     A face's LR input is its training-framing square, area-downsampled to 16×16 (smaller squares are enlarged,
     bicubic). With ``lr_mode="degrade"``, squares of 64 px or more are taken to be sharp and go through the
@@ -89,6 +102,8 @@ def enhance_photo(pipe: SRNAMPipeline, photo: ImageInput, *, num_candidates: int
                                  learning_rate=learning_rate)  # as the pipeline checks them, before any work
     if lr_mode not in PHOTO_LR_MODES:
         raise ValueError(f"lr_mode must be one of {', '.join(PHOTO_LR_MODES)}, got {lr_mode!r}")
+    if not isinstance(align, bool):
+        raise ValueError(f"align must be True or False, got {align!r}")
     for name, value, low, high in (("scale", scale, 1, MAX_SCALE), ("max_faces", max_faces, 1, None),
                                    ("min_face", min_face, 1, None)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
@@ -99,11 +114,13 @@ def enhance_photo(pipe: SRNAMPipeline, photo: ImageInput, *, num_candidates: int
     found = detect_faces(image, min_face)
     boxes = found[:max_faces]
     crop_boxes = [framing_from_detection(box) for box in boxes]
-    lr_inputs = [face_lr_input(image, crop, pipe, lr_mode, seed=i) for i, crop in enumerate(crop_boxes)]
+    framings = [align_face(image, crop) if align else None for crop in crop_boxes]
+    lr_inputs = [face_lr_input(image, framing or crop, pipe, lr_mode, seed=i)
+                 for i, (crop, framing) in enumerate(zip(crop_boxes, framings))]
     outputs = pipe(lr_inputs, num_candidates=num_candidates, num_steps=num_steps, seed=seed,
                    learning_rate=learning_rate, callback=callback) if boxes else []
-    faces = [PhotoFace(box, crop, out.lr_input, out, lr_psnr(out), uncertainty_map(out.hr_candidates))
-             for box, crop, out in zip(boxes, crop_boxes, outputs)]
+    faces = [PhotoFace(box, crop, out.lr_input, out, lr_psnr(out), uncertainty_map(out.hr_candidates), framing)
+             for box, crop, out, framing in zip(boxes, crop_boxes, outputs, framings)]
     result = PhotoResult(image, scale, faces, faces_found=len(found),
                          smallest_face=smallest_findable_face(image.size, min_face), choices=[0] * len(faces),
                          composed=image, min_face=min_face)
@@ -126,9 +143,14 @@ def largest_scale(size: tuple[int, int], scale: int, max_pixels: int = MAX_COMPO
     return scale
 
 
-def face_lr_input(image: Image.Image, crop_box: Box, pipe: SRNAMPipeline, lr_mode: str, seed: int) -> Image.Image:
-    """The 16×16 search input of one face: its square of ``image``, reduced by area averaging (or enlarged)."""
-    crop = crop_padded(image, crop_box)
+def face_lr_input(image: Image.Image, square: Box | Similarity, pipe: SRNAMPipeline, lr_mode: str,
+                  seed: int) -> Image.Image:
+    """The 16×16 search input of one face: its square of ``image`` (an upright box, or an aligned framing),
+    reduced by area averaging (or enlarged)."""
+    if isinstance(square, Similarity):
+        crop = aligned_crop(image, square, max(1, round(square.side)))
+    else:
+        crop = crop_padded(image, square)
     lr_size, hr_size = pipe.degradation.lr_size, pipe.degradation.hr_size
     if lr_mode == "degrade" and crop.width >= hr_size:
         reference = crop.resize((hr_size, hr_size), Image.Resampling.LANCZOS)
@@ -151,8 +173,37 @@ def compose(result: PhotoResult, choices: Sequence[int] | None = None) -> Image.
     # uint8 (a large photo enlarged 4× is tens of MP); each face's square is blended in float
     canvas = np.array(result.photo.resize((width * result.scale, height * result.scale), Image.Resampling.BICUBIC))
     for face, choice in zip(result.faces, choices):
-        _paste(canvas, face.output.hr_candidates[choice], [v * result.scale for v in face.crop_box])
+        if face.framing is None:
+            _paste(canvas, face.output.hr_candidates[choice], [v * result.scale for v in face.crop_box])
+        else:
+            _paste_framed(canvas, face.output.hr_candidates[choice], face.framing.scaled(result.scale))
     return Image.fromarray(canvas)
+
+
+def _paste_framed(canvas: np.ndarray, candidate: Image.Image, framing: Similarity) -> None:
+    """``_paste`` for a turned square: the candidate and the feathered oval go back through ``framing``."""
+    corners = framing.corners()
+    x0, y0 = (max(0, math.floor(v)) for v in corners.min(axis=0))
+    x1, y1 = min(canvas.shape[1], math.ceil(corners[:, 0].max())), min(canvas.shape[0], math.ceil(corners[:, 1].max()))
+    if x1 <= x0 or y1 <= y0:
+        return
+    # the canvas pixels' centres in the square's unit coordinates, and the candidate warped onto them
+    inverse = np.linalg.inv(framing.matrix)
+    side = candidate.width
+    a = inverse * side  # canvas (continuous, from the region's corner) → candidate pixels
+    c = (np.array([x0, y0], float) - framing.offset) @ inverse.T * side
+    tile = np.asarray(candidate.convert("RGB").transform((x1 - x0, y1 - y0), Image.Transform.AFFINE,
+                                                         (a[0, 0], a[0, 1], c[0], a[1, 0], a[1, 1], c[1]),
+                                                         Image.Resampling.BICUBIC), dtype=np.float32)
+    ys, xs = np.mgrid[y0:y1, x0:x1] + 0.5
+    unit = framing.to_unit(np.stack([xs.ravel(), ys.ravel()], axis=1)).reshape(y1 - y0, x1 - x0, 2)
+    mask = _feather(np.hypot(*(2 * unit - 1).transpose(2, 0, 1)))[..., None]  # [h, w, 1]; 0 outside the oval
+    region = canvas[y0:y1, x0:x1]
+    photo = region.astype(np.float32)
+    weight = mask.sum()
+    if weight > 0:  # the candidate's mean colour under the mask, moved to the photo's
+        tile = tile + ((photo - tile) * mask).sum(axis=(0, 1)) / weight
+    region[:] = np.clip(mask * tile + (1 - mask) * photo, 0, 255).round().astype(np.uint8)
 
 
 def _paste(canvas: np.ndarray, candidate: Image.Image, box: list[int]) -> None:
@@ -180,8 +231,13 @@ def feather_mask(side: int) -> Image.Image:
     touches the square's edges, and 0 beyond it (the corners)."""
     centres = (np.arange(side) + 0.5) / (side / 2) - 1  # pixel centres in (-1, 1)
     distance = np.hypot(centres[None, :], centres[:, None]) / (1 - 1 / side)  # 1: the edge pixels' centres
+    return Image.fromarray((255 * _feather(distance)).round().astype(np.uint8))
+
+
+def _feather(distance: np.ndarray) -> np.ndarray:
+    """The mask's weight (0..1) at ``distance`` from the square's centre (1: the inscribed circle)."""
     t = np.clip((1 - distance) / (2 * FEATHER), 0, 1)
-    return Image.fromarray((255 * t * t * (3 - 2 * t)).round().astype(np.uint8))  # smoothstep: no visible rim
+    return t * t * (3 - 2 * t)  # smoothstep: no visible rim
 
 
 def candidate_spread(candidates: Sequence[Image.Image] | torch.Tensor) -> np.ndarray:
@@ -233,7 +289,11 @@ def annotated(result: PhotoResult) -> Image.Image:
     width = max(1, round(max(photo.size) / 400))
     for number, face in enumerate(result.faces, 1):
         x0, y0, x1, y1 = face.crop_box
-        draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=LABEL_COLOUR, width=width)
+        if face.framing is None:
+            draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=LABEL_COLOUR, width=width)
+        else:  # the turned square that was searched
+            corners = [tuple(point) for point in face.framing.corners()]
+            draw.line(corners + corners[:1], fill=LABEL_COLOUR, width=width, joint="curve")
         # yellow with a black outline, legible on any background; a third of the square high, 10 px at least
         size = max(10, (x1 - x0) // 3)
         draw.text((x0 + width + 1, y0 + width), str(number), fill=LABEL_COLOUR, font=ImageFont.load_default(size),

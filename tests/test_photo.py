@@ -37,10 +37,21 @@ def test_the_faces_of_a_synthetic_crowd_are_found_at_their_boxes(crowd):
         detect_faces(photo, min_face=0)
 
 
-def test_enhance_photo_changes_the_faces_only_inside_their_squares(pipe, crowd):
+def _square_mask(shape, face, scale: int) -> np.ndarray:
+    """The pixels (by their centres) of ``face``'s searched square in the photo enlarged ``scale``×."""
+    ys, xs = np.mgrid[0:shape[0], 0:shape[1]] + 0.5
+    if face.framing is None:
+        x0, y0, x1, y1 = (v * scale for v in face.crop_box)
+        return (xs >= x0) & (xs < x1) & (ys >= y0) & (ys < y1)
+    unit = face.framing.scaled(scale).to_unit(np.stack([xs.ravel(), ys.ravel()], 1)).reshape(*shape, 2)
+    return ((unit >= 0) & (unit <= 1)).all(-1)
+
+
+@pytest.mark.parametrize("align", [True, False])
+def test_enhance_photo_changes_the_faces_only_inside_their_squares(pipe, crowd, align):
     photo, _ = crowd
     calls = []
-    result = enhance_photo(pipe, photo, num_candidates=3, num_steps=4, seed=1, scale=2,
+    result = enhance_photo(pipe, photo, num_candidates=3, num_steps=4, seed=1, scale=2, align=align,
                            callback=lambda state: calls.append(tuple(state.l1.shape)))
     assert len(result.faces) == 3 and result.faces_found == 3 and result.choices == [0, 0, 0]
     assert calls == [(3, 3)] * 4  # all faces' candidates in one batch
@@ -49,15 +60,17 @@ def test_enhance_photo_changes_the_faces_only_inside_their_squares(pipe, crowd):
     composed = np.asarray(result.composed, np.int16)
     inside = np.zeros((480, 640), bool)
     for face in result.faces:
-        x0, y0, x1, y1 = (max(0, v * 2) for v in face.crop_box)
-        inside[y0:y1, x0:x1] = True
+        assert face.aligned == align
+        square = _square_mask((480, 640), face, 2)
+        inside |= square
         assert face.lr_input.size == (16, 16) and len(face.output.hr_candidates) == 3 and len(face.lr_psnr) == 3
         assert face.uncertainty.size == (64, 64)
-        assert np.abs(composed[y0:y1, x0:x1] - enlarged[y0:y1, x0:x1]).mean() > 1  # the face was replaced
+        assert np.abs(composed[square] - enlarged[square]).mean() > 1  # the face was replaced
     assert np.array_equal(composed[~inside], enlarged[~inside])  # nothing else moved
     # the square's edge is the photo's own (the mask is zero there): no seam
-    x0, y0, x1, y1 = (v * 2 for v in result.faces[0].crop_box)
-    assert np.abs(composed[y0, x0:x1] - enlarged[y0, x0:x1]).max() <= 1
+    square = _square_mask((480, 640), result.faces[0], 2)
+    edge = square & ~np.roll(square, 1, axis=0)  # the square's top row (turned or not)
+    assert np.abs(composed[edge] - enlarged[edge]).max() <= 1
 
 
 def test_compose_redraws_other_choices_without_searching(pipe, crowd):
@@ -168,7 +181,7 @@ def test_too_large_an_enlargement_is_refused_and_the_app_scale_is_lowered():
 def test_result_images_are_the_cli_and_zip_layout_and_follow_the_choices(pipe, crowd):
     from srnam.photo import annotated, result_images
 
-    result = enhance_photo(pipe, crowd[0], num_candidates=2, num_steps=2, seed=0, scale=1)
+    result = enhance_photo(pipe, crowd[0], num_candidates=2, num_steps=2, seed=0, scale=1, align=False)
     images = result_images(result, [1, 0, 0])
     assert set(images) == {"composed.png", "faces.png"} | {
         f"face_{n:02d}/{name}" for n in (1, 2, 3) for name in (
@@ -198,3 +211,20 @@ def test_large_detections_need_dlibs_own_threshold_so_the_real_examples_patches_
 
     assert is_kept((0, 0, LARGE_FACE - 1, LARGE_FACE - 1), -0.5) and not is_kept((0, 0, LARGE_FACE, LARGE_FACE), -0.1)
     assert detect_faces(Image.open(REAL_EXAMPLE)) == [(179, 77, 279, 176)]  # her face; not the two patches
+
+
+def test_an_aligned_face_is_searched_upright_and_drawn_as_its_turned_square(pipe):
+    from srnam.photo import annotated
+
+    photo = Image.new("RGB", (400, 400), (90, 120, 150))  # room around the face for its turned square
+    photo.paste(Image.open(PORTRAITS[0]).convert("RGB").resize((256, 256), Image.Resampling.LANCZOS), (72, 72))
+    tilted = photo.rotate(25, resample=Image.Resampling.BICUBIC, fillcolor=(90, 120, 150))
+    result = enhance_photo(pipe, tilted, num_candidates=2, num_steps=2, seed=0, scale=1)
+    (found,) = result.faces
+    assert found.aligned and found.framing.angle == pytest.approx(25, abs=5)
+    drawn = np.abs(np.asarray(annotated(result), np.int16) - np.asarray(tilted, np.int16)).max(-1) > 30
+    for corner in found.framing.corners():  # the outline passes through the turned square's corners
+        x, y = np.round(corner).astype(int)
+        assert drawn[y - 2:y + 3, x - 2:x + 3].any(), corner
+    unaligned = enhance_photo(pipe, tilted, num_candidates=2, num_steps=2, seed=0, scale=1, align=False)
+    assert not unaligned.faces[0].aligned and unaligned.faces[0].framing is None
