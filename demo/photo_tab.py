@@ -51,6 +51,8 @@ HOW_TO_READ = """\
 its **uncertainty map** (black where the candidates agree, so the input fixes the face there; red to yellow
 where they differ, so the generator invents it; one fixed scale for every face, shown beside), then its
 candidates, best LR consistency first. **Click a candidate** to put it into the photo; ✓ marks the chosen ones.
+Each face is turned and scaled onto the training faces' eye and nose positions before its search (the squares
+above show how), so its LR input and candidates are upright; the chosen candidate goes back turned.
 """
 
 

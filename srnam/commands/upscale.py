@@ -293,7 +293,11 @@ def save_photo_results(job: Job, result: PhotoResult, start: float, info: dict) 
         folder = face_folder(number)
         (job.out_dir / folder).mkdir(parents=True, exist_ok=True)
         faces.append({
-            "folder": folder, "box": list(face.box), "crop_box": list(face.crop_box),
+            "folder": folder, "box": list(face.box), "crop_box": list(face.crop_box), "aligned": face.aligned,
+            # the square searched: crop_box, or (aligned) turned and scaled onto the corpus's landmarks
+            "framing": None if face.framing is None else {
+                "angle_degrees": round(face.framing.angle, 2), "side": round(face.framing.side, 2),
+                "corners": [[round(v, 2) for v in corner] for corner in face.framing.corners()]},
             "mean_uncertainty": round(float(np.asarray(face.uncertainty, np.float32).mean() / 255), 4),
             "candidates": [{**candidate_files(k, folder), "lr_l1": round(l1, 6), "lr_psnr_db": round(db, 3)}
                            for k, (l1, db) in enumerate(zip(face.output.lr_l1, face.lr_psnr), 1)],
