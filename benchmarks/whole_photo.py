@@ -12,8 +12,9 @@
   tool would run them. Same seeds and steps.
 * ``--figure``: each face of the photo, as its pixels, bicubic and SR-NAM (rows), and the composed photo.
 * Seam: the mean absolute difference (8-bit levels) between the composed photo and the plain bicubic
-  enlargement in a ``--ring``-pixel ring just outside each face box, and just outside each face's square (the
-  area a candidate may change), averaged over the faces. A seam or a box edge would show there.
+  enlargement in a ``--ring``-pixel ring just outside each face box, and just outside each face's searched square
+  (the area a candidate may change; turned when the face was aligned), averaged over the faces. A seam or a box
+  edge would show there.
 
 Each way is timed ``--rounds`` times, interleaved, and the fastest round is reported (other work on a shared
 machine only slows a round down); the ratio is of one run. The load average is printed for that reason.
@@ -29,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from srnam import SRNAMPipeline
+from srnam.alignment import Similarity
 from srnam.faces import Box, detect_faces
 from srnam.photo import enhance_photo
 from srnam.pipeline import DEFAULT_CHECKPOINT
@@ -84,11 +86,14 @@ def main(argv=None) -> None:
 
     enlarged = np.asarray(photo.resize(result.composed.size, Image.Resampling.BICUBIC), np.float32)
     composed = np.asarray(result.composed, np.float32)
-    for what, boxes in (("face box", [f.box for f in result.faces]),
-                        ("face square", [f.crop_box for f in result.faces])):
-        rings = [ring_difference(composed, enlarged, [v * args.scale for v in box], args.ring) for box in boxes]
-        print(f"seam, {args.ring}-px ring outside each {what}: mean {np.mean(rings):.2f} levels, "
-              f"worst face {np.max(rings):.2f}")
+    rings = {"face box": [ring_difference(composed, enlarged, [v * args.scale for v in f.box], args.ring)
+                          for f in result.faces],
+             "searched square (turned when aligned)": [
+                 framing_ring_difference(composed, enlarged, searched_square(f).scaled(args.scale), args.ring)
+                 for f in result.faces]}
+    for what, values in rings.items():
+        print(f"seam, {args.ring}-px ring outside each {what}: mean {np.mean(values):.2f} levels, "
+              f"worst face {np.max(values):.2f}")
     if args.figure:
         before_after(result).save(args.figure)
         print(f"before/after: {args.figure}")
@@ -102,6 +107,19 @@ def ring_difference(a: np.ndarray, b: np.ndarray, box: Box, width: int) -> float
     outer = np.zeros((height, full_width), bool)
     outer[max(0, y0 - width):max(0, y1 + width), max(0, x0 - width):max(0, x1 + width)] = True
     outer[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = False
+    return float(np.abs(a[outer] - b[outer]).mean()) if outer.any() else 0.0
+
+
+def searched_square(face) -> Similarity:
+    return face.framing if face.framing is not None else Similarity.of_box(face.crop_box)
+
+
+def framing_ring_difference(a: np.ndarray, b: np.ndarray, framing: Similarity, width: int) -> float:
+    """``ring_difference`` for a square that may be turned: the pixels within ``width`` outside it."""
+    ys, xs = np.mgrid[0:a.shape[0], 0:a.shape[1]] + 0.5
+    unit = framing.to_unit(np.stack([xs.ravel(), ys.ravel()], 1)).reshape(*a.shape[:2], 2)
+    margin = width / framing.side
+    outer = ((unit >= -margin) & (unit <= 1 + margin)).all(-1) & ~((unit >= 0) & (unit <= 1)).all(-1)
     return float(np.abs(a[outer] - b[outer]).mean()) if outer.any() else 0.0
 
 
