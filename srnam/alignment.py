@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .faces import DLIB_FACE_BOX, Box
+from .faces import DLIB_FACE_BOX, MIN_FACE_FRACTION, Box, framing_from_detection, scored_faces
 
 # The five landmarks of dlib's 5-point model in the training-framing square, as fractions of its side, in the
 # model's order: the outer and inner corner of the eye on the image's right, the outer and inner corner of the
@@ -29,6 +29,7 @@ CORPUS_LANDMARKS = np.array([
     [0.7480, 0.3301], [0.6074, 0.3379], [0.2480, 0.3301], [0.3926, 0.3379], [0.5059, 0.6074],
 ])
 
+SUBJECT_THRESHOLD = 0.0  # the HOG score a photo's main face needs (largest_face_framing)
 LANDMARK_VIEW = 256  # the side (px) of the upright view of a face that the landmark predictor runs on
 
 
@@ -143,3 +144,11 @@ def _edge_padded(image: Image.Image, framing: Similarity) -> tuple[Image.Image, 
         return image, 0
     array = np.pad(np.asarray(image.convert("RGB")), ((pad, pad), (pad, pad), (0, 0)), mode="edge")
     return Image.fromarray(array), pad
+
+
+def largest_face_framing(image: Image.Image) -> Similarity | None:
+    """The largest face of ``image``, aligned; None when there is none. dlib's HOG detector finds tilted faces the
+    Haar cascade misses; here it looks for the photo's subject (at least ``MIN_FACE_FRACTION`` of the shorter side)
+    at dlib's own threshold of 0, not the whole-photo path's −0.6 for small faces, which finds "faces" in noise."""
+    found = scored_faces(image, max(12, round(MIN_FACE_FRACTION * min(image.size))), SUBJECT_THRESHOLD)
+    return align_face(image, framing_from_detection(found[0][0])) if found else None

@@ -4,8 +4,9 @@ Modes:
 
 * ``"as-is"``: the upload already is a small, low-quality face; it is only reduced to 16×16 by area
   averaging (centre-cropped to a square first).
-* ``"downsample"``: a photo. The face is cut out with the training framing (:mod:`srnam.faces`) as a
-  64×64 reference, then area-downsampled to 16×16: a clean, idealised LR image.
+* ``"downsample"``: a photo. Its largest face is found (dlib's HOG detector), turned and scaled onto the
+  corpus's landmarks (:mod:`srnam.alignment`) and cut out as a 64×64 reference, then area-downsampled to 16×16:
+  a clean, idealised LR image. Without a face, the centre square is used (``face_found=False``).
 * ``"degrade"``: like ``"downsample"``, but the 64×64 crop goes through the degradation model with a
   seeded noise vector: the photo as a realistic low-quality camera would have taken it.
 * ``"auto"``: ``"as-is"`` for uploads of at most ``SMALL_SIDE`` pixels, else ``"degrade"``.
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from .faces import crop_face
+from .alignment import Similarity, aligned_crop, largest_face_framing
+from .faces import crop_centre
 from .images import ImageInput, centre_square, lr_tensor, open_image, pil_to_tensor, tensor_to_pil
 from .models import DegradationGenerator
 
@@ -33,6 +35,7 @@ class LRInput:
     mode: str  # the mode used ("auto" resolved)
     reference: Image.Image | None = None  # the 64×64 face crop the LR image was made from
     face_found: bool | None = None  # None when no detection was attempted
+    framing: Similarity | None = None  # the aligned square of the photo that the reference shows (found faces)
 
 
 def make_lr_input(source: ImageInput, mode: str, degradation: DegradationGenerator, noise_seed: int = 0) -> LRInput:
@@ -46,15 +49,18 @@ def make_lr_input(source: ImageInput, mode: str, degradation: DegradationGenerat
         mode = "as-is" if max(image.size) <= SMALL_SIDE else "degrade"
     if mode == "as-is":
         return LRInput(tensor_to_pil(lr_tensor(image, lr_size)[0]), mode)
+    framing = None
     if max(image.size) <= hr_size:
         reference, found = centre_square(image).resize((hr_size, hr_size), Image.Resampling.LANCZOS), None
+    elif (framing := largest_face_framing(image)) is not None:
+        reference, found = aligned_crop(image, framing, hr_size), True
     else:
-        reference, found = crop_face(image, hr_size)
+        reference, found = crop_centre(image, hr_size), False
     if mode == "downsample":
         lr = reference.resize((lr_size, lr_size), Image.Resampling.BOX)
     else:
         lr = camera_photo(degradation, reference, noise_seed)
-    return LRInput(lr, mode, reference, found)
+    return LRInput(lr, mode, reference, found, framing)
 
 
 def camera_photo(degradation: DegradationGenerator, reference: Image.Image, noise_seed: int) -> Image.Image:

@@ -54,3 +54,19 @@ def test_a_tilted_corpus_face_is_turned_back_onto_its_upright_framing(angle):
     assert back > 20 and back > unaligned + 4, (back, unaligned)
     points = framing.to_unit(face_landmarks(face, framing))  # the upright face's own landmarks: near the corpus's
     assert np.abs(points - CORPUS_LANDMARKS).max() < 0.05
+
+
+def test_the_face_tab_finds_a_tilted_face_and_searches_it_upright(tiny_models):
+    from srnam.faces import crop_face
+    from srnam.lr_input import make_lr_input
+
+    photo = Image.new("RGB", (300, 300), (90, 120, 150))
+    photo.paste(Image.open(FACE).convert("RGB").resize((200, 200), Image.Resampling.LANCZOS), (50, 50))
+    tilted = photo.rotate(35, resample=Image.Resampling.BICUBIC, fillcolor=(90, 120, 150))
+    assert crop_face(tilted)[1] is False  # the Haar cascade (the face tab's detector before) misses it
+    lr = make_lr_input(tilted, "downsample", tiny_models[1])
+    assert lr.face_found and lr.framing.angle == pytest.approx(35, abs=5) and lr.reference.size == (64, 64)
+    upright = make_lr_input(photo, "downsample", tiny_models[1])
+    assert upright.framing.angle == pytest.approx(0, abs=5)
+    similar = psnr(to_unit_range(pil_to_tensor(lr.reference)), to_unit_range(pil_to_tensor(upright.reference)))
+    assert similar.item() > 20  # the tilted face, turned upright, is the upright face's crop

@@ -123,7 +123,18 @@ def test_no_face_is_a_failure_unless_allowed(model, inputs, tmp_path, capsys):
     assert _upscale(model, tmp_path / "out", photo, "--lr-mode", "downsample", "--allow-no-face") == 0
     assert "no face found, centre square used (1): photo.png" in capsys.readouterr().out
     result = _result(tmp_path / "out", "photo_png")
-    assert result["face_found"] is False and result["lr_mode"] == "downsample"
+    assert result["face_found"] is False and result["lr_mode"] == "downsample" and result["aligned"] is False
+
+
+def test_a_face_photo_is_searched_aligned_and_says_so(model, tmp_path):
+    portrait = Path(__file__).parent / "data" / "faces" / "dev_00000.jpg"
+    photo = tmp_path / "in" / "portrait.png"
+    photo.parent.mkdir()
+    Image.open(portrait).convert("RGB").resize((256, 256)).rotate(20, fillcolor=(90, 120, 150)).save(photo)
+    assert _upscale(model, tmp_path / "out", photo, "--lr-mode", "downsample") == 0
+    result = _result(tmp_path / "out", "portrait_png")
+    assert result["face_found"] is True and result["aligned"] is True
+    assert abs(result["framing"]["angle_degrees"] - 20) < 5 and len(result["framing"]["corners"]) == 4
 
 
 def test_usage_errors(model, inputs, tmp_path, capsys, monkeypatch):

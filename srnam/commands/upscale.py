@@ -228,6 +228,7 @@ def upscale_one(job: Job, pipe: SRNAMPipeline, args: argparse.Namespace, state: 
                        learning_rate=args.learning_rate, callback=progress)
         save_results(job, out, lr.reference, start, {
             **_common_info(job, args, seed, pipe, state), "lr_mode": lr.mode, "face_found": lr.face_found,
+            **_framing_info(lr.framing),
             "seconds": {"search": round(time.perf_counter() - search_start, 3)},  # "total" adds reading and saving
         })
         return {"name": job.name, "status": "done", "face_found": lr.face_found}
@@ -256,6 +257,13 @@ class _step_bar:
     def progress(self, search_state) -> None:
         self.bar.update()
         self.bar.set_postfix_str(f"best L1 {search_state.l1.min().item():.3f}")
+
+
+def _framing_info(framing) -> dict:
+    """result.json's record of the square searched: ``aligned`` and, when it was, the turned square in the photo."""
+    return {"aligned": framing is not None, "framing": None if framing is None else {
+        "angle_degrees": round(framing.angle, 2), "side": round(framing.side, 2),
+        "corners": [[round(v, 2) for v in corner] for corner in framing.corners()]}}
 
 
 def _common_info(job: Job, args: argparse.Namespace, seed: int, pipe: SRNAMPipeline, state: PartialState) -> dict:
@@ -293,11 +301,7 @@ def save_photo_results(job: Job, result: PhotoResult, start: float, info: dict) 
         folder = face_folder(number)
         (job.out_dir / folder).mkdir(parents=True, exist_ok=True)
         faces.append({
-            "folder": folder, "box": list(face.box), "crop_box": list(face.crop_box), "aligned": face.aligned,
-            # the square searched: crop_box, or (aligned) turned and scaled onto the corpus's landmarks
-            "framing": None if face.framing is None else {
-                "angle_degrees": round(face.framing.angle, 2), "side": round(face.framing.side, 2),
-                "corners": [[round(v, 2) for v in corner] for corner in face.framing.corners()]},
+            "folder": folder, "box": list(face.box), "crop_box": list(face.crop_box), **_framing_info(face.framing),
             "mean_uncertainty": round(float(np.asarray(face.uncertainty, np.float32).mean() / 255), 4),
             "candidates": [{**candidate_files(k, folder), "lr_l1": round(l1, 6), "lr_psnr_db": round(db, 3)}
                            for k, (l1, db) in enumerate(zip(face.output.lr_l1, face.lr_psnr), 1)],
