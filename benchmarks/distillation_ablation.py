@@ -70,7 +70,7 @@ def main() -> None:
     base = PROGAN_CONFIGS["compact"]
     config = dataclasses.replace(base, channels=base.channels[: len(epochs)], stage_epochs=epochs, snapshot_every=0)
     side = 4 * 2 ** (len(epochs) - 1)
-    _, hr, _ = load_faces(args.faces, "corpus", args.faces_count)
+    hr = load_faces(args.faces, "corpus", args.faces_count).hr
     targets = F.avg_pool2d(hr, 64 // side)  # [N, 3, side, side]
     figures = {}
     for name, (folder, fields) in VARIANTS.items():

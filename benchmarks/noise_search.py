@@ -33,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
 
     pipe = SRNAMPipeline.from_pretrained(args.model, device="cpu")
-    names, hr, _ = load_faces(args.faces, "corpus", args.count)
+    names, hr, *_ = load_faces(args.faces, "corpus", args.count)
     settings = [("noise fixed", False, None)] + [(f"noise searched, lr {r}", True, float(r))
                                                  for r in args.rates.split(",")]
     print(f"{len(names)} faces, {args.candidates} candidates × {args.steps} steps")

@@ -58,7 +58,7 @@ def main(argv=None) -> None:
         parser.error(f"--marks must be steps of 1 or more, got {args.marks}")
 
     degradation = DegradationGenerator.from_folder(find_model_folder(args.degradation, "degradation")).eval()
-    names, hr, _ = load_faces(args.faces, args.crop, args.skip + args.limit)
+    names, hr, *_ = load_faces(args.faces, args.crop, args.skip + args.limit)
     names, hr = names[args.skip:], hr[args.skip:]
     lr = make_lr_inputs(hr, names, "degradation", degradation, args.seed)  # [N, 3, 16, 16], 8-bit values
     print(f"{len(names)} faces from {args.faces} [{args.skip}:{args.skip + len(names)}], K = {args.candidates}, "

@@ -47,7 +47,7 @@ def main(argv=None) -> None:
     pipe = SRNAMPipeline.from_pretrained(args.model)
     spreads = {}  # set name → [faces, 64, 64]
     if args.dev.is_dir():
-        _, hr, _ = load_faces(args.dev, "corpus", args.faces)
+        hr = load_faces(args.dev, "corpus", args.faces).hr
         lr = [tensor_to_pil(x) for x in simulate_camera(pipe.degradation, hr, list(range(len(hr))))]
         outputs = pipe(lr, num_candidates=args.candidates, num_steps=args.steps, seed=0, output_type="pt")
         spreads[f"dev faces ({len(hr)})"] = np.stack([candidate_spread(o.hr_candidates) for o in outputs])

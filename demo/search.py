@@ -161,6 +161,11 @@ def _input_notes(lr: LRInput) -> list[str]:
     if lr.face_found is False:
         return ["**No face found** in the photo: the centre square was used instead, so the framing may not "
                 "match the faces the models know. A tighter, upright, frontal crop works better."]
+    if lr.framing is not None:
+        tilt = abs(lr.framing.angle)
+        turned = f"turned upright (it is tilted {tilt:.0f}° in the photo)" if tilt >= 1 else "level already"
+        return [f"Face found and aligned onto the framing the models know: {turned}; the face crop is what was "
+                "searched."]
     return []
 
 

@@ -146,9 +146,16 @@ def _edge_padded(image: Image.Image, framing: Similarity) -> tuple[Image.Image, 
     return Image.fromarray(array), pad
 
 
-def largest_face_framing(image: Image.Image) -> Similarity | None:
-    """The largest face of ``image``, aligned; None when there is none. dlib's HOG detector finds tilted faces the
-    Haar cascade misses; here it looks for the photo's subject (at least ``MIN_FACE_FRACTION`` of the shorter side)
-    at dlib's own threshold of 0, not the whole-photo path's −0.6 for small faces, which finds "faces" in noise."""
+def largest_face_box(image: Image.Image) -> Box | None:
+    """The upright training-framing square of the largest face of ``image``; None when there is none. dlib's HOG
+    detector finds tilted faces the Haar cascade misses; here it looks for the photo's subject (at least
+    ``MIN_FACE_FRACTION`` of the shorter side) at dlib's own threshold of 0, not the whole-photo path's −0.6 for
+    small faces, which finds "faces" in noise."""
     found = scored_faces(image, max(12, round(MIN_FACE_FRACTION * min(image.size))), SUBJECT_THRESHOLD)
-    return align_face(image, framing_from_detection(found[0][0])) if found else None
+    return framing_from_detection(found[0][0]) if found else None
+
+
+def largest_face_framing(image: Image.Image) -> Similarity | None:
+    """The largest face of ``image`` (:func:`largest_face_box`), aligned; None when there is none."""
+    box = largest_face_box(image)
+    return None if box is None else align_face(image, box)

@@ -44,6 +44,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -54,12 +55,13 @@ from tqdm.auto import tqdm
 from . import metrics
 from .data import RealisticDegradation, image_files
 from .errors import InvalidImageError
-from .faces import crop_centre, crop_corpus
-from .images import open_image, pil_to_tensor, stack_pil, tensor_to_pil
+from .faces import corpus_box, crop_centre, crop_corpus
+from .images import centre_square, open_image, pil_to_tensor, stack_pil, tensor_to_pil
 from .jsonfile import write_json
 from .lr_input import simulate_camera
 from .nam import DEFAULT_LEARNING_RATE, DEFAULT_NOISE_LEARNING_RATE
 from .pipeline import SRNAMOutput, SRNAMPipeline
+from .pose import Pose
 from .seeds import image_seed
 
 LR_SOURCES = ("degradation", "synthetic", "bicubic", "area")
@@ -108,60 +110,102 @@ STATISTICS = {  # how the K values of a face become one: statistic → descripti
 
 
 # ---------------------------------------------------------------------------------------------- inputs
-def load_faces(folder: Path, crop: str, limit: int | None = None) -> tuple[list[str], torch.Tensor, list[dict]]:
+class FaceSet(NamedTuple):
+    """Faces to evaluate: their names, the HR faces [N, 3, 64, 64] in [-1, 1], the files skipped as unreadable
+    (with why), and how each face was framed (``srnam.pose``; empty for the faces as they come)."""
+
+    names: list[str]
+    hr: torch.Tensor
+    skipped: list[dict]
+    framing: list[dict]
+
+
+# The upright framing square of each --crop in a square image of side w (what alignment starts from)
+FRAMING_BOXES = {"corpus": corpus_box, "none": lambda side: (0, 0, side, side)}
+
+
+def load_faces(folder: Path, crop: str, limit: int | None = None, pose: Pose = Pose()) -> FaceSet:
     """The face images of ``folder`` (sorted by name, the first ``limit``), framed by ``crop`` and resized to
-    64×64: their file names, [N, 3, 64, 64] in [-1, 1], and the files skipped as unreadable, with why."""
-    names, faces, skipped = [], [], []
+    64×64, or tilted and aligned first as ``pose`` says."""
+    names, faces, skipped, framing = [], [], [], []
     for path in image_files(folder):
         if limit is not None and len(names) == limit:
             break
         try:
-            faces.append(pil_to_tensor(CROPS[crop](open_image(path, square=False), 64)))
-            names.append(path.name)
+            image = open_image(path, square=False)
         except InvalidImageError as err:
             skipped.append({"name": path.name, "reason": str(err)})
+            continue
+        if pose.upright:
+            face = CROPS[crop](image, 64)
+        else:
+            image = centre_square(image)
+            face, record = pose.frame(image, FRAMING_BOXES[crop](image.width), path.name)
+            framing.append(record)
+        faces.append(pil_to_tensor(face))
+        names.append(path.name)
     if not faces:
         raise ValueError(f"{folder}: no readable images")
-    return names, torch.cat(faces), skipped
+    return FaceSet(names, torch.cat(faces), skipped, framing)
 
 
 REAL_FACE_SETS = ("lfw", "astronaut")
 
 
-def load_real_faces(name: str, limit: int | None = None) -> tuple[list[str], torch.Tensor, list[dict]]:
+def load_real_faces(name: str, limit: int | None = None, pose: Pose = Pose()) -> FaceSet:
     """A set of real faces that ships in an installed package (scikit-image, the metrics extra), as 64×64 HR faces
-    in [-1, 1]; the same return as :func:`load_faces`. ``"lfw"``: :func:`load_lfw_faces`. ``"astronaut"``:
-    ``skimage.data.astronaut()``, NASA's portrait of the astronaut Eileen Collins (public domain), one real face
-    with its real identity, framed as the app frames a face (``srnam.faces.crop_face``)."""
+    in [-1, 1], aligned if ``pose`` says so (they cannot be tilted: their upright truth is unknown).
+    ``"lfw"``: :func:`load_lfw_faces`. ``"astronaut"``: ``skimage.data.astronaut()``, NASA's portrait of the
+    astronaut Eileen Collins (public domain), one real face with its real identity, framed as the app frames a
+    face: unaligned, the Haar cascade's box (``srnam.faces.crop_face``); aligned, dlib's (the face tab's)."""
+    if pose.rotate is not None:
+        raise ValueError("--rotate tilts corpus portraits (HR_FOLDER), whose upright framing is known; "
+                         "the real sets are evaluated as they come, aligned or not")
     if name == "lfw":
-        return load_lfw_faces(limit)
+        return load_lfw_faces(limit, pose)
     if name != "astronaut":
         raise ValueError(f"real faces must be one of {', '.join(REAL_FACE_SETS)}, got {name!r}")
     try:
         from skimage.data import astronaut
     except ImportError as err:
         raise ValueError("the astronaut photo comes with scikit-image: pip install -e .[metrics]") from err
+    from .alignment import largest_face_box
     from .faces import crop_face
 
-    face, found = crop_face(Image.fromarray(astronaut()), 64)
-    if not found:  # the shipped photo: a missed face is a framing bug, not an input to shrug at
-        raise ValueError("no face found in skimage.data.astronaut()")
-    return ["astronaut"], pil_to_tensor(face), []
+    photo = Image.fromarray(astronaut())
+    if not pose.align:
+        face, found = crop_face(photo, 64)
+        if not found:  # the shipped photo: a missed face is a framing bug, not an input to shrug at
+            raise ValueError("no face found in skimage.data.astronaut()")
+        return FaceSet(["astronaut"], pil_to_tensor(face), [], [])
+    box = largest_face_box(photo)
+    if box is None:
+        raise ValueError("dlib finds no face in skimage.data.astronaut()")
+    face, record = pose.frame(photo, box, "astronaut", truth_known=False)
+    return FaceSet(["astronaut"], pil_to_tensor(face), [], [record])
 
 
-def load_lfw_faces(limit: int | None = None) -> tuple[list[str], torch.Tensor, list[dict]]:
+def load_lfw_faces(limit: int | None = None, pose: Pose = Pose()) -> FaceSet:
     """The real faces of scikit-image's LFW subset (``skimage.data.lfw_subset()``: 100 photos of people from
     Labeled Faces in the Wild, 25×25 grey, cut from eyebrows to chin much as the corpus box cuts its portraits),
     as 64×64 RGB (bicubic; the HR side is an upscaled 25-px face, so identity and landmarks against it say
-    little), named ``lfw_NNN``. The same return as :func:`load_faces`."""
+    little), named ``lfw_NNN``. Aligned (``pose.align``), the whole 25-px photo is the upright framing square that
+    the landmarks are found in."""
     try:
         from skimage.data import lfw_subset
     except ImportError as err:
         raise ValueError("the LFW faces come with scikit-image: pip install -e .[metrics]") from err
     grey = lfw_subset()[:LFW_FACES][:limit]  # [N, 25, 25] in [0, 1]
-    faces = [pil_to_tensor(Image.fromarray((face * 255).round().astype(np.uint8)).convert("RGB").resize(
-        (64, 64), Image.Resampling.BICUBIC)) for face in grey]
-    return [f"lfw_{i:03d}" for i in range(len(faces))], torch.cat(faces), []
+    names, faces, framing = [f"lfw_{i:03d}" for i in range(len(grey))], [], []
+    for name, face in zip(names, grey):
+        photo = Image.fromarray((face * 255).round().astype(np.uint8)).convert("RGB")
+        if pose.upright:
+            faces.append(pil_to_tensor(photo.resize((64, 64), Image.Resampling.BICUBIC)))
+            continue
+        crop, record = pose.frame(photo, (0, 0, photo.width, photo.height), name, truth_known=False)
+        faces.append(pil_to_tensor(crop))
+        framing.append(record)
+    return FaceSet(names, torch.cat(faces), [], framing)
 
 
 def make_lr_inputs(hr: torch.Tensor, names: list[str], source: str, degradation, seed: int) -> torch.Tensor:
@@ -508,7 +552,23 @@ def markdown_table(results: dict) -> str:
     lines.append(f"\n{len(results['faces'])} faces from {settings['hr_folder']} (crop {settings['crop']}), "
                  f"LR source {settings['lr_source']}, {settings['num_steps']} steps, seed {settings['seed']}; "
                  f"model {settings['model']}. PSNR and SSIM on 8-bit images; LR L1 on the [-1, 1] scale.")
+    if "framing" in results:
+        lines.append(framing_line(results["framing"]))
     return "\n".join(lines)
+
+
+def framing_line(framing: dict) -> str:
+    """The Markdown table's note on how the faces were framed (``srnam.pose.framing_summary``)."""
+    parts = ["aligned onto the corpus's landmarks" if framing["aligned"] else "not aligned (the upright square)"]
+    if framing["rotate"] is not None:
+        low, high = framing["rotate"]
+        parts.append(f"each HR face tilted first by {low:g}° to {high:g}° either way "
+                     f"(mean |tilt| {framing['mean_abs_angle']:.1f}°)")
+    if "mean_abs_residual_tilt" in framing:
+        parts.append(f"the searched square's tilt minus the face's: mean |{framing['mean_abs_residual_tilt']:.1f}°|")
+    if "framing_psnr" in framing:
+        parts.append(f"searched crop against the upright face's crop: {framing['framing_psnr']:.2f} dB")
+    return "\nFraming: " + "; ".join(parts) + "."
 
 
 def write_outputs(results: dict, out: Path) -> None:

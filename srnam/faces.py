@@ -249,9 +249,13 @@ def crop_corpus(image: Image.Image, size: int = 64) -> Image.Image:
     a non-square image is centre-cropped to a square first.
     """
     image = centre_square(image)
-    scale = image.width / CORPUS_SIZE
-    box = tuple(v * scale for v in CORPUS_BOX)
-    return image.resize((size, size), Image.Resampling.LANCZOS, box=box, reducing_gap=None)
+    return image.resize((size, size), Image.Resampling.LANCZOS, box=corpus_box(image.width), reducing_gap=None)
+
+
+def corpus_box(side: int) -> tuple[float, float, float, float]:
+    """``CORPUS_BOX`` in a square faces128-style portrait of ``side`` px (the corpus's 128 px, or a larger render)."""
+    scale = side / CORPUS_SIZE
+    return tuple(v * scale for v in CORPUS_BOX)
 
 
 def crop_centre(image: Image.Image, size: int = 64) -> Image.Image:

@@ -1,4 +1,5 @@
 """Aligning faces to the corpus's landmarks (srnam.alignment): the similarity fit, the warp, and real landmarks."""
+import re
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,9 @@ def test_the_face_tab_finds_a_tilted_face_and_searches_it_upright(tiny_models):
     assert crop_face(tilted)[1] is False  # the Haar cascade (the face tab's detector before) misses it
     lr = make_lr_input(tilted, "downsample", tiny_models[1])
     assert lr.face_found and lr.framing.angle == pytest.approx(35, abs=5) and lr.reference.size == (64, 64)
+    from demo.search import _input_notes
+
+    assert re.search(r"turned upright \(it is tilted 3\d° in the photo\)", _input_notes(lr)[0])  # the tab says so
     upright = make_lr_input(photo, "downsample", tiny_models[1])
     assert upright.framing.angle == pytest.approx(0, abs=5)
     similar = psnr(to_unit_range(pil_to_tensor(lr.reference)), to_unit_range(pil_to_tensor(upright.reference)))

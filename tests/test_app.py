@@ -241,6 +241,7 @@ def test_unusual_photos_are_converted(client, tmp_path, kind):
     face.save(path, **options)
     out = search(client, path, candidates=1, steps=1)
     assert out["status"].startswith("1 candidates") and "No face found" not in out["status"], out["status"]
+    assert "Face found and aligned" in out["status"], out["status"]  # and the crop shown is what was searched
 
 
 def test_no_face_found_falls_back_to_the_centre_crop(client, tmp_path):

@@ -4,6 +4,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import make_tiny_models
@@ -109,7 +110,7 @@ def test_the_truths_lr_fit_uses_noise_of_its_own(model):
     """With the input made by the draw of candidate 0, candidate 0's fit is perfect (capped) and the others' is not:
     the seeds are per face and candidate, and the projection is rounded to 8 bits as the input is."""
     degradation = SRNAMPipeline.from_pretrained(model, device="cpu").degradation
-    names, hr, _ = evaluation.load_faces(FACES, "corpus")
+    names, hr, *_ = evaluation.load_faces(FACES, "corpus")
     seeds = [evaluation.image_seed(0, f"truth projection 0: {name}") for name in names]
     lr = metrics.round_to_8bit(metrics.to_unit_range(evaluation.simulate_camera(degradation, hr, seeds))) * 2 - 1
     fit = evaluation.truth_lr_psnr(degradation, hr, lr, names, 3, seed=0)
@@ -138,7 +139,7 @@ def test_without_the_metrics_extra_it_reports_what_it_cannot_compute(model, tmp_
 
 @pytest.mark.parametrize("source", evaluation.LR_SOURCES)
 def test_lr_inputs_are_8_bit_and_seeded_per_face(source):
-    names, hr, _ = evaluation.load_faces(FACES, "corpus")
+    names, hr, *_ = evaluation.load_faces(FACES, "corpus")
     degradation = make_tiny_models()[1]
     lr = evaluation.make_lr_inputs(hr, names, source, degradation, seed=5)
     assert lr.shape == (3, 3, 16, 16) and lr.min() >= -1 and lr.max() <= 1
@@ -153,8 +154,8 @@ def test_load_faces_framing_limit_and_unreadable_files(tmp_path):
     for path in sorted(FACES.glob("*.jpg")):
         shutil.copy(path, tmp_path)
     (tmp_path / "broken.png").write_bytes(b"not an image")
-    names, hr, skipped = evaluation.load_faces(tmp_path, "none", limit=2)
-    assert names == ["dev_00000.jpg", "dev_00003.jpg"] and hr.shape == (2, 3, 64, 64)
+    names, hr, skipped, framing = evaluation.load_faces(tmp_path, "none", limit=2)
+    assert names == ["dev_00000.jpg", "dev_00003.jpg"] and hr.shape == (2, 3, 64, 64) and framing == []
     assert skipped[0]["name"] == "broken.png" and "not an image" in skipped[0]["reason"]
     corpus = evaluation.load_faces(tmp_path, "corpus", limit=1)[1]
     assert not torch.equal(corpus, hr[:1])  # corpus framing is a tighter crop than the whole image
@@ -192,7 +193,7 @@ def test_optimize_noise_and_its_learning_rate(model, tmp_path, capsys):
 
 def test_real_lfw_faces_are_evaluated(model, tmp_path, capsys):
     pytest.importorskip("skimage", reason="the LFW faces come with scikit-image (the metrics extra)")
-    names, hr, skipped = evaluation.load_lfw_faces()
+    names, hr, skipped, _ = evaluation.load_lfw_faces()
     assert len(names) == 100 and hr.shape == (100, 3, 64, 64) and not skipped and names[0] == "lfw_000"
     assert (hr[:, 0] == hr[:, 1]).all() and hr.std() > 0.2  # grey photos, not blank ones
     out = tmp_path / "lfw"
@@ -204,7 +205,7 @@ def test_real_lfw_faces_are_evaluated(model, tmp_path, capsys):
     assert main(["evaluate", str(FACES), "--real", "lfw", "--model", model]) == 2
     assert main(["evaluate", "--model", model]) == 2
     assert "give HR_FOLDER or --real" in capsys.readouterr().err
-    names, hr, _ = evaluation.load_real_faces("astronaut")
+    names, hr, *_ = evaluation.load_real_faces("astronaut")
     assert names == ["astronaut"] and hr.shape == (1, 3, 64, 64) and (hr[:, 0] != hr[:, 2]).any()  # in colour
 
 
@@ -216,3 +217,72 @@ def test_the_area_lr_source_is_a_4x_box_reduction():
 
     pixels = np.asarray(lr)
     assert lr.size == (16, 16) and set(pixels[..., 0].ravel().tolist()) == {128, 255}  # 0 → 127.5 rounds up
+
+
+def test_a_pose_tilts_each_face_by_its_own_seeded_angle_and_checks_its_range():
+    from srnam.pose import Pose, tilted
+
+    pose = Pose(rotate=(10, 40), seed=3)
+    angles = [pose.angle(f"face_{i}") for i in range(40)]
+    assert all(10 <= abs(a) <= 40 for a in angles) and min(angles) < 0 < max(angles)  # either way
+    assert pose.angle("face_7") == angles[7] and Pose(rotate=(10, 40), seed=4).angle("face_7") != angles[7]
+    assert Pose().angle("face_7") == 0.0 and Pose().upright and not pose.upright
+    with pytest.raises(ValueError, match="0 <= smallest <= largest <= 90"):
+        Pose(rotate=(40, 10))
+    from PIL import Image
+
+    photo = Image.open(FACES / "dev_00000.jpg").convert("RGB")
+    box = (20, 32, 108, 120)
+    assert tilted(photo, box, 0.0).tobytes() == photo.tobytes()
+    turned = np.asarray(tilted(photo, box, 30.0), np.float32)
+    assert turned.shape == (128, 128, 3) and turned.min(axis=2).max() > 40  # mirrored photo, no black corners
+    assert np.abs(np.asarray(tilted(tilted(photo, box, 30.0), box, -30.0), np.float32)[40:110, 40:110]
+                  - np.asarray(photo, np.float32)[40:110, 40:110]).mean() < 4  # the centre comes back
+
+
+def test_aligned_evaluation_turns_tilted_corpus_faces_back_upright(tmp_path):
+    from srnam.pose import Pose, framing_summary
+
+    tilted_faces = evaluation.load_faces(FACES, "corpus", pose=Pose(rotate=(25, 35)))
+    aligned = evaluation.load_faces(FACES, "corpus", pose=Pose(align=True, rotate=(25, 35)))
+    assert aligned.hr.shape == tilted_faces.hr.shape == (3, 3, 64, 64)
+    assert [r["angle"] for r in aligned.framing] == [r["angle"] for r in tilted_faces.framing]  # the same tilts
+    assert all(r["framing_angle"] == 0 and not r["aligned"] for r in tilted_faces.framing)
+    summary = framing_summary(aligned.framing, Pose(align=True, rotate=(25, 35)))
+    assert 25 <= summary["mean_abs_angle"] <= 35 and summary["mean_abs_residual_tilt"] < 5  # turned back
+    unaligned_db = framing_summary(tilted_faces.framing, Pose(rotate=(25, 35)))["framing_psnr"]
+    assert summary["framing_psnr"] > unaligned_db + 4, (summary["framing_psnr"], unaligned_db)
+
+
+def test_evaluate_align_and_rotate_options_record_the_framing(model, tmp_path, capsys):
+    out = tmp_path / "posed"
+    assert main(["evaluate", str(FACES), "--align", "--rotate", "10,40", "--model", model, "--out", str(out),
+                 *FAST]) == 0
+    printed = capsys.readouterr().out
+    assert "Framing: aligned onto the corpus's landmarks; each HR face tilted first by 10° to 40° either way" in printed
+    results = json.loads((out / "results.json").read_text())
+    assert results["settings"]["align"] is True and results["settings"]["rotate"] == [10, 40]
+    framing = results["framing"]
+    assert [r["name"] for r in framing["faces"]] == [face["name"] for face in results["faces"]]
+    assert all(10 <= abs(r["angle"]) <= 40 and r["aligned"] for r in framing["faces"]) and framing["framing_psnr"] > 15
+    assert main(["evaluate", str(FACES), "--model", model, "--out", str(tmp_path / "plain"), *FAST]) == 0
+    assert "framing" not in json.loads((tmp_path / "plain" / "results.json").read_text())
+    assert "Framing:" not in capsys.readouterr().out  # the long-standing default is unchanged
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", str(FACES), "--rotate", "40,10"])
+    assert exit_info.value.code == 2 and "must be 0 <= MIN <= MAX <= 90 degrees, got '40,10'" in capsys.readouterr().err
+    assert main(["evaluate", "--real", "astronaut", "--rotate", "10,20", "--model", model]) == 2
+    assert "--rotate tilts corpus portraits" in capsys.readouterr().err
+
+
+def test_real_faces_can_be_aligned():
+    pytest.importorskip("skimage", reason="the real faces come with scikit-image (the metrics extra)")
+    from srnam.pose import Pose
+
+    plain = evaluation.load_lfw_faces(limit=3)
+    aligned = evaluation.load_lfw_faces(limit=3, pose=Pose(align=True))
+    assert aligned.hr.shape == plain.hr.shape == (3, 3, 64, 64) and not torch.equal(aligned.hr, plain.hr)
+    assert [r["name"] for r in aligned.framing] == plain.names and all("framing_psnr" not in r for r in aligned.framing)
+    assert all(15 < r["framing_side"] < 35 for r in aligned.framing)  # about the 25-px photo, eyebrows to chin
+    astronaut = evaluation.load_real_faces("astronaut", pose=Pose(align=True))
+    assert astronaut.hr.shape == (1, 3, 64, 64) and abs(astronaut.framing[0]["framing_angle"]) < 10

@@ -68,7 +68,7 @@ def _records(run_dir: Path) -> list[dict]:
 def examples_section(pipe: SRNAMPipeline, folder: Path, seed: int = 0,
                      num_steps: int = 300) -> tuple[str, dict[str, bytes]]:
     """Degradation examples and latent-search results on the first faces of ``folder``."""
-    names, hr, _ = load_faces(folder, "corpus", limit=4)
+    names, hr, *_ = load_faces(folder, "corpus", limit=4)
     lr = make_lr_inputs(hr, names, "degradation", pipe.degradation, seed)
     figures = {
         "degradation_examples.png": showcase.degradation_examples(pipe.degradation, hr[:2], seed=seed),
@@ -101,7 +101,7 @@ def comparison_section(old_folder: Path, pipe: SRNAMPipeline, folder: Path, seed
     """Old against new: random samples from the same z, and both searches on the same LR inputs (made by the new
     pipeline's degradation model), from the first faces of ``folder``."""
     old = SRNAMPipeline.from_pretrained(old_folder)
-    names, hr, _ = load_faces(folder, "corpus", limit=4)
+    names, hr, *_ = load_faces(folder, "corpus", limit=4)
     lr = make_lr_inputs(hr, names, "degradation", pipe.degradation, seed)
     labels = (f"before: {old_folder}", "this model")
     figures = {

@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     candidates = {snapshot.name: snapshot / "generator" for snapshot in snapshots}
     if args.compare_with is not None:
         candidates[CURRENT] = find_model_folder(args.compare_with, "generator")
-    names, hr, _ = load_faces(args.faces, "corpus", args.skip + args.limit)
+    names, hr, *_ = load_faces(args.faces, "corpus", args.skip + args.limit)
     names, hr = names[args.skip:], hr[args.skip:]
     degradation = DegradationGenerator.from_folder(find_model_folder(args.degradation_run, "degradation"))
     out = args.out or args.generator_run / "selection.json"

@@ -11,6 +11,7 @@ from ..evaluation import (CROPS, DEFAULT_BATCH_FACES, DEFAULT_FACENESS_SAMPLES, 
                           REAL_FACE_SETS, evaluate, load_faces, load_real_faces, markdown_table, write_outputs)
 from ..evaluation import __doc__ as EVALUATION_DOC
 from ..pipeline import DEFAULT_CHECKPOINT, SRNAMPipeline
+from ..pose import MAX_ROTATION, Pose, framing_summary
 from ..nam import DEFAULT_NOISE_LEARNING_RATE
 from .common import OK, USAGE, add_model_option, add_search_options, int_between, learning_rate, report_error
 
@@ -34,6 +35,14 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--crop", choices=CROPS, default="corpus",
                         help="corpus: faces128-style portraits, cut with the training framing; none: the images "
                              "are face crops already (centre square, resized to 64) (default corpus)")
+    parser.add_argument("--align", action="store_true",
+                        help="align each face onto the corpus's landmarks before it is searched, as the app and "
+                             "srnam upscale do (dlib's 5 landmarks, a similarity warp; default: the framing square "
+                             "as it is)")
+    parser.add_argument("--rotate", type=angle_range, metavar="MIN,MAX",
+                        help="a pose-varied set: tilt each HR_FOLDER portrait first by a seeded angle of MIN to MAX "
+                             "degrees either way, about its framing square's centre (e.g. 10,40); the results "
+                             "record how close each searched crop comes to the upright face's")
     parser.add_argument("--out", type=Path, default=Path("srnam_eval"), help="output folder (default srnam_eval)")
     parser.add_argument("--seed", type=int_between(0, 2**63 - 1), default=0,
                         help="seed of the LR inputs and the search (default 0)")
@@ -56,15 +65,27 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
+def angle_range(text: str) -> tuple[float, float]:
+    """``MIN,MAX`` in degrees, 0 <= MIN <= MAX <= 90 (argparse type)."""
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be two angles in degrees, MIN,MAX (e.g. 10,40), got {text!r}") from None
+    if not 0 <= low <= high <= MAX_ROTATION:
+        raise argparse.ArgumentTypeError(f"must be 0 <= MIN <= MAX <= {MAX_ROTATION:g} degrees, got {text!r}")
+    return low, high
+
+
 def run(args: argparse.Namespace) -> int:
     model = args.model or str(DEFAULT_CHECKPOINT)  # recorded in the results
     try:
         if (args.hr_folder is None) == (args.real is None):
             raise ValueError("give HR_FOLDER or --real (one of them)")
+        pose = Pose(align=args.align, rotate=args.rotate, seed=args.seed)
         if args.real:
-            names, hr, skipped = load_real_faces(args.real, args.limit)
+            names, hr, skipped, framing = load_real_faces(args.real, args.limit, pose)
         else:
-            names, hr, skipped = load_faces(args.hr_folder, args.crop, args.limit)
+            names, hr, skipped, framing = load_faces(args.hr_folder, args.crop, args.limit, pose)
         reference = None
         if args.reference is not None:
             if args.hr_folder is not None and args.reference.resolve() == args.hr_folder.resolve():
@@ -78,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     settings = {"hr_folder": f"real:{args.real}" if args.real else str(args.hr_folder), "model": model,
                 "lr_source": args.lr_source, "crop": crop,
                 "num_candidates": args.candidates, "num_steps": args.steps, "learning_rate": args.learning_rate,
+                "align": args.align, "rotate": None if args.rotate is None else list(args.rotate),
                 "seed": args.seed, "batch_faces": args.batch_faces, "limit": args.limit,
                 "reference": None if args.reference is None else str(args.reference),
                 "reference_limit": args.reference_limit, "optimize_noise": args.optimize_noise,
@@ -88,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
                        reference_faces=args.reference_limit, optimize_noise=args.optimize_noise,
                        noise_learning_rate=args.noise_lr)
     results = {"srnam_version": __version__, "settings": settings, "skipped": skipped, **results}
+    if not pose.upright:
+        results["framing"] = framing_summary(framing, pose)
     write_outputs(results, args.out)
     print(markdown_table(results))
     for what, reason in results["not_computed"].items():
