@@ -78,25 +78,37 @@ def test_callback_can_stop_early_and_sees_progress(tiny_models):
 
 
 def test_candidates_are_independent_of_batch(tiny_models):
-    """One candidate per call (the paper's way) and all in one batch give the same latents."""
+    """A candidate's whole search ignores the rest of its batch (the loss is a sum, Adam works per coordinate, the
+    models are frozen in eval mode): another image's target, changed, leaves its final latents as they were."""
     generator, degradation = tiny_models
-    target = _target(generator, degradation)[:1]
-    batched = latent_search(generator, degradation, target, num_candidates=3, num_steps=10, generator_rng=torch.Generator().manual_seed(0))
-    rng = torch.Generator().manual_seed(0)
-    z0 = torch.randn(3, generator.latent_size, generator=rng)
-    assert torch.allclose(batched.latents.norm(dim=-1), torch.full((1, 3), 32**0.5))
-    # the first steps' losses agree with an unbatched evaluation of the same starting point
-    with torch.no_grad():
-        z0 = z0 * (32**0.5 / z0.norm(dim=1, keepdim=True))
-        lr = degradation(generator(z0), batched.noise[0])
-    torch.testing.assert_close(batched.loss_history[0, 0], (lr - target).abs().mean(dim=(1, 2, 3)))
+    target = _target(generator, degradation)  # two images
+    other = target.clone()
+    other[1] = -other[1]  # the second image's target changed, the first's not
+
+    def search(lr_target):
+        return latent_search(generator, degradation, lr_target, num_candidates=3, num_steps=10, learning_rate=0.3,
+                             generator_rng=torch.Generator().manual_seed(0))
+
+    first, second = search(target), search(other)
+    torch.testing.assert_close(first.latents[0], second.latents[0])  # after 10 steps, not only at the start
+    torch.testing.assert_close(first.loss_history[:, 0], second.loss_history[:, 0])
+    assert not torch.allclose(first.latents[1], second.latents[1], atol=1e-3)  # the changed image's did move apart
 
 
 def test_free_latents_are_not_projected(tiny_models):
+    """With latent_constraint="free" the steps change each latent's length; on the sphere they never do."""
     generator, degradation = tiny_models
-    result = latent_search(generator, degradation, _target(generator, degradation), num_candidates=2, num_steps=10,
-                           learning_rate=0.5, latent_constraint="free")
-    assert not torch.allclose(result.latents.norm(dim=-1), torch.full((2, 2), 32**0.5))
+    target = _target(generator, degradation)
+    start = torch.randn(2 * 2, generator.latent_size, generator=torch.Generator().manual_seed(0)).reshape(2, 2, -1)
+
+    def search(constraint):
+        return latent_search(generator, degradation, target, num_candidates=2, num_steps=10, learning_rate=0.5,
+                             latent_constraint=constraint, generator_rng=torch.Generator().manual_seed(0))
+
+    free, sphere = search("free"), search("sphere")
+    lengths = free.latents.norm(dim=-1)
+    assert (lengths - start.norm(dim=-1)).abs().min() > 0.05  # each one moved off its starting length
+    torch.testing.assert_close(sphere.latents.norm(dim=-1), torch.full((2, 2), 32 ** 0.5))
 
 
 def test_concurrent_searches_share_models_safely(tiny_models):

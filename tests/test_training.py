@@ -21,7 +21,7 @@ from srnam.training.degradation import train as train_degradation
 from srnam.training.progan import PROGAN_CONFIGS, Schedule
 from srnam.training.progan import train as train_progan
 from srnam.models import DEGRADATION_CHANNELS, DegradationGenerator, ProGANDiscriminator, ProGANGenerator
-from srnam.training.run import EMA, NonFiniteLossError
+from srnam.training.run import EMA, NonFiniteLossError, checkpointed_state
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_PROGAN = PROGAN_CONFIGS["tiny"]  # 8 images × 1 epoch per stage, batch 4 → 10 steps
@@ -87,7 +87,7 @@ def test_learned_latents_without_a_critic(data, tmp_path):
     faded_in = [m["distill"] for m in metrics if m["resolution"] == 64 and m["alpha"] == 1.0]
     assert len(faded_in) == 10 and faded_in[-1] < 0.9 * faded_in[0]  # the paired loss falls at 64×64
     checkpoint = sorted((tmp_path / "run" / "checkpoints").iterdir())[-1]
-    state = [torch.load(checkpoint / f"custom_checkpoint_{i}.pkl", weights_only=True) for i in (1, 6)]
+    state = [checkpointed_state(checkpoint, name) for name in ("critic", "latent_codes")]
     torch.manual_seed(config.seed)  # the trainer's initialisation: generator first, then the critic
     ProGANGenerator(config.latent_size, config.channels)
     untouched = ProGANDiscriminator(config.channels).state_dict()
@@ -559,8 +559,9 @@ def test_degradation_ema_is_what_is_exported_snapshotted_and_resumed(data, tmp_p
     assert full.state.images_seen == 4 * 4 + 6 * 3 * 4
     export = _weights(tmp_path / "full" / "export" / "degradation" / "model.safetensors")
     checkpoint = tmp_path / "full" / "checkpoints" / "step-0000006"
-    raw = torch.load(checkpoint / "custom_checkpoint_0.pkl", weights_only=True)  # registered first: the generator
-    average = torch.load(checkpoint / "custom_checkpoint_5.pkl", weights_only=True)  # registered last: the EMA
+    raw, average = checkpointed_state(checkpoint, "generator"), checkpointed_state(checkpoint, "ema")
+    with pytest.raises(KeyError, match="no 'teacher'"):
+        checkpointed_state(checkpoint, "teacher")
     assert all(torch.equal(export[k], average[k]) for k in export)  # the export is the average ...
     assert any(not torch.equal(export[k], raw[k]) for k in export)  # ... not the last raw weights
     snapshots = sorted(p.name for p in (tmp_path / "full" / "snapshots").iterdir())

@@ -174,7 +174,8 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=config.betas)
     opt_c = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=config.betas)
     ema = EMA(generator, config.ema_beta, warmup=not config.init_from) if config.ema_beta else None
-    run.register(generator, critic, opt_g, opt_c, run.state, *([ema] if ema else []))
+    run.register(generator=generator, critic=critic, opt_g=opt_g, opt_c=opt_c, state=run.state,
+                 **({"ema": ema} if ema else {}))
     shown = ema.model if ema else generator  # what the samples, the figures, the snapshots and the export are of
     if resume:
         run.resume()

@@ -188,11 +188,11 @@ def train(pairs_dir: Path | None, out_dir: Path, config: DistillConfig, resume: 
     optimizer = torch.optim.Adam(student.synthesis.parameters(), lr=config.lr, betas=config.betas, eps=1e-8)
     pool = PairPool(pairs_dir, config.held_out if teacher is None else 0)
     critic = _critic(config)
-    run.register(student, ema, optimizer, run.state, pool)
+    run.register(student=student, ema=ema, optimizer=optimizer, state=run.state, pool=pool)
     if critic is not None:
         critic = critic.to(run.device).train()
         opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr_d, betas=(0.0, 0.99), eps=1e-8)
-        run.register(critic, opt_d)
+        run.register(critic=critic, opt_d=opt_d)
     resumed = run.resume() if resume else False
     if teacher is None:
         pool.load(refresh=not resumed)

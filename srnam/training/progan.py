@@ -199,8 +199,9 @@ class PairedLatents:
         """What takes gradients (averaged over processes) and is checkpointed, in the checkpoint's order."""
         return (self.codes,) if self.codes is not None else ()
 
-    def checkpointed(self) -> tuple:
-        return (self.codes, self.optimizer) if self.codes is not None else ()
+    def checkpointed(self) -> dict:
+        """What a checkpoint must hold of the learned latents, by name (none when they are fixed)."""
+        return {"latent_codes": self.codes, "latent_optimizer": self.optimizer} if self.codes is not None else {}
 
     def zero_grad(self) -> None:
         if self.optimizer is not None:
@@ -406,7 +407,8 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g or config.lr, betas=config.betas, eps=1e-8)
     opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=config.betas, eps=1e-8)
     paired = PairedLatents(latents, config.latent_lr, run.device)
-    run.register(generator, critic, ema, opt_g, opt_d, run.state, *paired.checkpointed())
+    run.register(generator=generator, critic=critic, ema=ema, opt_g=opt_g, opt_d=opt_d, state=run.state,
+                 **paired.checkpointed())
     if resume:
         run.resume()
     precision, note = resolve_precision(config.precision, run.device)

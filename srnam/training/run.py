@@ -38,10 +38,11 @@ from accelerate import Accelerator
 from torch import nn
 
 from ..errors import ModelLoadError, SRNAMError
-from ..jsonfile import dumps
+from ..jsonfile import dumps, write_json
 
 
 KEEP_CHECKPOINTS = 2
+CONTENTS = "contents.json"  # in each checkpoint: which registered object is which file
 
 
 class NonFiniteLossError(RuntimeError):
@@ -201,6 +202,16 @@ def _logged_step(line: str) -> int | None:
         return None
 
 
+def checkpointed_state(checkpoint: Path, name: str) -> dict:
+    """The saved state of the object registered as ``name`` in ``checkpoint`` (a ``step-N`` folder), found by the
+    checkpoint's ``contents.json``. Loaded with ``weights_only=True``: checkpoints are the run's own files, but
+    nothing here unpickles code."""
+    contents = json.loads((Path(checkpoint) / CONTENTS).read_text())
+    if name not in contents:
+        raise KeyError(f"{checkpoint} holds {', '.join(contents)}; no {name!r}")
+    return torch.load(Path(checkpoint) / contents[name], weights_only=True)
+
+
 class TrainingRun:
     def __init__(self, run_dir: str | os.PathLike, config: dict, accelerator: Accelerator | None = None):
         self.accelerator = accelerator or Accelerator()
@@ -210,12 +221,13 @@ class TrainingRun:
         self.rank, self.world = self.accelerator.process_index, self.accelerator.num_processes
         self.device = self.accelerator.device
         self.local_images = 0  # images this process handled in this session
+        self.checkpointed: list[tuple[str, str]] = []  # (name, file) of what every checkpoint holds (register)
         self._session_start = time.perf_counter()
         self._wall_at_start = 0.0
         if self.is_main:
             for sub in ("checkpoints", "samples", "export"):
                 (self.dir / sub).mkdir(parents=True, exist_ok=True)
-            (self.dir / "config.json").write_text(json.dumps(config, indent=2, default=list))
+            write_json(self.dir / "config.json", config)
         self.accelerator.wait_for_everyone()
 
     def print(self, *args) -> None:
@@ -223,9 +235,13 @@ class TrainingRun:
             print(*args, flush=True)
 
     # ------------------------------------------------------------------ checkpoints
-    def register(self, *objects) -> None:
-        """Objects with state_dict()/load_state_dict() saved in every checkpoint, in this order."""
-        self.accelerator.register_for_checkpointing(*objects)
+    def register(self, **objects) -> None:
+        """Objects with state_dict()/load_state_dict() saved in every checkpoint, by name. Accelerate numbers
+        their files in registration order (``custom_checkpoint_N.pkl``); each checkpoint's ``contents.json`` says
+        which name is which file, so that nothing has to know the order (:func:`checkpointed_state`)."""
+        first = len(self.checkpointed)
+        self.checkpointed += [(name, f"custom_checkpoint_{first + i}.pkl") for i, name in enumerate(objects)]
+        self.accelerator.register_for_checkpointing(*objects.values())
 
     def complete_checkpoints(self) -> list[Path]:
         """The *complete* checkpoints, oldest first: ``step-N`` exists only once its save has finished (the save
@@ -248,6 +264,7 @@ class TrainingRun:
         self.accelerator.save_state(str(tmp))
         self.accelerator.wait_for_everyone()
         if self.is_main:
+            write_json(tmp / CONTENTS, dict(self.checkpointed))
             if final.exists():  # the same step saved twice: move the old one aside, never delete it first
                 shutil.rmtree(old, ignore_errors=True)
                 final.rename(old)
@@ -320,10 +337,10 @@ class TrainingRun:
             was_training = model.training
             model.eval().save_pretrained(folder / part)
             model.train(was_training)
-            (folder / f"{part}_training.json").write_text(json.dumps(
-                {"steps": self.state.step, "images_seen": self.state.images_seen,
-                 "wall_seconds": round(self.wall_seconds()), "processes": self.world, "device": str(self.device)},
-                indent=2))
+            write_json(folder / f"{part}_training.json",
+                       {"steps": self.state.step, "images_seen": self.state.images_seen,
+                        "wall_seconds": round(self.wall_seconds()), "processes": self.world,
+                        "device": str(self.device)})
             self.print(f"exported {part} to {folder / part}")
         return folder / part
 
