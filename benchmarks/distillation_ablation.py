@@ -29,7 +29,7 @@ from srnam.evaluation import load_faces
 from srnam.grid import image_grid
 from srnam.metrics import psnr, to_unit_range
 from srnam.models import ProGANGenerator
-from srnam.nam import latent_search
+from srnam.search import latent_search
 from srnam.training.progan import PROGAN_CONFIGS, train
 
 VARIANTS = {  # name: (run folder, config fields)

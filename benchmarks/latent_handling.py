@@ -15,7 +15,7 @@ import time
 import torch
 
 from srnam.models import DEGRADATION_CHANNELS, PROGAN_CHANNELS, DegradationGenerator, ProGANGenerator
-from srnam.nam import latent_search
+from srnam.search import latent_search
 
 
 def main() -> None:

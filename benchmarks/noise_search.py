@@ -18,7 +18,7 @@ import torch
 
 from srnam import SRNAMPipeline, metrics
 from srnam.evaluation import load_faces, make_lr_inputs
-from srnam.nam import latent_search
+from srnam.search import latent_search
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import argparse
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from srnam.nam import latent_search
+from srnam.search import latent_search
 from search_throughput import models_for
 
 

@@ -21,7 +21,7 @@ import torch
 from srnam import metrics
 from srnam.evaluation import load_faces, make_lr_inputs, truth_lr_psnr
 from srnam.models import DegradationGenerator, load_generator
-from srnam.nam import DEFAULT_LEARNING_RATE, latent_search
+from srnam.search import DEFAULT_LEARNING_RATE, latent_search
 from srnam.training.run import find_model_folder
 
 

@@ -31,7 +31,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from srnam.models import DegradationGenerator, ProGANGenerator
-from srnam.nam import latent_search
+from srnam.search import latent_search
 from srnam.training.degradation import DEGRADATION_CONFIGS
 from srnam.training.precision import describe_cpu
 from srnam.training.progan import PROGAN_CONFIGS

@@ -35,7 +35,7 @@ import torch
 import srnam.models.degradation
 import srnam.models.progan
 from srnam.models.layers import fast_layout
-from srnam.nam import _ExactCudaMath, latent_search
+from srnam.search import _ExactCudaMath, latent_search
 from srnam.training.precision import describe_cpu
 from search_throughput import models_for, timed
 

@@ -25,6 +25,7 @@ from srnam import SRNAMPipeline
 from srnam.evaluation import load_faces
 from srnam.images import tensor_to_pil
 from srnam.lr_input import simulate_camera
+from srnam.search import SearchSettings
 from srnam.photo import UNCERTAINTY_BLACK, UNCERTAINTY_FULL_SCALE, candidate_spread, enhance_photo
 from srnam.pipeline import DEFAULT_CHECKPOINT
 
@@ -51,8 +52,8 @@ def main(argv=None) -> None:
         lr = [tensor_to_pil(x) for x in simulate_camera(pipe.degradation, hr, list(range(len(hr))))]
         outputs = pipe(lr, num_candidates=args.candidates, num_steps=args.steps, seed=0, output_type="pt")
         spreads[f"dev faces ({len(hr)})"] = np.stack([candidate_spread(o.hr_candidates) for o in outputs])
-    result = enhance_photo(pipe, args.photo, num_candidates=args.candidates, num_steps=args.steps, seed=0,
-                           scale=1, lr_mode="degrade")
+    result = enhance_photo(pipe, args.photo, search=SearchSettings(args.candidates, args.steps, seed=0), scale=1,
+                           lr_mode="degrade")
     if result.faces:
         spreads[f"{args.photo.name} ({len(result.faces)} faces)"] = np.stack(
             [candidate_spread(f.output.hr_candidates) for f in result.faces])

@@ -32,6 +32,7 @@ from PIL import Image
 from srnam import SRNAMPipeline
 from srnam.alignment import Similarity
 from srnam.faces import Box, detect_faces
+from srnam.search import SearchSettings
 from srnam.photo import enhance_photo
 from srnam.pipeline import DEFAULT_CHECKPOINT
 
@@ -57,25 +58,25 @@ def main(argv=None) -> None:
     if args.max_side and max(photo.size) > args.max_side:
         factor = args.max_side / max(photo.size)
         photo = photo.resize((round(photo.width * factor), round(photo.height * factor)), Image.Resampling.BOX)
-    options = dict(num_candidates=args.candidates, num_steps=args.steps, seed=0)
+    search = SearchSettings(args.candidates, args.steps, seed=0)
     print(f"{args.photo.name}: {photo.width}×{photo.height}, {args.candidates} candidates × {args.steps} steps, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     times = {"whole photo (detect, search, compose)": [], "its detection alone": [], "its search alone": [],
              "one face at a time": []}
     for _ in range(args.rounds):
         start = time.perf_counter()
-        result = enhance_photo(pipe, photo, scale=args.scale, **options)
+        result = enhance_photo(pipe, photo, search=search, scale=args.scale)
         times["whole photo (detect, search, compose)"].append(time.perf_counter() - start)
         inputs = [face.lr_input for face in result.faces]
         start = time.perf_counter()
         detect_faces(photo)
         times["its detection alone"].append(time.perf_counter() - start)
         start = time.perf_counter()
-        pipe(inputs, **options)
+        pipe.run(inputs, search)
         times["its search alone"].append(time.perf_counter() - start)
         start = time.perf_counter()
         for lr in inputs:
-            pipe(lr, **options)
+            pipe.run([lr], search)
         times["one face at a time"].append(time.perf_counter() - start)
     print(f"{len(result.faces)} faces found (of {result.faces_found}); widths "
           f"{', '.join(str(f.box[2] - f.box[0]) for f in result.faces)} px")

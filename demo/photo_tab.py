@@ -182,9 +182,8 @@ async def run_photo_search(pipe: SRNAMPipeline, request: PhotoRequest, limits: L
         image = await asyncio.to_thread(open_image, request.image_path, square=False,
                                         max_pixels=limits.max_photo_pixels)
         scale = largest_scale(image.size, request.scale, limits.max_composed_pixels)
-        search = functools.partial(enhance_photo, pipe, image, num_candidates=request.num_candidates,
-                                   num_steps=request.num_steps, seed=request.seed, scale=scale, max_faces=max_faces,
-                                   lr_mode=request.lr_mode)
+        search = functools.partial(enhance_photo, pipe, image, search=request.search, scale=scale,
+                                   max_faces=max_faces, lr_mode=request.lr_mode)
         async for state in searching(search, stop, limits.preview_seconds):
             if isinstance(state, Finished):
                 break
@@ -210,12 +209,13 @@ def _summary(result: PhotoResult, request: PhotoRequest, max_faces: int, scale: 
         return (f"**No faces found** (faces of {result.smallest_face} px and more were looked for: upright, "
                 f"roughly frontal faces). The photo is shown enlarged {scale}×.")
     stopped = any(face.output.stopped_early for face in result.faces)
-    text = (f"{searched} face{'s' * (searched != 1)} × {request.num_candidates} candidates × "
-            f"{len(result.faces[0].output.loss_history[0])} steps in {seconds:.1f} s, seed {request.seed}"
+    asked = request.search
+    text = (f"{searched} face{'s' * (searched != 1)} × {asked.num_candidates} candidates × "
+            f"{len(result.faces[0].output.loss_history[0])} steps in {seconds:.1f} s, seed {asked.seed}"
             f"{' (stopped early)' if stopped else ''}; the photo enlarged {scale}×.")
     if result.faces_found > searched:
         text += (f" **{result.faces_found} faces were found; the {searched} largest were searched** (at most "
-                 f"{max_faces} at {request.num_candidates} candidates × {request.num_steps} steps: fewer candidates "
+                 f"{max_faces} at {asked.num_candidates} candidates × {asked.num_steps} steps: fewer candidates "
                  f"or steps search more faces).")
     if scale < request.scale:
         text += f" The photo is too large to enlarge {request.scale}×: {scale}× was used."

@@ -16,7 +16,6 @@ closed, an API client cancelled), so the worker thread never outlives its reques
 from __future__ import annotations
 
 import asyncio
-import functools
 import shutil
 import tempfile
 import threading
@@ -75,8 +74,9 @@ async def run_search(pipe: SRNAMPipeline, request: SearchRequest, limits: Limits
 async def _search(pipe: SRNAMPipeline, request: SearchRequest, limits: Limits, stop: threading.Event,
                   lr: LRInput, status, folder: Path) -> AsyncIterator[dict]:
     """The search itself: previews about every ``limits.preview_seconds``, then the final page."""
-    run = functools.partial(pipe, lr.lr, num_candidates=request.num_candidates, num_steps=request.num_steps,
-                            seed=request.seed, learning_rate=request.learning_rate)
+    def run(callback):
+        return pipe.run([lr.lr], request.search, callback)[0]
+
     async for state in searching(run, stop, limits.preview_seconds):
         if isinstance(state, Finished):
             break
@@ -87,8 +87,9 @@ async def _search(pipe: SRNAMPipeline, request: SearchRequest, limits: Limits, s
     output: SRNAMOutput = state.result
     seconds = state.seconds
     steps = len(output.loss_history[0])
-    summary = f"Stopped after {steps} of {request.num_steps} steps" if output.stopped_early else \
-        f"{request.num_candidates} candidates × {request.num_steps} steps"
+    asked = request.search
+    summary = f"Stopped after {steps} of {asked.num_steps} steps" if output.stopped_early else \
+        f"{asked.num_candidates} candidates × {asked.num_steps} steps"
     # complete (with the input images, added by the caller), for API clients that read only the last update
     yield {"status": status(f"{summary} in {seconds:.1f} s, seed {output.seed}, LR input: {lr.mode}."),
            **render(output, lr, folder)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import gradio as gr
@@ -16,6 +16,7 @@ import gradio as gr
 from srnam.errors import InvalidImageError
 from srnam.images import shown_name
 from srnam.lr_input import LR_MODES
+from srnam.search import SearchSettings
 from srnam.photo import PHOTO_LR_MODES
 
 
@@ -82,10 +83,7 @@ class SearchRequest:
 
     image_path: str  # the upload, in Gradio's upload folder
     image_name: str  # the name the user's file had, for messages
-    num_candidates: int
-    num_steps: int
-    seed: int
-    learning_rate: float
+    search: SearchSettings  # candidates, steps, seed and learning rate, within the app's limits
     lr_mode: str
     noise_seed: int
 
@@ -96,15 +94,14 @@ class PhotoRequest:
 
     image_path: str
     image_name: str
-    num_candidates: int
-    num_steps: int
-    seed: int
+    search: SearchSettings
     scale: int
     lr_mode: str
 
     def max_faces(self, limits: Limits) -> int:
         """The most faces this request may search within ``limits.max_photo_work`` (at least one)."""
-        return max(1, min(limits.max_photo_faces, limits.max_photo_work // (self.num_candidates * self.num_steps)))
+        work = self.search.num_candidates * self.search.num_steps
+        return max(1, min(limits.max_photo_faces, limits.max_photo_work // work))
 
 
 def parse_photo_request(limits: Limits, image, num_candidates, num_steps, seed, scale, lr_mode) -> PhotoRequest:
@@ -112,7 +109,7 @@ def parse_photo_request(limits: Limits, image, num_candidates, num_steps, seed, 
     path, name = _upload(image, missing="Upload a photo first (or pick the example).")
     if lr_mode not in PHOTO_LR_MODES:
         raise BadRequest(f"LR input mode must be one of {', '.join(PHOTO_LR_MODES)} (got {lr_mode!r}).")
-    return PhotoRequest(image_path=path, image_name=name, **_search_budget(limits, num_candidates, num_steps, seed),
+    return PhotoRequest(image_path=path, image_name=name, search=_search_budget(limits, num_candidates, num_steps, seed),
                         scale=whole_number("Scale", scale, 1, limits.max_photo_scale), lr_mode=lr_mode)
 
 
@@ -131,17 +128,17 @@ def parse_request(limits: Limits, image, num_candidates, num_steps, seed, learni
     if lr_mode not in LR_MODES:
         raise BadRequest(f"LR input mode must be one of {', '.join(LR_MODES)} (got {lr_mode!r}).")
     return SearchRequest(
-        image_path=path, image_name=name, **_search_budget(limits, num_candidates, num_steps, seed),
-        learning_rate=float(learning_rate), lr_mode=lr_mode,
-        noise_seed=whole_number("Noise seed", noise_seed, 0, limits.max_seed),
+        image_path=path, image_name=name,
+        search=replace(_search_budget(limits, num_candidates, num_steps, seed), learning_rate=float(learning_rate)),
+        lr_mode=lr_mode, noise_seed=whole_number("Noise seed", noise_seed, 0, limits.max_seed),
     )
 
 
-def _search_budget(limits: Limits, num_candidates, num_steps, seed) -> dict:
-    """The checks both tabs make of the search's size and seed, as keyword arguments of their requests."""
-    return {"num_candidates": whole_number("Number of candidates", num_candidates, 1, limits.max_candidates),
-            "num_steps": whole_number("Iteration budget", num_steps, 1, limits.max_steps),
-            "seed": whole_number("Seed", seed, 0, limits.max_seed)}
+def _search_budget(limits: Limits, num_candidates, num_steps, seed) -> SearchSettings:
+    """The checks both tabs make of the search's size and seed."""
+    return SearchSettings(num_candidates=whole_number("Number of candidates", num_candidates, 1, limits.max_candidates),
+                          num_steps=whole_number("Iteration budget", num_steps, 1, limits.max_steps),
+                          seed=whole_number("Seed", seed, 0, limits.max_seed))
 
 
 def whole_number(label: str, value, low: int, high: int) -> int:

@@ -8,7 +8,7 @@ import gradio as gr
 
 from srnam import SRNAMPipeline
 from srnam.lr_input import SMALL_SIDE
-from srnam.nam import DEFAULT_LEARNING_RATE
+from srnam.search import DEFAULT_LEARNING_RATE
 
 from .photo_tab import build_photo_tab
 from .search import by_component, cleared, run_search

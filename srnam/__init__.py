@@ -2,10 +2,10 @@
 __version__ = "0.1.0"
 
 from .errors import InvalidImageError, ModelLoadError, SRNAMError
-from .nam import SearchResult, SearchState, latent_search
+from .search import SearchResult, SearchSettings, SearchState, latent_search
 from .pipeline import SRNAMOutput, SRNAMPipeline
 
 __all__ = [
-    "InvalidImageError", "ModelLoadError", "SRNAMError", "SearchResult", "SearchState", "latent_search",
-    "SRNAMOutput", "SRNAMPipeline",
+    "InvalidImageError", "ModelLoadError", "SRNAMError", "SearchResult", "SearchSettings", "SearchState",
+    "latent_search", "SRNAMOutput", "SRNAMPipeline",
 ]

@@ -7,7 +7,6 @@ a real photo. D never sees which HR face an LR image came from.
 """
 from __future__ import annotations
 
-import io
 import math
 import random
 import warnings
@@ -19,7 +18,7 @@ import torch
 from PIL import Image, ImageFilter
 
 from .errors import InvalidImageError
-from .images import open_image
+from .images import from_uint8, jpeg_round_trip, open_image
 
 # The resampling kernels a camera app, a browser or a thumbnailer might use.
 KERNELS = {
@@ -138,10 +137,7 @@ class RealisticDegradation:
         image = _from_float(pixels)
 
         if params["jpeg_quality"] is not None:
-            buffer = io.BytesIO()
-            image.save(buffer, format="JPEG", quality=params["jpeg_quality"],
-                       subsampling=params["jpeg_subsampling"])
-            image = Image.open(buffer).convert("RGB")
+            image = jpeg_round_trip(image, params["jpeg_quality"], params["jpeg_subsampling"])
         return image
 
 
@@ -224,5 +220,5 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         return len(self.files)
 
     def __getitem__(self, index: int):
-        image = self.images[index].float() / 127.5 - 1.0  # [3, size, size]
+        image = from_uint8(self.images[index])  # [3, size, size]
         return image if self.latents is None else (image, self.latents[index])

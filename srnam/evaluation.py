@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -56,11 +56,11 @@ from . import metrics
 from .data import RealisticDegradation, image_files
 from .errors import InvalidImageError
 from .faces import corpus_box, crop_centre, crop_corpus
-from .images import centre_square, open_image, pil_to_tensor, stack_pil, tensor_to_pil
+from .images import centre_square, open_image, pil_to_tensor, stack_pil, tensor_to_pil, unit_range
 from .jsonfile import write_json
 from .lr_input import simulate_camera
-from .nam import DEFAULT_LEARNING_RATE, DEFAULT_NOISE_LEARNING_RATE
-from .pipeline import SRNAMOutput, SRNAMPipeline
+from .search import SearchResult, SearchSettings
+from .pipeline import SRNAMPipeline
 from .pose import Pose
 from .seeds import image_seed
 
@@ -233,20 +233,6 @@ def make_lr_images(hr: torch.Tensor, names: list[str], source: str, degradation,
     return images
 
 
-class SearchOrder:
-    """A batch of the pipeline's "pt" outputs back in search order (the pipeline sorts each image's candidates by
-    LR L1): the first k candidates of the search are a k-candidate search, which the quality-against-K figures
-    use. ``hr`` [B, K, 3, 64, 64] and ``lr`` [B, K, 3, 16, 16] in [0, 1] (unrounded), ``l1`` [B, K],
-    ``loss_history`` [steps, B, K]."""
-
-    def __init__(self, outputs: list[SRNAMOutput]):
-        unsort = [torch.tensor(out.search_index).argsort() for out in outputs]  # sorted place of search index k
-        self.hr = torch.stack([out.hr_candidates[u] for out, u in zip(outputs, unsort)])
-        self.lr = torch.stack([out.lr_projections[u] for out, u in zip(outputs, unsort)])
-        self.l1 = torch.stack([torch.tensor(out.lr_l1)[u] for out, u in zip(outputs, unsort)])
-        self.loss_history = torch.stack([torch.tensor(out.loss_history)[u].T for out, u in zip(outputs, unsort)], dim=1)
-
-
 # ---------------------------------------------------------------------------------------------- evaluation
 @dataclass
 class RealismReference:
@@ -272,16 +258,20 @@ class RealismReference:
                 "sharpness": float(metrics.laplacian_energy(samples).mean()) / self.laplacian}
 
 
+EVALUATION_SEARCH = SearchSettings(num_candidates=8, num_steps=300, seed=0)
+
+
 def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, *, lr_source: str = "degradation",
-             num_candidates: int = 8, num_steps: int = 300, seed: int = 0, batch_faces: int = DEFAULT_BATCH_FACES,
-             learning_rate: float = DEFAULT_LEARNING_RATE, faceness_samples: int = 0,
-             reference: torch.Tensor | RealismReference | None = None,
-             reference_faces: int = DEFAULT_REFERENCE_FACES, optimize_noise: bool = False,
-             noise_learning_rate: float = DEFAULT_NOISE_LEARNING_RATE) -> dict:
+             search: SearchSettings = EVALUATION_SEARCH, batch_faces: int = DEFAULT_BATCH_FACES,
+             faceness_samples: int = 0, reference: torch.Tensor | RealismReference | None = None,
+             reference_faces: int = DEFAULT_REFERENCE_FACES) -> dict:
     """Evaluate on the faces ``hr`` [N, 3, 64, 64] in [-1, 1] named ``names``; returns the results as a dict
-    of plain Python values (the ``results.json`` layout, less the settings). ``reference``: real faces
-    disjoint from ``hr`` ([M, 3, 64, 64], the first ``reference_faces`` as the reference, the rest as the
-    floor set of the random samples), or a :class:`RealismReference`; None: no realism figures."""
+    of plain Python values (the ``results.json`` layout, less the settings). ``search``: the search's settings;
+    its seed (0 when None) seeds the LR inputs and, per batch of ``batch_faces``, the search. ``reference``:
+    real faces disjoint from ``hr`` ([M, 3, 64, 64], the first ``reference_faces`` as the reference, the rest as
+    the floor set of the random samples), or a :class:`RealismReference`; None: no realism figures."""
+    seed = 0 if search.seed is None else search.seed
+    num_candidates, num_steps = search.num_candidates, search.num_steps
     not_computed = {}
     reason = metrics.face_metrics_unavailable()
     if reason:
@@ -303,13 +293,10 @@ def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, *, lr_sour
         for index, start in enumerate(batches):
             batch = slice(start, start + batch_faces)
             started = time.perf_counter()
-            outputs = pipe(lr_images[batch], num_candidates=num_candidates, num_steps=num_steps,
-                           seed=image_seed(seed, f"search batch {index}"), learning_rate=learning_rate,
-                           callback=advance, optimize_noise=optimize_noise,
-                           noise_learning_rate=noise_learning_rate, output_type="pt")
+            found = pipe.search(pipe.prepare(lr_images[batch]),
+                                replace(search, seed=image_seed(seed, f"search batch {index}")), callback=advance)
             search_seconds += time.perf_counter() - started
-            found = SearchOrder(outputs)
-            histories.append(found.loss_history)  # [steps, B, K]
+            histories.append(found.loss_history.cpu())  # [steps, B, K]
             scored, ids = score_batch(names[batch], hr[batch], lr[batch], found, analyser)
             truth_psnr = truth_lr_psnr(pipe.degradation, hr[batch], lr[batch], names[batch], num_candidates, seed)
             for face, values in zip(scored, truth_psnr):
@@ -376,7 +363,7 @@ def truth_lr_psnr(degradation, hr: torch.Tensor, lr: torch.Tensor, names: list[s
     return metrics.psnr(projected, metrics.to_unit_range(lr)[:, None])
 
 
-def score_batch(names: list[str], hr: torch.Tensor, lr: torch.Tensor, result: SearchOrder,
+def score_batch(names: list[str], hr: torch.Tensor, lr: torch.Tensor, result: SearchResult,
                 analyser) -> tuple[list[dict], dict]:
     """The figures of one search batch, per face: each metric's value for every candidate (in search order)
     and for each baseline, the Laplacian energy of each (and of the ground truth: the sharpness), and the
@@ -384,14 +371,14 @@ def score_batch(names: list[str], hr: torch.Tensor, lr: torch.Tensor, result: Se
     "srnam" [B, K, 128], each baseline [B, 1, 128], "truth" [B, 128]; none without the analyser."""
     b, k = result.hr.shape[:2]
     truth, lr_input = metrics.to_unit_range(hr), metrics.to_unit_range(lr)  # [B, 3, 64, 64], [B, 3, 16, 16]
-    candidates = metrics.round_to_8bit(result.hr)  # [B, K, 3, 64, 64]
-    projections = metrics.round_to_8bit(result.lr)  # [B, K, 3, 16, 16]
+    candidates = metrics.round_to_8bit(unit_range(result.hr.cpu()))  # [B, K, 3, 64, 64], in search order
+    projections = metrics.round_to_8bit(unit_range(result.lr.cpu()))  # [B, K, 3, 16, 16]
     images = {"srnam": candidates, **{  # method → [B, K or 1, 3, 64, 64], rounded to 8 bits like the candidates
         mode: metrics.to_unit_range(F.interpolate(lr, size=hr.shape[-1], mode=mode))[:, None] for mode in BASELINES}}
     scores = {method: {"hr_psnr": metrics.psnr(x, truth[:, None]), "hr_ssim": metrics.ssim(x, truth[:, None]),
                        "laplacian": metrics.laplacian_energy(x)}
               for method, x in images.items()}  # method → metric → [B, K or 1]
-    scores["srnam"].update(lr_l1=result.l1, lr_psnr=metrics.psnr(projections, lr_input[:, None]))
+    scores["srnam"].update(lr_l1=result.l1.cpu(), lr_psnr=metrics.psnr(projections, lr_input[:, None]))
     for method, x in images.items():  # x in [0, 1]; faces_found takes [-1, 1]
         scores[method]["face_found"] = metrics.faces_found(x.flatten(0, 1) * 2 - 1).reshape(x.shape[:2])
     truth_laplacian = metrics.laplacian_energy(truth)  # [B]

@@ -17,16 +17,18 @@ from __future__ import annotations
 import functools
 import math
 
-import cv2
 import numpy as np
 from PIL import Image
 
 from .images import centre_square
 
-Box = tuple[int, int, int, int]  # (x0, y0, x1, y1), x1/y1 exclusive, like PIL's crop
+try:
+    import cv2
+except ImportError as err:  # the faces extra: a plain `pip install srnam` is the library without the detectors
+    raise ImportError("finding faces needs OpenCV and dlib: pip install 'srnam[faces]' (or the project's "
+                      "requirements.txt)") from err
 
-CORPUS_SIZE = 128
-CORPUS_BOX: Box = (20, 32, 108, 120)  # the HR training crop of a 128×128 faces128 image
+from .framing import CORPUS_BOX, CORPUS_SIZE, DLIB_FACE_BOX, Box, corpus_box  # noqa: F401  (srnam.faces.* too)
 
 # The training framing relative to the Haar box (x, y, w, h): the crop is a square of side
 # FRAME_SIDE * w centred at (x + w/2 + FRAME_DX * w, y + h/2 + FRAME_DY * w).
@@ -83,9 +85,6 @@ HOG_THRESHOLD = -0.6
 # crowds' faces of 40-100 px scored 0.2-2.7), while in a real photo, NASA's portrait of Eileen Collins
 # (demo/examples/photos/astronaut.jpg), two mission patches of 100 and 58 px scored -0.10 and -0.35.
 LARGE_FACE, LARGE_FACE_THRESHOLD = 40, 0.0
-# dlib's face box in the training framing (x0, y0, x1, y1, as fractions of the crop's side), measured by
-# train/calibrate_framing.py over faces128/dev; srnam.metrics.FACE_BOX is the same.
-DLIB_FACE_BOX = (0.112, 0.071, 0.954, 0.923)
 # That box was measured on faces of 200+ px. On the small faces of a crowd (12-64 px, found in the upsampled
 # photo) the squares it gives sit off the true ones by a median of (dx, dy) face sides and are `side` times as
 # large: measured by benchmarks/crowd_detection.py on photos 100-119 (the "offset" line; the threshold and the
@@ -251,11 +250,6 @@ def crop_corpus(image: Image.Image, size: int = 64) -> Image.Image:
     image = centre_square(image)
     return image.resize((size, size), Image.Resampling.LANCZOS, box=corpus_box(image.width), reducing_gap=None)
 
-
-def corpus_box(side: int) -> tuple[float, float, float, float]:
-    """``CORPUS_BOX`` in a square faces128-style portrait of ``side`` px (the corpus's 128 px, or a larger render)."""
-    scale = side / CORPUS_SIZE
-    return tuple(v * scale for v in CORPUS_BOX)
 
 
 def crop_centre(image: Image.Image, size: int = 64) -> Image.Image:

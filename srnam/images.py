@@ -20,6 +20,8 @@ decoded. Anything that is none of the accepted types raises a ``TypeError`` that
 """
 from __future__ import annotations
 
+import io
+
 import os
 import warnings
 from pathlib import Path
@@ -184,8 +186,25 @@ def unit_range(images: torch.Tensor) -> torch.Tensor:
 
 def tensor_to_pil(image: torch.Tensor) -> Image.Image:
     """[3, H, W] in [-1, 1] → RGB PIL image (values outside the range are clipped)."""
-    array = ((image.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return Image.fromarray(array.permute(1, 2, 0).numpy(), "RGB")
+    return Image.fromarray(to_uint8(image.cpu()).permute(1, 2, 0).numpy(), "RGB")
+
+
+def jpeg_round_trip(image: Image.Image, quality: int, subsampling: int = -1) -> Image.Image:
+    """``image`` saved as a JPEG at ``quality`` and decoded again, as a camera or an upload would leave it (chroma
+    ``subsampling`` as PIL takes it: 0 for 4:4:4, 2 for 4:2:0, -1 PIL's default)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality, subsampling=subsampling)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+def from_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Stored 8-bit pixels (a dataset's, the teacher-pair cache's) → float in [-1, 1], the models' range."""
+    return images.float() / 127.5 - 1
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Model images in [-1, 1] → 8-bit pixels, rounded (values outside the range are clipped)."""
+    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 def lr_tensor(source: ImageInput, size: int = 16) -> torch.Tensor:

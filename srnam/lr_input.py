@@ -24,6 +24,7 @@ from .alignment import Similarity, aligned_crop, largest_face_framing
 from .faces import crop_centre
 from .images import ImageInput, centre_square, lr_tensor, open_image, pil_to_tensor, tensor_to_pil
 from .models import DegradationGenerator
+from .models.eval_mode import eval_mode
 
 LR_MODES = ("auto", "as-is", "downsample", "degrade")
 SMALL_SIDE = 32
@@ -74,5 +75,5 @@ def simulate_camera(degradation: DegradationGenerator, hr: torch.Tensor, noise_s
     device = next(degradation.parameters()).device
     noise = torch.stack([torch.randn(degradation.noise_size, generator=torch.Generator().manual_seed(seed))
                          for seed in noise_seeds])  # [N, noise_size]
-    with torch.inference_mode():
-        return degradation.eval()(hr.to(device), noise.to(device)).cpu()
+    with torch.inference_mode(), eval_mode(degradation):
+        return degradation(hr.to(device), noise.to(device)).cpu()

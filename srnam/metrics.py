@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .faces import DLIB_FACE_BOX
+from .framing import DLIB_FACE_BOX
 from .images import pil_to_tensor, stack_pil, tensor_to_pil, unit_range
 
 PSNR_CAP_DB = 100.0

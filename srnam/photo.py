@@ -27,8 +27,8 @@ from .grid import candidate_grid
 from .images import ImageInput, open_image
 from .lr_input import camera_photo
 from .metrics import lr_psnr
-from .nam import DEFAULT_LEARNING_RATE, SearchState
-from .pipeline import SRNAMOutput, SRNAMPipeline, check_search_settings
+from .search import SearchSettings, SearchState
+from .pipeline import SRNAMOutput, SRNAMPipeline
 
 PHOTO_LR_MODES = ("downsample", "degrade")
 MAX_SCALE = 8
@@ -82,12 +82,11 @@ class PhotoResult:
         return notes
 
 
-def enhance_photo(pipe: SRNAMPipeline, photo: ImageInput, *, num_candidates: int = 4, num_steps: int = 300,
-                  seed: int | None = None, scale: int = 4, min_face: int = 12, max_faces: int = 16,
-                  lr_mode: str = "downsample", learning_rate: float = DEFAULT_LEARNING_RATE, align: bool = True,
-                  callback: Callable[[SearchState], bool | None] | None = None) -> PhotoResult:
+def enhance_photo(pipe: SRNAMPipeline, photo: ImageInput, *, search: SearchSettings = SearchSettings(),
+                  scale: int = 4, min_face: int = 12, max_faces: int = 16, lr_mode: str = "downsample",
+                  align: bool = True, callback: Callable[[SearchState], bool | None] | None = None) -> PhotoResult:
     """Find every face of at least ``min_face`` pixels in ``photo`` (the ``max_faces`` largest), search
-    ``num_candidates`` candidates for each in one batch, and compose the result (module docstring).
+    ``search.num_candidates`` candidates for each in one batch, and compose the result (module docstring).
 
     With ``align`` (the default), each face is first turned and scaled onto the corpus's landmarks
     (:func:`srnam.alignment.align_face`: a tilted face searched upright) and its candidate goes back through the
@@ -98,8 +97,7 @@ def enhance_photo(pipe: SRNAMPipeline, photo: ImageInput, *, num_candidates: int
     camera model first, as the single-face "degrade" mode does. A photo without faces gives a result with no
     faces whose composed photo is the enlarged input.
     """
-    seed = check_search_settings(num_candidates=num_candidates, num_steps=num_steps, seed=seed,
-                                 learning_rate=learning_rate)  # as the pipeline checks them, before any work
+    search = search.checked()  # as the pipeline checks them, before any work (and one seed for every face)
     if lr_mode not in PHOTO_LR_MODES:
         raise ValueError(f"lr_mode must be one of {', '.join(PHOTO_LR_MODES)}, got {lr_mode!r}")
     if not isinstance(align, bool):
@@ -117,8 +115,7 @@ def enhance_photo(pipe: SRNAMPipeline, photo: ImageInput, *, num_candidates: int
     framings = [align_face(image, crop) if align else None for crop in crop_boxes]
     lr_inputs = [face_lr_input(image, framing or crop, pipe, lr_mode, seed=i)
                  for i, (crop, framing) in enumerate(zip(crop_boxes, framings))]
-    outputs = pipe(lr_inputs, num_candidates=num_candidates, num_steps=num_steps, seed=seed,
-                   learning_rate=learning_rate, callback=callback) if boxes else []
+    outputs = pipe.run(lr_inputs, search, callback) if boxes else []
     faces = [PhotoFace(box, crop, out.lr_input, out, lr_psnr(out), uncertainty_map(out.hr_candidates), framing)
              for box, crop, out, framing in zip(boxes, crop_boxes, outputs, framings)]
     result = PhotoResult(image, scale, faces, faces_found=len(found),

@@ -8,9 +8,7 @@ A pipeline folder (local or a Hub repo) looks like::
 """
 from __future__ import annotations
 
-import math
 import os
-import secrets
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,16 +23,15 @@ from .grid import image_grid
 from .images import ImageInput, lr_tensor, tensor_to_pil, unit_range
 from .model_card import render_model_card
 from .models import DegradationGenerator, ProGANGenerator, StyleStudentGenerator, load_generator
-from .nam import DEFAULT_LEARNING_RATE, DEFAULT_NOISE_LEARNING_RATE, SearchState, latent_search
+from .models.eval_mode import eval_mode
+from .search import (DEFAULT_LEARNING_RATE, DEFAULT_NOISE_LEARNING_RATE, SearchResult, SearchSettings, SearchState,
+                  latent_search)
 
 GENERATOR_FOLDER = "generator"
 DEGRADATION_FOLDER = "degradation"
 MODEL_CARD = "README.md"
 SAMPLES = "samples.png"
 CARD_ASSET_SUFFIXES = (".png", ".jpg", ".json")  # files of the model card (figures, figures' data) at the root
-MAX_CANDIDATES = 64
-MAX_STEPS = 10_000
-MAX_LEARNING_RATE = 100.0  # the latents live on a sphere of radius √512 ≈ 23: larger steps only jump about
 # The trained models shipped with the repository (see checkpoints/default/README.md): what from_pretrained()
 # loads when it is given no repo id. Found next to the package, so it needs a clone (pip install -e .).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "default"
@@ -141,8 +138,8 @@ class SRNAMPipeline:
     def sample_grid(self, num: int = 16, seed: int = 0) -> Image.Image:
         """Random faces G(z) for a fixed seed, 4 per row."""
         z = torch.randn(num, self.generator.latent_size, generator=torch.Generator().manual_seed(seed))
-        with torch.inference_mode():
-            faces = self.generator.eval()(z.to(self.device))
+        with torch.inference_mode(), eval_mode(self.generator):
+            faces = self.generator(z.to(self.device))
         return image_grid(faces, columns=4)
 
     def push_to_hub(self, repo_id: str, *, private: bool | None = None, token: str | None = None,
@@ -178,31 +175,54 @@ class SRNAMPipeline:
 
         Inputs larger than 16×16 are reduced by area downsampling. ``callback(state)`` runs after every
         step (``state.l1`` is [images, K]); return True from it to stop early. ``optimize_noise``: search the
-        camera model's noise together with the latents (``srnam.nam``), at ``noise_learning_rate``.
+        camera model's noise together with the latents (``srnam.search``), at ``noise_learning_rate``.
         ``output_type``: "pil" images or "pt" tensors (see :class:`SRNAMOutput`). ``latent_space``: where to search,
-        "z" (any generator) or, with a style-based generator, "w" or "w+" (``srnam.nam.make_latent_space``).
+        "z" (any generator) or, with a style-based generator, "w" or "w+" (``srnam.search.make_latent_space``).
         """
-        seed = check_search_settings(num_candidates=num_candidates, num_steps=num_steps, seed=seed,
-                                     learning_rate=learning_rate, noise_learning_rate=noise_learning_rate)
+        settings = SearchSettings(num_candidates, num_steps, learning_rate, seed, bool(optimize_noise),
+                                  noise_learning_rate, latent_space)
+        batch = isinstance(image, (list, tuple))
+        outputs = self.run(list(image) if batch else [image], settings, callback, output_type)
+        return outputs if batch else outputs[0]
+
+    def run(self, images: Sequence[ImageInput], settings: SearchSettings,
+            callback: Callable[[SearchState], bool | None] | None = None,
+            output_type: Literal["pil", "pt"] = "pil") -> list[SRNAMOutput]:
+        """``__call__`` with its search settings as one :class:`SearchSettings` (as the app, whole photos and the
+        CLI pass them on): prepare the images, search, sort and convert."""
+        settings = settings.checked()
         if output_type not in ("pil", "pt"):
             raise ValueError(f"output_type must be 'pil' or 'pt', got {output_type!r}")
-        batch = isinstance(image, (list, tuple))
-        images = list(image) if batch else [image]
+        lr_input = self.prepare(images)
+        return self.outputs(self.search(lr_input, settings, callback), lr_input, settings.seed, output_type)
+
+    def prepare(self, images: Sequence[ImageInput]) -> torch.Tensor:
+        """The search's input [B, 3, 16, 16] in [-1, 1] on the pipeline's device (``srnam.images.lr_tensor``)."""
         if not images:
             raise ValueError("no images given (an empty list)")
-        lr_input = torch.cat([lr_tensor(x, self.degradation.lr_size) for x in images]).to(self.device)  # [B, 3, 16, 16]
-        result = latent_search(
-            self.generator, self.degradation, lr_input, num_candidates=num_candidates, num_steps=num_steps,
-            learning_rate=learning_rate, generator_rng=torch.Generator().manual_seed(seed), callback=callback,
-            optimize_noise=bool(optimize_noise), noise_learning_rate=noise_learning_rate, latent_space=latent_space,
-        )
-        _check_finite(result, learning_rate)
+        return torch.cat([lr_tensor(x, self.degradation.lr_size) for x in images]).to(self.device)
+
+    def search(self, lr_input: torch.Tensor, settings: SearchSettings,
+               callback: Callable[[SearchState], bool | None] | None = None) -> SearchResult:
+        """The latent search on prepared LR inputs ``lr_input`` [B, 3, 16, 16] in [-1, 1] (:meth:`prepare`): the
+        candidates in search order, unsorted. The search's first K' candidates are exactly a K'-candidate search
+        with the same seed (candidates do not interact), which the evaluation uses. Refuses a diverged search."""
+        settings = settings.checked()
+        result = latent_search(self.generator, self.degradation, lr_input.to(self.device), callback=callback,
+                               **settings.options())
+        _check_finite(result, settings.learning_rate)
+        return result
+
+    @staticmethod
+    def outputs(result: SearchResult, lr_input: torch.Tensor, seed: int,
+                output_type: Literal["pil", "pt"] = "pil") -> list[SRNAMOutput]:
+        """One :class:`SRNAMOutput` per image of a search, its candidates sorted best LR consistency first."""
         if output_type == "pil":
             convert = lambda images: [tensor_to_pil(x) for x in images]  # noqa: E731  [K, 3, H, W] → K images
         else:
             convert = unit_range  # "pt": not rounded
         outputs = []
-        for b in range(len(images)):
+        for b in range(len(lr_input)):
             order = result.l1[b].argsort().tolist()
             outputs.append(SRNAMOutput(
                 lr_input=convert(lr_input[b:b + 1])[0],
@@ -215,23 +235,7 @@ class SRNAMPipeline:
                 stopped_early=result.stopped_early,
                 search_index=order,
             ))
-        return outputs if batch else outputs[0]
-
-
-def check_search_settings(*, num_candidates, num_steps, seed, learning_rate,
-                          noise_learning_rate=DEFAULT_NOISE_LEARNING_RATE) -> int:
-    """Check a search's settings as ``SRNAMPipeline.__call__`` takes them (a ``TypeError`` or ``ValueError``
-    naming the argument) and return the seed, drawn at random when ``seed`` is None."""
-    _check_int("num_candidates", num_candidates, 1, MAX_CANDIDATES)
-    _check_int("num_steps", num_steps, 1, MAX_STEPS)
-    for name, rate in (("learning_rate", learning_rate), ("noise_learning_rate", noise_learning_rate)):
-        if not (isinstance(rate, (int, float)) and not isinstance(rate, bool)
-                and math.isfinite(rate) and 0 < rate <= MAX_LEARNING_RATE):
-            raise ValueError(f"{name} must be a number in (0, {MAX_LEARNING_RATE:g}], got {rate!r}")
-    if seed is None:
-        seed = secrets.randbelow(2**31)
-    _check_int("seed", seed, 0, 2**63 - 1)
-    return seed
+        return outputs
 
 
 def _check_finite(result, learning_rate: float) -> None:
@@ -243,13 +247,6 @@ def _check_finite(result, learning_rate: float) -> None:
             f"the search diverged: its loss became NaN or infinite {at}, so there is no result. A smaller "
             f"learning rate (now {learning_rate:g}; the default is {DEFAULT_LEARNING_RATE}) may help; if it "
             f"happens at every setting, the model's weights are broken")
-
-
-def _check_int(name: str, value, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
 
 
 def _resolve_folder(name: str, revision: str | None, cache_dir, token, local_files_only: bool) -> Path:

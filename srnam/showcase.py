@@ -13,7 +13,7 @@ from .camera_realism import noise_spread
 from .grid import make_grid
 from .lr_input import simulate_camera
 from .metrics import to_unit_range
-from .nam import latent_search
+from .search import SearchSettings
 
 TILE = 96
 PAD = 4
@@ -47,19 +47,17 @@ def noise_effect(degradation, hr: torch.Tensor, num_noise: int = 5, seed: int = 
     return {"noise_spread": noise_spread(per_face), "difference_from_area": 255 * float((per_face - area).abs().mean())}
 
 
-def search_examples(generator, degradation, hr: torch.Tensor, lr: torch.Tensor, num_candidates: int = 4,
-                    num_steps: int = 300, seed: int = 0) -> Image.Image:
-    """Per face: the LR input ``lr`` [F, 3, 16, 16], ``num_candidates`` HR candidates (best LR consistency
-    first), their LR projections, and the ground truth ``hr`` [F, 3, 64, 64] last."""
-    result = latent_search(generator, degradation, lr, num_candidates=num_candidates, num_steps=num_steps,
-                           generator_rng=torch.Generator().manual_seed(seed))
-    order = result.l1.argsort(dim=1)  # [F, K], best first
-    rows = []
-    for f in range(len(hr)):
-        ranked = order[f]
-        rows.append([lr[f], *result.hr[f][ranked], *result.lr[f][ranked], hr[f]])
-    header = ["LR input", *(f"candidate {k + 1}" for k in range(num_candidates)),
-              *(f"its LR {k + 1}" for k in range(num_candidates)), "ground truth"]
+def search_examples(pipe, hr: torch.Tensor, lr: torch.Tensor,
+                    search: SearchSettings = SearchSettings(seed=0)) -> Image.Image:
+    """Per face: the LR input ``lr`` [F, 3, 16, 16] in [-1, 1], the pipeline's HR candidates (best LR consistency
+    first, as the pipeline sorts them), their LR projections, and the ground truth ``hr`` [F, 3, 64, 64] last."""
+    search = search.checked()
+    outputs = pipe.outputs(pipe.search(lr, search), lr, search.seed, "pt")  # images in [0, 1]
+    rows = [[lr[f], *(out.hr_candidates.cpu() * 2 - 1), *(out.lr_projections.cpu() * 2 - 1), hr[f]]
+            for f, out in enumerate(outputs)]
+    k = search.num_candidates
+    header = ["LR input", *(f"candidate {i + 1}" for i in range(k)), *(f"its LR {i + 1}" for i in range(k)),
+              "ground truth"]
     return labelled_rows(header, rows)
 
 
@@ -86,8 +84,7 @@ def sample_comparison(generators: dict[str, torch.nn.Module], num_samples: int =
     return stacked([(" / ".join(f"row {i + 1}: {label}" for i, label in enumerate(generators)), grid)])
 
 
-def search_comparison(pipelines: dict[str, tuple], hr: torch.Tensor, lr: torch.Tensor, num_candidates: int = 4,
-                      num_steps: int = 300, seed: int = 0) -> Image.Image:
-    """``search_examples`` for each (generator, degradation) pair (label → pair) on the same LR inputs, stacked."""
-    return stacked([(label, search_examples(g, d, hr, lr, num_candidates, num_steps, seed))
-                    for label, (g, d) in pipelines.items()])
+def search_comparison(pipelines: dict, hr: torch.Tensor, lr: torch.Tensor,
+                      search: SearchSettings = SearchSettings(seed=0)) -> Image.Image:
+    """``search_examples`` for each pipeline (label → pipeline) on the same LR inputs, stacked."""
+    return stacked([(label, search_examples(pipe, hr, lr, search)) for label, pipe in pipelines.items()])

@@ -8,7 +8,6 @@ derived from the calibrated framing (``srnam.faces``), so that detections can be
 """
 from __future__ import annotations
 
-import io
 import random
 
 import numpy as np
@@ -16,6 +15,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from . import faces
 from .faces import Box, iou
+from .images import jpeg_round_trip
 
 # The face box of a faces128 portrait (CORPUS_SIZE px), from the framing: the crop CORPUS_BOX is FRAME_SIDE face sides.
 _CROP_SIDE = faces.CORPUS_BOX[2] - faces.CORPUS_BOX[0]
@@ -46,9 +46,7 @@ def camera(photo: Image.Image, rng: random.Random) -> Image.Image:
     photo = photo.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.0)))
     noise = np.random.default_rng(rng.randrange(2**31)).normal(0, rng.uniform(2, 6), (photo.height, photo.width, 3))
     photo = Image.fromarray(np.clip(np.asarray(photo, np.float32) + noise, 0, 255).astype(np.uint8))
-    buffer = io.BytesIO()
-    photo.save(buffer, "JPEG", quality=rng.randrange(35, 81))
-    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    return jpeg_round_trip(photo, rng.randrange(35, 81))
 
 
 def crowd_photo(portraits: list[Image.Image], face_sizes: list[int], *, width: int = 640, height: int = 480,

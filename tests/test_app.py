@@ -46,11 +46,12 @@ class RecordingPipeline(SRNAMPipeline):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.outputs = []
+        self.recorded = []
 
-    def __call__(self, *args, **kwargs):
-        self.outputs.append(super().__call__(*args, **kwargs))
-        return self.outputs[-1]
+    def run(self, *args, **kwargs):  # what __call__ and the app go through
+        outputs = super().run(*args, **kwargs)
+        self.recorded.append(outputs[0])
+        return outputs
 
 
 def serve(pipe, limits=FAST, share=False):
@@ -149,14 +150,14 @@ def test_stop_button_ends_the_search_with_the_candidates_so_far(client):
 
 
 def test_a_cancelled_request_stops_its_search(client, pipe):
-    done_before = len(pipe.outputs)
+    done_before = len(pipe.recorded)
     job = _start_long_search(client)
     job.cancel()  # Gradio closes the generator, as when a page is closed mid-search
     deadline = time.monotonic() + 30
-    while len(pipe.outputs) == done_before and time.monotonic() < deadline:
+    while len(pipe.recorded) == done_before and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert len(pipe.outputs) == done_before + 1, "the search did not end"
-    assert pipe.outputs[-1].stopped_early and len(pipe.outputs[-1].loss_history[0]) < 1000
+    assert len(pipe.recorded) == done_before + 1, "the search did not end"
+    assert pipe.recorded[-1].stopped_early and len(pipe.recorded[-1].loss_history[0]) < 1000
 
 
 class _Page:
@@ -271,7 +272,7 @@ def test_server_side_caps_refuse_out_of_range_values(client, field, value, messa
 def test_request_checks_accept_whole_floats_and_refuse_a_missing_image():
     upload = {"path": "/tmp/x.png", "orig_name": "face.png"}
     request = parse_request(Limits(), upload, 4.0, 300.0, 0, 0.4, "auto", 0)
-    assert (request.num_candidates, request.num_steps, request.image_name) == (4, 300, "face.png")
+    assert (request.search.num_candidates, request.search.num_steps, request.image_name) == (4, 300, "face.png")
     with pytest.raises(BadRequest, match="Upload a face image first"):
         parse_request(Limits(), None, 4, 300, 0, 0.4, "auto", 0)
 

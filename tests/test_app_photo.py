@@ -14,7 +14,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from conftest import make_tiny_models
-from srnam import SRNAMPipeline
+from srnam import SRNAMPipeline, SearchSettings
 from srnam.alignment import align_face
 from srnam.faces import detect_faces, framing_from_detection
 from srnam.photo import enhance_photo
@@ -173,7 +173,7 @@ def test_a_dropped_result_says_it_expired_and_large_photos_are_refused_from_the_
 
     # room for one result of the example (the photo's pixels and its faces' images): a second page's evicts it
     pipe = SRNAMPipeline(*make_tiny_models(), device="cpu")
-    probe = result_bytes(enhance_photo(pipe, EXAMPLE, num_candidates=2, num_steps=1, scale=2))
+    probe = result_bytes(enhance_photo(pipe, EXAMPLE, scale=2, search=SearchSettings(num_candidates=2, num_steps=1)))
     limits = Limits(preview_seconds=0.2, kept_bytes=probe + 100, kept_result_bytes=probe + 100,
                     max_photo_pixels=probe // 3)
     demo, _ = serve(pipe, limits)

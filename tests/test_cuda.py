@@ -9,7 +9,7 @@ from PIL import Image
 
 from conftest import make_tiny_models
 from srnam import SRNAMPipeline
-from srnam.nam import latent_search
+from srnam.search import latent_search
 from srnam.training.progan import PROGAN_CONFIGS
 from srnam.training.progan import train as train_progan
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 def _search(device, steps):
     generator, degradation = (m.to(device) for m in make_tiny_models())
-    rng = torch.Generator().manual_seed(123)  # test_nam's reachable target
+    rng = torch.Generator().manual_seed(123)  # test_search's reachable target
     with torch.no_grad():
         target = degradation(generator(torch.randn(2, 32, generator=rng).to(device)),
                              torch.randn(2, 8, generator=rng).to(device))

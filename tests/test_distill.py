@@ -191,7 +191,7 @@ def test_a_cache_without_enough_pairs_says_so(tmp_path):
 
 @pytest.mark.parametrize("space, shape", [("z", (1, 3, 512)), ("w", (1, 3, 512)), ("w+", (1, 3, 14, 512))])
 def test_the_search_runs_in_z_w_and_w_plus_of_a_style_student(space, shape):
-    from srnam.nam import latent_search
+    from srnam.search import latent_search
 
     student = tiny_student()
     _, degradation = make_tiny_models()
@@ -210,7 +210,7 @@ def test_the_search_runs_in_z_w_and_w_plus_of_a_style_student(space, shape):
 
 
 def test_w_spaces_need_a_style_generator():
-    from srnam.nam import latent_search
+    from srnam.search import latent_search
 
     progan, degradation = make_tiny_models()
     with pytest.raises(ValueError, match="needs a style-based generator.*ProGANGenerator"):

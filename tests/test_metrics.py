@@ -175,3 +175,23 @@ def test_camera_realism_sees_blur_noise_and_colour():
     one_face = real[:4, None].expand(4, 5, 3, 16, 16)
     assert noise_spread(one_face) == 0.0
     assert noise_spread(torch.stack([real[:4], real[:4] + 2 / 255], dim=1)) == pytest.approx(2.0, rel=1e-4)
+
+
+def test_the_library_alone_searches_without_any_extra_installed():
+    """``pip install srnam`` without extras: no OpenCV, dlib, gradio, matplotlib, scikit-image or OpenVINO. The library imports, loads the shipped models and searches; the pixel metrics need only torch
+    (metrics.py once imported OpenCV, through srnam.faces, for one constant)."""
+    import subprocess
+    import sys
+
+    extras = ["cv2", "dlib", "face_recognition_models", "gradio", "matplotlib", "skimage", "openvino"]
+    code = (f"import sys; sys.modules.update(dict.fromkeys({extras!r}))  # any import of them now fails\n"
+            "import torch, srnam, srnam.metrics as m\n"
+            "pipe = srnam.SRNAMPipeline.from_pretrained(device='cpu')\n"
+            "out = pipe(torch.rand(3, 16, 16), num_candidates=2, num_steps=2, seed=0)\n"
+            "x = torch.rand(2, 3, 16, 16)\n"
+            "print(len(out.hr_candidates), float(m.psnr(x, x.clamp(0, 0.9)).mean()) > 0)\n"
+            "try:\n    import srnam.photo\nexcept ImportError as err:\n    print(err)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == ["2 True", "finding faces needs OpenCV and dlib: pip install 'srnam[faces]' "
+                                          "(or the project's requirements.txt)"], result.stdout  # a clear hint

@@ -1,4 +1,5 @@
 """Whole photos: finding every face, the batched search, paste-back and the uncertainty map."""
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from srnam import SRNAMPipeline
+from srnam import SRNAMPipeline, SearchSettings
 from srnam.faces import detect_faces, iou
 from srnam.photo import compose, enhance_photo, feather_mask, uncertainty_map
 from srnam.synthetic_crowd import crowd_photo, match
@@ -51,8 +52,8 @@ def _square_mask(shape, face, scale: int) -> np.ndarray:
 def test_enhance_photo_changes_the_faces_only_inside_their_squares(pipe, crowd, align):
     photo, _ = crowd
     calls = []
-    result = enhance_photo(pipe, photo, num_candidates=3, num_steps=4, seed=1, scale=2, align=align,
-                           callback=lambda state: calls.append(tuple(state.l1.shape)))
+    result = enhance_photo(pipe, photo, search=SearchSettings(num_candidates=3, num_steps=4, seed=1), scale=2,
+                           align=align, callback=lambda state: calls.append(tuple(state.l1.shape)))
     assert len(result.faces) == 3 and result.faces_found == 3 and result.choices == [0, 0, 0]
     assert calls == [(3, 3)] * 4  # all faces' candidates in one batch
     assert result.composed.size == (640, 480)
@@ -75,7 +76,7 @@ def test_enhance_photo_changes_the_faces_only_inside_their_squares(pipe, crowd, 
 
 def test_compose_redraws_other_choices_without_searching(pipe, crowd):
     photo, _ = crowd
-    result = enhance_photo(pipe, photo, num_candidates=2, num_steps=2, seed=0, scale=1)
+    result = enhance_photo(pipe, photo, scale=1, search=SearchSettings(num_candidates=2, num_steps=2, seed=0))
     first = compose(result)
     assert np.array_equal(np.asarray(first), np.asarray(result.composed))
     other = compose(result, [1, 0, 1])
@@ -88,7 +89,7 @@ def test_compose_redraws_other_choices_without_searching(pipe, crowd):
 
 def test_a_photo_without_faces_and_the_limits(pipe):
     empty = Image.new("RGB", (100, 80), (90, 120, 150))
-    result = enhance_photo(pipe, empty, num_steps=1, scale=3)
+    result = enhance_photo(pipe, empty, scale=3, search=SearchSettings(num_steps=1))
     assert result.faces == [] and result.composed.size == (300, 240)
     with pytest.raises(ValueError, match="scale must be an integer between 1 and 8"):
         enhance_photo(pipe, empty, scale=9)
@@ -101,10 +102,11 @@ def test_a_photo_without_faces_and_the_limits(pipe):
     ({"min_face": 2.5}, ValueError, "min_face must be an integer at least 1, got 2.5"),
     ({"min_face": True}, ValueError, "min_face must be an integer at least 1, got True"),
     ({"max_faces": 0}, ValueError, "max_faces must be an integer at least 1, got 0"),
-    ({"num_candidates": 0}, ValueError, "num_candidates must be between 1 and 64, got 0"),
-    ({"num_steps": "300"}, TypeError, "num_steps must be an integer, got '300'"),
-    ({"seed": -1}, ValueError, "seed must be between 0 and"),
-    ({"learning_rate": float("nan")}, ValueError, "learning_rate must be a number in"),
+    ({"search": SearchSettings(num_candidates=0)}, ValueError, "num_candidates must be between 1 and 64, got 0"),
+    ({"search": SearchSettings(num_steps="300")}, TypeError, "num_steps must be an integer, got '300'"),
+    ({"search": SearchSettings(seed=-1)}, ValueError, "seed must be between 0 and"),
+    ({"search": SearchSettings(learning_rate=float("nan"))}, ValueError, "learning_rate must be a number in"),
+    ({"search": SearchSettings(optimize_noise="yes")}, TypeError, "optimize_noise must be True or False"),
 ])
 def test_every_argument_is_checked_up_front_even_on_a_photo_without_faces(pipe, arguments, error, message):
     empty = Image.new("RGB", (100, 80), (90, 120, 150))  # no face: the search itself never runs
@@ -113,10 +115,11 @@ def test_every_argument_is_checked_up_front_even_on_a_photo_without_faces(pipe, 
 
 
 def test_max_faces_keeps_the_largest_and_says_how_many_were_found(pipe, crowd):
-    result = enhance_photo(pipe, crowd[0], num_candidates=1, num_steps=1, max_faces=2)
+    result = enhance_photo(pipe, crowd[0], max_faces=2, search=SearchSettings(num_candidates=1, num_steps=1))
     assert len(result.faces) == 2 and result.faces_found == 3
     assert result.limits_applied() == ["3 faces were found; the 2 largest were searched"]
-    large = enhance_photo(pipe, Image.new("RGB", (1920, 1080)), num_steps=1)  # the detector cannot go below 40 px
+    # the detector cannot go below 40 px
+    large = enhance_photo(pipe, Image.new("RGB", (1920, 1080)), search=SearchSettings(num_steps=1))
     assert large.limits_applied() == [
         "faces under 40 px cannot be found in a photo this large (the smallest asked for was 12 px)"]
     widths = [f.box[2] - f.box[0] for f in result.faces]
@@ -181,7 +184,8 @@ def test_too_large_an_enlargement_is_refused_and_the_app_scale_is_lowered():
 def test_result_images_are_the_cli_and_zip_layout_and_follow_the_choices(pipe, crowd):
     from srnam.photo import annotated, result_images
 
-    result = enhance_photo(pipe, crowd[0], num_candidates=2, num_steps=2, seed=0, scale=1, align=False)
+    result = enhance_photo(pipe, crowd[0], search=SearchSettings(num_candidates=2, num_steps=2, seed=0), scale=1,
+                           align=False)
     images = result_images(result, [1, 0, 0])
     assert set(images) == {"composed.png", "faces.png"} | {
         f"face_{n:02d}/{name}" for n in (1, 2, 3) for name in (
@@ -219,12 +223,24 @@ def test_an_aligned_face_is_searched_upright_and_drawn_as_its_turned_square(pipe
     photo = Image.new("RGB", (400, 400), (90, 120, 150))  # room around the face for its turned square
     photo.paste(Image.open(PORTRAITS[0]).convert("RGB").resize((256, 256), Image.Resampling.LANCZOS), (72, 72))
     tilted = photo.rotate(25, resample=Image.Resampling.BICUBIC, fillcolor=(90, 120, 150))
-    result = enhance_photo(pipe, tilted, num_candidates=2, num_steps=2, seed=0, scale=1)
+    result = enhance_photo(pipe, tilted, scale=1, search=SearchSettings(num_candidates=2, num_steps=2, seed=0))
     (found,) = result.faces
     assert found.aligned and found.framing.angle == pytest.approx(25, abs=5)
     drawn = np.abs(np.asarray(annotated(result), np.int16) - np.asarray(tilted, np.int16)).max(-1) > 30
     for corner in found.framing.corners():  # the outline passes through the turned square's corners
         x, y = np.round(corner).astype(int)
         assert drawn[y - 2:y + 3, x - 2:x + 3].any(), corner
-    unaligned = enhance_photo(pipe, tilted, num_candidates=2, num_steps=2, seed=0, scale=1, align=False)
+    unaligned = enhance_photo(pipe, tilted, search=SearchSettings(num_candidates=2, num_steps=2, seed=0), scale=1,
+                              align=False)
     assert not unaligned.faces[0].aligned and unaligned.faces[0].framing is None
+
+
+def test_whole_photos_pass_every_search_setting_on(pipe, crowd):
+    """optimize_noise reaches the search (it was once dropped): with it the camera noise is searched, and the
+    candidates differ from a search with the noise fixed."""
+    photo, _ = crowd
+    settings = SearchSettings(num_candidates=2, num_steps=3, seed=0)
+    fixed = enhance_photo(pipe, photo, search=settings, scale=1)
+    searched = enhance_photo(pipe, photo, search=replace(settings, optimize_noise=True), scale=1)
+    first, second = fixed.faces[0].output, searched.faces[0].output
+    assert first.lr_l1 != second.lr_l1  # were it dropped, the two searches would be bit-identical

@@ -7,7 +7,7 @@ from safetensors.torch import load_file, save_file
 
 from srnam.models import DEGRADATION_CHANNELS, PROGAN_CHANNELS, DegradationDiscriminator, ProGANDiscriminator, \
     ProGANGenerator
-from srnam.nam import latent_search
+from srnam.search import latent_search
 
 ATOL = 1e-4
 

@@ -83,17 +83,22 @@ def test_pt_output_is_the_pil_output_before_rounding(pipe, face):
         pipe(face, num_steps=1, output_type="np")
 
 
-def test_search_index_restores_the_search_order(pipe, face):
-    from srnam.evaluation import SearchOrder
+def test_the_search_method_is_the_latent_search_in_search_order_and_call_sorts_it(pipe, face):
+    from srnam import SearchSettings
     from srnam.images import lr_tensor
-    from srnam.nam import latent_search
+    from srnam.search import latent_search
 
-    out = pipe(face, num_candidates=4, num_steps=3, seed=9, output_type="pt")
+    settings = SearchSettings(num_candidates=4, num_steps=3, seed=9)
+    found = pipe.search(pipe.prepare([face]), settings)  # unsorted: the candidates as the search ran them
     direct = latent_search(pipe.generator, pipe.degradation, lr_tensor(face), num_candidates=4, num_steps=3,
                            generator_rng=torch.Generator().manual_seed(9))
-    order = SearchOrder([out])
-    assert torch.equal(order.l1, direct.l1) and torch.equal(order.loss_history, direct.loss_history)
-    assert torch.equal(order.hr, (direct.hr.clamp(-1, 1) + 1) / 2)
+    assert torch.equal(found.l1, direct.l1) and torch.equal(found.loss_history, direct.loss_history)
+    assert torch.equal(found.hr, direct.hr)
+    out = pipe(face, num_candidates=4, num_steps=3, seed=9, output_type="pt")
+    assert out.search_index == found.l1[0].argsort().tolist() and out.lr_l1 == sorted(found.l1[0].tolist())
+    assert torch.equal(out.hr_candidates, (found.hr[0, out.search_index].clamp(-1, 1) + 1) / 2)
+    with pytest.raises(ValueError, match="num_steps must be between 1 and 10000, got 0"):
+        pipe.search(pipe.prepare([face]), SearchSettings(num_steps=0))  # the door checks what comes through it
 
 
 @pytest.mark.parametrize("kwargs, error, message", [

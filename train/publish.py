@@ -31,6 +31,7 @@ import torch
 from srnam import ModelLoadError, SRNAMPipeline, showcase
 from srnam.jsonfile import dumps
 from srnam.evaluation import load_faces, make_lr_inputs, markdown_table
+from srnam.search import SearchSettings
 from srnam.models import DegradationGenerator, load_generator
 
 
@@ -72,8 +73,7 @@ def examples_section(pipe: SRNAMPipeline, folder: Path, seed: int = 0,
     lr = make_lr_inputs(hr, names, "degradation", pipe.degradation, seed)
     figures = {
         "degradation_examples.png": showcase.degradation_examples(pipe.degradation, hr[:2], seed=seed),
-        "search_examples.png": showcase.search_examples(pipe.generator, pipe.degradation, hr, lr, num_steps=num_steps,
-                                                        seed=seed),
+        "search_examples.png": showcase.search_examples(pipe, hr, lr, SearchSettings(num_steps=num_steps, seed=seed)),
     }
     effect = showcase.noise_effect(pipe.degradation, hr, seed=seed)
     text = f"""## Examples
@@ -108,8 +108,7 @@ def comparison_section(old_folder: Path, pipe: SRNAMPipeline, folder: Path, seed
         "comparison_samples.png": showcase.sample_comparison(dict(zip(labels, (old.generator, pipe.generator))),
                                                              num_samples=8, seed=seed),
         "comparison_search.png": showcase.search_comparison(
-            dict(zip(labels, ((old.generator, old.degradation), (pipe.generator, pipe.degradation)))), hr, lr,
-            num_steps=num_steps, seed=seed),
+            dict(zip(labels, (old, pipe))), hr, lr, SearchSettings(num_steps=num_steps, seed=seed)),
     }
     text = f"""## Before and after
 

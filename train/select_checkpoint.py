@@ -37,6 +37,7 @@ from srnam import SRNAMPipeline
 from srnam import metrics
 from srnam.jsonfile import dumps, write_json
 from srnam.evaluation import RealismReference, evaluate, load_faces
+from srnam.search import SearchSettings
 from srnam.models import DegradationGenerator, load_generator
 from srnam.training.run import find_model_folder
 
@@ -129,8 +130,9 @@ def main(argv=None) -> int:
         reference = RealismReference.from_faces(metrics.FaceAnalyser(), faces, args.reference_limit)  # once
     for name in todo:
         pipe = SRNAMPipeline(load_generator(candidates[name]), degradation)
-        results = evaluate(pipe, names, hr, lr_source="degradation", num_candidates=args.candidates,
-                           num_steps=args.steps, batch_faces=8, faceness_samples=args.faceness, reference=reference)
+        results = evaluate(pipe, names, hr, lr_source="degradation",
+                           search=SearchSettings(args.candidates, args.steps, seed=0), batch_faces=8,
+                           faceness_samples=args.faceness, reference=reference)
         summary, samples = results["summary"], results.get("faceness", {})
         srnam = summary["srnam"]
         table[name] = {

@@ -6,8 +6,9 @@ import math
 import sys
 
 from ..errors import SRNAMError
-from ..nam import DEFAULT_LEARNING_RATE
-from ..pipeline import DEFAULT_CHECKPOINT, MAX_CANDIDATES, MAX_LEARNING_RATE, MAX_STEPS
+from ..search import (DEFAULT_LEARNING_RATE, DEFAULT_NOISE_LEARNING_RATE, MAX_CANDIDATES, MAX_LEARNING_RATE, MAX_STEPS,
+                   SearchSettings)
+from ..pipeline import DEFAULT_CHECKPOINT
 
 # Exit codes of every command: 0 done, 1 the operation (or some inputs) failed, 2 the arguments cannot work
 # (bad option, nothing matched, model missing or not loadable).
@@ -57,6 +58,14 @@ def add_search_options(parser: argparse.ArgumentParser, candidates: int, steps: 
                         help=f"search steps (default {steps})")
     parser.add_argument("--lr", "--learning-rate", dest="learning_rate", type=learning_rate,
                         default=DEFAULT_LEARNING_RATE, help=f"Adam learning rate (default {DEFAULT_LEARNING_RATE})")
+
+
+def search_settings(args: argparse.Namespace, seed: int | None = None) -> SearchSettings:
+    """The :class:`SearchSettings` of :func:`add_search_options`'s arguments (and ``--optimize-noise`` and
+    ``--noise-lr`` where a command has them)."""
+    return SearchSettings(args.candidates, args.steps, args.learning_rate, seed,
+                          optimize_noise=getattr(args, "optimize_noise", False),
+                          noise_learning_rate=getattr(args, "noise_lr", DEFAULT_NOISE_LEARNING_RATE))
 
 
 def model_location(model: str | None) -> str:

@@ -12,8 +12,9 @@ from ..evaluation import (CROPS, DEFAULT_BATCH_FACES, DEFAULT_FACENESS_SAMPLES, 
 from ..evaluation import __doc__ as EVALUATION_DOC
 from ..pipeline import DEFAULT_CHECKPOINT, SRNAMPipeline
 from ..pose import MAX_ROTATION, Pose, framing_summary
-from ..nam import DEFAULT_NOISE_LEARNING_RATE
-from .common import OK, USAGE, add_model_option, add_search_options, int_between, learning_rate, report_error
+from ..search import DEFAULT_NOISE_LEARNING_RATE
+from .common import (OK, USAGE, add_model_option, add_search_options, int_between, learning_rate, report_error,
+                     search_settings)
 
 
 def add_parser(subparsers) -> None:
@@ -104,11 +105,9 @@ def run(args: argparse.Namespace) -> int:
                 "reference": None if args.reference is None else str(args.reference),
                 "reference_limit": args.reference_limit, "optimize_noise": args.optimize_noise,
                 "noise_learning_rate": args.noise_lr}
-    results = evaluate(pipe, names, hr, lr_source=args.lr_source, num_candidates=args.candidates,
-                       num_steps=args.steps, seed=args.seed, batch_faces=args.batch_faces,
-                       learning_rate=args.learning_rate, faceness_samples=args.faceness, reference=reference,
-                       reference_faces=args.reference_limit, optimize_noise=args.optimize_noise,
-                       noise_learning_rate=args.noise_lr)
+    results = evaluate(pipe, names, hr, lr_source=args.lr_source, search=search_settings(args, args.seed),
+                       batch_faces=args.batch_faces, faceness_samples=args.faceness, reference=reference,
+                       reference_faces=args.reference_limit)
     results = {"srnam_version": __version__, "settings": settings, "skipped": skipped, **results}
     if not pose.upright:
         results["framing"] = framing_summary(framing, pose)

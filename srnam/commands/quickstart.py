@@ -20,7 +20,8 @@ from ..images import open_image, pil_to_tensor, tensor_to_pil
 from ..lr_input import simulate_camera
 from ..metrics import psnr, round_to_8bit, to_unit_range
 from ..pipeline import SRNAMPipeline
-from .common import OK, USAGE, UsageError, add_model_option, add_search_options, model_location, report_error
+from .common import (OK, USAGE, UsageError, add_model_option, add_search_options, model_location, report_error,
+                     search_settings)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "demo" / "examples" / "dev_00001.jpg"
 
@@ -58,8 +59,7 @@ def run(args: argparse.Namespace) -> int:
                   + " ".join(f"{v:.3f}" for v in state.l1[0].tolist()))
 
     start = time.perf_counter()
-    out = pipe(lr, num_candidates=args.candidates, num_steps=args.steps, seed=args.seed,
-               learning_rate=args.learning_rate, callback=report, output_type="pt")
+    (out,) = pipe.run([lr], search_settings(args, args.seed), report, output_type="pt")
     seconds = time.perf_counter() - start
     bicubic = pil_to_tensor(lr.resize((64, 64), Image.Resampling.BICUBIC))
     scores = psnr(round_to_8bit(out.hr_candidates), to_unit_range(truth)).tolist()  # [K] from [K, 3, 64, 64]

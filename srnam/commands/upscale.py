@@ -51,7 +51,7 @@ from ..photo import MAX_SCALE, PhotoResult, candidate_files, enhance_photo, face
 from ..pipeline import DEFAULT_CHECKPOINT, SRNAMOutput, SRNAMPipeline
 from ..seeds import image_seed
 from .common import (FAILED, OK, USAGE, UsageError, add_model_option, add_search_options, int_between, model_location,
-                     report_error)
+                     report_error, search_settings)
 
 # Files a folder is searched for (explicit files and glob matches are taken whatever their name).
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
@@ -224,8 +224,7 @@ def upscale_one(job: Job, pipe: SRNAMPipeline, args: argparse.Namespace, state: 
                               "or --lr-mode as-is if the image is already a face crop)")
         search_start = time.perf_counter()
         with _step_bar(args.steps, show_steps) as progress:
-            out = pipe(lr.lr, num_candidates=args.candidates, num_steps=args.steps, seed=seed,
-                       learning_rate=args.learning_rate, callback=progress)
+            (out,) = pipe.run([lr.lr], search_settings(args, seed), progress)
         save_results(job, out, lr.reference, start, {
             **_common_info(job, args, seed, pipe, state), "lr_mode": lr.mode, "face_found": lr.face_found,
             **_framing_info(lr.framing),
@@ -278,9 +277,8 @@ def upscale_photo(job: Job, pipe: SRNAMPipeline, args: argparse.Namespace, state
     lr_mode = "degrade" if args.lr_mode == "auto" else args.lr_mode
     search_start = time.perf_counter()
     with _step_bar(args.steps, show_steps) as progress:
-        result = enhance_photo(pipe, job.path, num_candidates=args.candidates, num_steps=args.steps, seed=seed,
-                               scale=args.scale, min_face=args.min_face, max_faces=args.max_faces, lr_mode=lr_mode,
-                               learning_rate=args.learning_rate, callback=progress)
+        result = enhance_photo(pipe, job.path, search=search_settings(args, seed), scale=args.scale,
+                               min_face=args.min_face, max_faces=args.max_faces, lr_mode=lr_mode, callback=progress)
     if not result.faces and not args.allow_no_face:
         raise NoFaceError(f"no face found (faces of {result.smallest_face} px and more were looked for; pass "
                           f"--allow-no-face to write the enlarged photo anyway)")

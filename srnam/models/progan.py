@@ -47,7 +47,7 @@ class ProGANGenerator(HubModel):
         self.num_stages = len(self.channels)
         self.resolution = 4 * 2 ** (self.num_stages - 1)
         c0 = self.channels[0]
-        # Pixel norm on z: G depends only on the direction of z (see srnam.nam).
+        # Pixel norm on z: G depends only on the direction of z (see srnam.search).
         self.latent_norm = PixelNorm()
         # gain sqrt(2)/4: the 4×4 map is 16 outputs per channel (official implementation).
         self.input = EqualizedLinear(latent_size, c0 * 16, gain=math.sqrt(2) / 4)

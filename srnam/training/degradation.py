@@ -32,7 +32,9 @@ from tqdm import tqdm
 from ..camera_realism import camera_fd, noise_spread
 from ..data import load_image_folder
 from ..grid import image_grid
+from ..images import from_uint8
 from ..models import DEGRADATION_CHANNELS, DegradationDiscriminator, DegradationGenerator
+from ..models.eval_mode import eval_mode
 from .losses import gradient_penalty, load_vgg_loss
 from .run import EMA, RunConfig, TrainingRun, epoch_batch_indices, find_model_folder
 
@@ -179,14 +181,14 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
     shown = ema.model if ema else generator  # what the samples, the figures, the snapshots and the export are of
     if resume:
         run.resume()
-    fixed_hr = hr_images[:6].float() / 127.5 - 1  # samples: 6 faces × 4 noise vectors
+    fixed_hr = from_uint8(hr_images[:6])  # samples: 6 faces × 4 noise vectors
     fixed_noise = torch.randn(4, config.noise_size, generator=torch.Generator().manual_seed(config.seed))
     realism = CameraRealism(hr_images, lr_images, config) if config.eval_faces and run.is_main else None
     loss = DegradationLoss(config, generator, critic, vgg)
 
     def batch(images: torch.Tensor, salt: int) -> torch.Tensor:
         index = epoch_batch_indices(run.state.images_seen, config.batch_size, len(images), config.seed + salt)
-        return images[run.rank_slice(index)].to(run.device).float() / 127.5 - 1
+        return from_uint8(images[run.rank_slice(index)].to(run.device))
 
     def critic_update(rng: torch.Generator) -> dict:
         hr, real_lr = batch(hr_images, 0), batch(lr_images, 1)
@@ -270,7 +272,7 @@ class CameraRealism:
             raise ValueError(f"eval_faces needs at least 2 HR faces and 4 LR photos, got {len(hr_images)} and "
                              f"{len(lr_images)} (pass --eval-faces 0 to switch the figures off)")
         unit = lambda u8: u8.float() / 255  # noqa: E731  uint8 → [0, 1]
-        self.hr = hr_images[-n:].float() / 127.5 - 1  # [n, 3, 64, 64] in [-1, 1]
+        self.hr = from_uint8(hr_images[-n:])  # [n, 3, 64, 64] in [-1, 1]
         self.lr, floor = unit(lr_images[:n]), unit(lr_images[n:2 * n])
         self.noise = torch.randn(n, config.noise_size, generator=torch.Generator().manual_seed(config.seed + 1))
         self.spread_noise = torch.randn(5, config.noise_size, generator=torch.Generator().manual_seed(config.seed + 2))
@@ -280,14 +282,12 @@ class CameraRealism:
 
     @torch.no_grad()
     def __call__(self, generator: DegradationGenerator) -> dict:
-        was_training = generator.training
-        generator.eval()
         device = next(generator.parameters()).device
-        lr = generator(self.hr.to(device), self.noise.to(device)).cpu().clamp(-1, 1) * 0.5 + 0.5
         faces = self.hr[:64].to(device)
-        per_face = torch.stack([generator(faces, n.expand(len(faces), -1).to(device)) for n in self.spread_noise],
-                               dim=1).cpu().clamp(-1, 1) * 0.5 + 0.5  # [F, 5, 3, 16, 16]
-        generator.train(was_training)
+        with eval_mode(generator):
+            lr = generator(self.hr.to(device), self.noise.to(device)).cpu().clamp(-1, 1) * 0.5 + 0.5
+            per_face = torch.stack([generator(faces, n.expand(len(faces), -1).to(device))  # [F, 5, 3, 16, 16]
+                                    for n in self.spread_noise], dim=1).cpu().clamp(-1, 1) * 0.5 + 0.5
         return {"camera_fd": round(camera_fd(lr, self.lr), 4), **self.baselines,
                 "noise_spread": round(noise_spread(per_face), 3)}
 
@@ -295,13 +295,11 @@ class CameraRealism:
 @torch.no_grad()
 def save_samples(generator: DegradationGenerator, hr: torch.Tensor, noise: torch.Tensor, path: Path) -> None:
     """One row per face: the HR face, then its LR image under each noise vector (enlarged, unsmoothed)."""
-    was_training = generator.training
-    generator.eval()
     device = next(generator.parameters()).device
     hr = hr.to(device)
     rows = []
-    for face in hr:
-        lr = generator(face.expand(len(noise), -1, -1, -1), noise.to(device))  # [4, 3, 16, 16]
-        rows.append(torch.cat([face[None], F.interpolate(lr, size=hr.shape[-1], mode="nearest")]))
+    with eval_mode(generator):
+        for face in hr:
+            lr = generator(face.expand(len(noise), -1, -1, -1), noise.to(device))  # [4, 3, 16, 16]
+            rows.append(torch.cat([face[None], F.interpolate(lr, size=hr.shape[-1], mode="nearest")]))
     image_grid(torch.cat(rows), columns=len(noise) + 1).save(path)
-    generator.train(was_training)

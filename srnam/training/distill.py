@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..grid import image_grid
+from ..images import from_uint8
 from ..models import PROGAN_CHANNELS, STYLE_CHANNELS, ProGANDiscriminator, StyleStudentGenerator, load_generator
 from .progan import ProGANConfig, ProGANLoss, pyramid_l1
 from .run import EMA, RunConfig, TrainingRun, find_model_folder
@@ -122,10 +123,10 @@ class PairPool:
 
     def batch(self, size: int, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         index = torch.randint(self.held_out, len(self.z), (size,), generator=rng)
-        return self.z[index], self.faces[index].float() / 127.5 - 1
+        return self.z[index], from_uint8(self.faces[index])
 
     def held_out_pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.z[:self.held_out], self.faces[:self.held_out].float() / 127.5 - 1
+        return self.z[:self.held_out], from_uint8(self.faces[:self.held_out])
 
 
 class DistillLoss:

@@ -40,8 +40,9 @@ from tqdm import tqdm
 
 from ..data import ImageFolderDataset
 from ..grid import image_grid
+from ..images import from_uint8
 from ..models import PROGAN_CHANNELS, ProGANDiscriminator, ProGANGenerator
-from ..nam import project_to_sphere
+from ..search import project_to_sphere
 from .augment import diff_augment, parse_policy, xflip
 from .losses import gradient_penalty
 from .precision import PRECISIONS, resolve_precision
@@ -428,7 +429,7 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
             opt_d.state.clear()  # (the paired latents' optimiser keeps its: they are not tied to a stage)
         run.state.stage, run.state.alpha = stage, alpha
         index = run.rank_slice(epoch_batch_indices(run.state.images_seen, batch, len(images), config.seed))
-        real = stage_images(images[index].to(run.device).float() / 127.5 - 1, stage, alpha)
+        real = stage_images(from_uint8(images[index].to(run.device)), stage, alpha)
         rng = run.step_generator()
         n = real.shape[0]
         run.local_images += n

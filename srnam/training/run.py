@@ -39,6 +39,7 @@ from torch import nn
 
 from ..errors import ModelLoadError, SRNAMError
 from ..jsonfile import dumps, write_json
+from ..models.eval_mode import eval_mode
 
 
 KEEP_CHECKPOINTS = 2
@@ -334,9 +335,8 @@ class TrainingRun:
         """Save ``model`` to ``folder/<part>/`` in the pipeline's layout, with ``<part>_training.json`` (steps,
         images, wall time, hardware) beside it. Only the main process writes."""
         if self.is_main:
-            was_training = model.training
-            model.eval().save_pretrained(folder / part)
-            model.train(was_training)
+            with eval_mode(model):
+                model.save_pretrained(folder / part)
             write_json(folder / f"{part}_training.json",
                        {"steps": self.state.step, "images_seen": self.state.images_seen,
                         "wall_seconds": round(self.wall_seconds()), "processes": self.world,

@@ -24,6 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import ModelLoadError
+from ..images import to_uint8
 from ..models.style_student import StyleMapping
 from ..models.teacher import MobileStyleGANTeacher, corpus_crop, teacher_files
 
@@ -40,7 +41,7 @@ def shard_latents(seed: int, index: int, size: int) -> torch.Tensor:
 
 
 def to_uint8(faces: torch.Tensor) -> torch.Tensor:
-    return ((faces.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return to_uint8(faces)
 
 
 class TeacherFaces:

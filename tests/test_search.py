@@ -3,7 +3,7 @@ import threading
 import pytest
 import torch
 
-from srnam.nam import DEFAULT_NOISE_LEARNING_RATE, _ExactCudaMath, latent_search, project_to_sphere
+from srnam.search import DEFAULT_NOISE_LEARNING_RATE, _ExactCudaMath, latent_search, project_to_sphere
 
 
 def _target(generator, degradation, seed=123):
@@ -11,6 +11,11 @@ def _target(generator, degradation, seed=123):
     with torch.no_grad():
         z = torch.randn(2, generator.latent_size, generator=rng)
         return degradation(generator(z), torch.randn(2, degradation.noise_size, generator=rng))  # [2, 3, 16, 16]
+
+
+def _seeded(generator, degradation, target, seed, **options):
+    """latent_search with its starting points drawn from ``seed``."""
+    return latent_search(generator, degradation, target, generator_rng=torch.Generator().manual_seed(seed), **options)
 
 
 def test_search_fits_a_reachable_target(tiny_models):
@@ -37,10 +42,7 @@ def test_search_is_deterministic_for_a_seed(tiny_models):
     generator, degradation = tiny_models
     target = _target(generator, degradation)
 
-    def run(seed):
-        return latent_search(generator, degradation, target, num_candidates=3, num_steps=20, generator_rng=torch.Generator().manual_seed(seed))
-
-    a, b, c = run(7), run(7), run(8)
+    a, b, c = (_seeded(generator, degradation, target, seed, num_candidates=3, num_steps=20) for seed in (7, 7, 8))
     assert torch.equal(a.hr, b.hr) and torch.equal(a.lr, b.lr) and torch.equal(a.loss_history, b.loss_history)
     assert not torch.equal(a.hr, c.hr)
 
@@ -119,7 +121,7 @@ def test_concurrent_searches_share_models_safely(tiny_models):
     target = _target(generator, degradation)
 
     def run(seed):
-        return latent_search(generator, degradation, target, num_candidates=2, num_steps=8, generator_rng=torch.Generator().manual_seed(seed))
+        return _seeded(generator, degradation, target, seed, num_candidates=2, num_steps=8)
 
     expected = [run(seed) for seed in range(3)]
     results = {}
@@ -199,3 +201,12 @@ def test_noise_learning_rate_sets_the_noise_step_alone(tiny_models):
     assert (moved["slow"] < 0.01).all() and (moved["fast"] > moved["default"]).all(), moved
     with pytest.raises(ValueError, match="noise_learning_rate must be > 0, got 0.0"):
         latent_search(generator, degradation, target, num_steps=1, optimize_noise=True, noise_learning_rate=0.0)
+
+
+def test_the_old_module_name_is_the_search_module_itself():
+    import srnam.nam
+    import srnam.search
+    from srnam.nam import SearchSettings, latent_search
+
+    assert srnam.nam is srnam.search and latent_search is srnam.search.latent_search
+    assert SearchSettings is srnam.search.SearchSettings
