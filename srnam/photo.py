@@ -22,6 +22,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from .alignment import Similarity, align_face, aligned_crop
+from .checks import check_int
 from .faces import Box, crop_padded, detect_faces, framing_from_detection, smallest_findable_face
 from .grid import candidate_grid
 from .images import ImageInput, open_image
@@ -102,11 +103,9 @@ def enhance_photo(pipe: SRNAMPipeline, photo: ImageInput, *, search: SearchSetti
         raise ValueError(f"lr_mode must be one of {', '.join(PHOTO_LR_MODES)}, got {lr_mode!r}")
     if not isinstance(align, bool):
         raise ValueError(f"align must be True or False, got {align!r}")
-    for name, value, low, high in (("scale", scale, 1, MAX_SCALE), ("max_faces", max_faces, 1, None),
-                                   ("min_face", min_face, 1, None)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
-            within = f"between {low} and {high}" if high else f"at least {low}"
-            raise ValueError(f"{name} must be an integer {within}, got {value!r}")
+    check_int("scale", scale, 1, MAX_SCALE)
+    check_int("max_faces", max_faces, 1)
+    check_int("min_face", min_face, 1)
     image = open_image(photo, square=False)
     check_scale(image.size, scale)
     found = detect_faces(image, min_face)

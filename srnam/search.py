@@ -19,7 +19,6 @@ explains the input: a blurrier or noisier camera, instead of a different face.
 """
 from __future__ import annotations
 
-import math
 import secrets
 import threading
 from dataclasses import dataclass, replace
@@ -28,6 +27,7 @@ from typing import Callable, Literal
 import torch
 from torch import nn
 
+from .checks import check_int, check_rate
 from .models.eval_mode import eval_mode
 
 # Chosen with benchmarks/latent_handling.py (README). Adam's other settings are its defaults; its default
@@ -63,19 +63,16 @@ class SearchSettings:
     def checked(self) -> "SearchSettings":
         """These settings, checked (a ``TypeError`` or ``ValueError`` naming the field), with a seed drawn at
         random when there is none."""
-        _check_int("num_candidates", self.num_candidates, 1, MAX_CANDIDATES)
-        _check_int("num_steps", self.num_steps, 1, MAX_STEPS)
-        for name in ("learning_rate", "noise_learning_rate"):
-            rate = getattr(self, name)
-            if not (isinstance(rate, (int, float)) and not isinstance(rate, bool)
-                    and math.isfinite(rate) and 0 < rate <= MAX_LEARNING_RATE):
-                raise ValueError(f"{name} must be a number in (0, {MAX_LEARNING_RATE:g}], got {rate!r}")
+        check_int("num_candidates", self.num_candidates, 1, MAX_CANDIDATES)
+        check_int("num_steps", self.num_steps, 1, MAX_STEPS)
+        check_rate("learning_rate", self.learning_rate, MAX_LEARNING_RATE)
+        check_rate("noise_learning_rate", self.noise_learning_rate, MAX_LEARNING_RATE)
         if not isinstance(self.optimize_noise, bool):
             raise TypeError(f"optimize_noise must be True or False, got {self.optimize_noise!r}")
         if self.latent_space not in LATENT_SPACES:
             raise ValueError(f"latent_space must be one of {', '.join(LATENT_SPACES)}, got {self.latent_space!r}")
         seed = secrets.randbelow(2**31) if self.seed is None else self.seed
-        _check_int("seed", seed, 0, 2**63 - 1)
+        check_int("seed", seed, 0, 2**63 - 1)
         return replace(self, seed=seed)
 
     def options(self) -> dict:
@@ -85,13 +82,6 @@ class SearchSettings:
                 "learning_rate": self.learning_rate, "optimize_noise": self.optimize_noise,
                 "noise_learning_rate": self.noise_learning_rate, "latent_space": self.latent_space,
                 "generator_rng": torch.Generator().manual_seed(self.seed)}
-
-
-def _check_int(name: str, value, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
 
 
 @dataclass

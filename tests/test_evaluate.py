@@ -270,7 +270,7 @@ def test_evaluate_align_and_rotate_options_record_the_framing(model, tmp_path, c
     assert "Framing:" not in capsys.readouterr().out  # the long-standing default is unchanged
     with pytest.raises(SystemExit) as exit_info:
         main(["evaluate", str(FACES), "--rotate", "40,10"])
-    assert exit_info.value.code == 2 and "must be 0 <= MIN <= MAX <= 90 degrees, got '40,10'" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "rotate must be two angles 0 <= smallest <= largest <= 90 degrees, got 40, 10" in capsys.readouterr().err
     assert main(["evaluate", "--real", "astronaut", "--rotate", "10,20", "--model", model]) == 2
     assert "--rotate tilts corpus portraits" in capsys.readouterr().err
 

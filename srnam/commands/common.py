@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
+from ..checks import check_int, check_rate
 from ..errors import SRNAMError
 from ..search import (DEFAULT_LEARNING_RATE, DEFAULT_NOISE_LEARNING_RATE, MAX_CANDIDATES, MAX_LEARNING_RATE, MAX_STEPS,
                    SearchSettings)
@@ -30,20 +30,22 @@ def report_error(command: str, message) -> None:
 def int_between(low: int, high: int):
     """An argparse type: an integer in [low, high]."""
     def parse(text: str) -> int:
-        value = int(text)
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
-        return value
+        value = int(text)  # not an integer: argparse's own "invalid integer value"
+        try:
+            return check_int(None, value, low, high)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
     parse.__name__ = "integer"  # argparse names the type in its "invalid integer value" message
     return parse
 
 
 def learning_rate(text: str) -> float:
     """An argparse type: a learning rate, a number in (0, MAX_LEARNING_RATE]."""
-    value = float(text)
-    if not (math.isfinite(value) and 0 < value <= MAX_LEARNING_RATE):
-        raise argparse.ArgumentTypeError(f"must be a number in (0, {MAX_LEARNING_RATE:g}], got {text}")
-    return value
+    value = float(text)  # not a number: argparse's own "invalid learning_rate value"
+    try:
+        return check_rate(None, value, MAX_LEARNING_RATE)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def add_model_option(parser: argparse.ArgumentParser) -> None:

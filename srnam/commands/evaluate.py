@@ -11,7 +11,7 @@ from ..evaluation import (CROPS, DEFAULT_BATCH_FACES, DEFAULT_FACENESS_SAMPLES, 
                           REAL_FACE_SETS, evaluate, load_faces, load_real_faces, markdown_table, write_outputs)
 from ..evaluation import __doc__ as EVALUATION_DOC
 from ..pipeline import DEFAULT_CHECKPOINT, SRNAMPipeline
-from ..pose import MAX_ROTATION, Pose, framing_summary
+from ..pose import Pose, framing_summary
 from ..search import DEFAULT_NOISE_LEARNING_RATE
 from .common import (OK, USAGE, add_model_option, add_search_options, int_between, learning_rate, report_error,
                      search_settings)
@@ -67,14 +67,15 @@ def add_parser(subparsers) -> None:
 
 
 def angle_range(text: str) -> tuple[float, float]:
-    """``MIN,MAX`` in degrees, 0 <= MIN <= MAX <= 90 (argparse type)."""
+    """``MIN,MAX`` in degrees, as ``srnam.pose.Pose`` takes them (argparse type)."""
     try:
         low, high = (float(part) for part in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be two angles in degrees, MIN,MAX (e.g. 10,40), got {text!r}") from None
-    if not 0 <= low <= high <= MAX_ROTATION:
-        raise argparse.ArgumentTypeError(f"must be 0 <= MIN <= MAX <= {MAX_ROTATION:g} degrees, got {text!r}")
-    return low, high
+    try:
+        return Pose(rotate=(low, high)).rotate  # the pose's own check
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def run(args: argparse.Namespace) -> int:
