@@ -113,3 +113,17 @@ def test_search_convergence_prints_the_fit_per_mark_beside_the_truths():
         assert mean_5 > mean_1, rows[name]  # four Adam steps at the default learning rate fit the input better
     truth = rows["ground truth (any step)"]
     assert truth[0] == truth[1] and 10 < float(truth[0][0]) <= float(truth[0][1]) < 60
+
+
+def test_real_face_detection_finds_the_real_faces_upright_and_tilted():
+    import pytest
+
+    pytest.importorskip("skimage", reason="the real photos come with scikit-image and matplotlib (the metrics extra)")
+    out = _run("real_face_detection.py", "--angles", "0,30")
+    rows = {tuple(line.split()[:2]): line.split()[2:] for line in out.splitlines()
+            if line.split()[:1] and line.split()[0] in ("astronaut", "grace_hopper", "cameraman")}
+    assert set(rows) == {(name, angle) for name in ("astronaut", "grace_hopper", "cameraman") for angle in ("0", "30")}
+    for name in ("astronaut", "grace_hopper"):  # frontal faces: found upright and tilted, and turned back
+        upright, turned = rows[(name, "0")], rows[(name, "30")]
+        assert upright[1] == turned[1] == "yes" and abs(float(turned[2].rstrip("°")) - 30) < 5, (upright, turned)
+    assert re.search(r"face tab found \d+ of 6", out)

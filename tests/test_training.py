@@ -486,7 +486,7 @@ def test_saving_the_same_step_twice_keeps_a_complete_checkpoint(tmp_path):
 
     run = TrainingRun(tmp_path / "run", {})
     model = torch.nn.Linear(2, 2)
-    run.register(model)
+    run.register(model=model)
     run.state.step = 5
     first = run.save_checkpoint()
     with torch.no_grad():

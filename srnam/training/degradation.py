@@ -194,11 +194,7 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
         hr, real_lr = batch(hr_images, 0), batch(lr_images, 1)
         run.state.images_seen += config.batch_size
         terms = loss.critic_step(hr, real_lr, rng)
-        run.check_finite(loss_c=terms["loss_c"])
-        opt_c.zero_grad(set_to_none=True)
-        terms["loss_c"].backward()
-        run.average_gradients(critic)
-        opt_c.step()
+        run.descend(terms, "loss_c", (critic,), opt_c)
         return terms
 
     bar = tqdm(total=config.num_steps, initial=run.state.step, unit="step", disable=not run.is_main,
@@ -219,11 +215,7 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
         run.state.images_seen += config.batch_size
         run.local_images += hr.shape[0]
         terms = loss.generator_step(hr, rng)
-        run.check_finite(loss_g=terms["loss_g"])
-        opt_g.zero_grad(set_to_none=True)
-        terms["loss_g"].backward()
-        run.average_gradients(generator)
-        opt_g.step()
+        run.descend(terms, "loss_g", (generator,), opt_g)
         if ema:
             ema.update(generator, run.state.step)
 

@@ -210,19 +210,11 @@ def train(pairs_dir: Path | None, out_dir: Path, config: DistillConfig, resume: 
         fake = student(z)
         if critic is not None:
             critic_terms = loss.critic_step(target, fake, rng, run.state.step)
-            run.check_finite(loss_d=critic_terms["loss_d"])
-            opt_d.zero_grad(set_to_none=True)
-            critic_terms["loss_d"].backward()
-            run.average_gradients(critic)
-            opt_d.step()
+            run.descend(critic_terms, "loss_d", (critic,), opt_d)
         terms = loss.student_step(fake, target, rng)
         if critic is not None:
             terms.update(critic_terms)
-        run.check_finite(loss=terms["loss"])
-        optimizer.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        run.average_gradients(student)
-        optimizer.step()
+        run.descend(terms, "loss", (student,), optimizer)
         ema.update(student, run.state.step)
         run.local_images += z.shape[0]
         run.state.step += 1

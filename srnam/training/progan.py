@@ -204,9 +204,9 @@ class PairedLatents:
         """What a checkpoint must hold of the learned latents, by name (none when they are fixed)."""
         return {"latent_codes": self.codes, "latent_optimizer": self.optimizer} if self.codes is not None else {}
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:  # an optimiser's interface (TrainingRun.descend)
         if self.optimizer is not None:
-            self.optimizer.zero_grad(set_to_none=True)
+            self.optimizer.zero_grad(set_to_none=set_to_none)
 
     def step(self) -> None:
         if self.optimizer is not None:
@@ -439,19 +439,9 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
         fake = loss.generator_fakes(z, stage, alpha) if (config.gan_weight or teacher is not None) else None
         if config.gan_weight:
             terms = loss.critic_step(real, fake, stage, alpha, rng, run.state.step)
-            run.check_finite(loss_d=terms["loss_d"])
-            opt_d.zero_grad(set_to_none=True)
-            terms["loss_d"].backward()
-            run.average_gradients(critic)
-            opt_d.step()
+            run.descend(terms, "loss_d", (critic,), opt_d)
         terms.update(loss.generator_step(fake, z, real, index, stage, alpha, rng))
-        run.check_finite(loss_g=terms["loss_g"])
-        opt_g.zero_grad(set_to_none=True)
-        paired.zero_grad()
-        terms["loss_g"].backward()
-        run.average_gradients(generator, *paired.modules())
-        opt_g.step()
-        paired.step()
+        run.descend(terms, "loss_g", (generator, *paired.modules()), opt_g, paired)
         ema.update(generator, run.state.step)
 
         run.state.step += 1

@@ -383,6 +383,18 @@ class TrainingRun:
         """A generator seeded by (step, rank, salt): random draws that are reproduced exactly on resume."""
         return torch.Generator().manual_seed(((self.state.step * 1009 + self.rank) * 7919 + salt) % 2**63)
 
+    def descend(self, terms: dict, loss: str, modules: tuple[nn.Module, ...], *optimizers) -> None:
+        """One phase's optimiser step on ``terms[loss]``, as every trainer takes it: refuse a non-finite loss (the
+        run stops at its last complete checkpoint), clear the optimisers' gradients, backpropagate, average the
+        gradients of ``modules`` over the processes, step every optimiser (in the order given)."""
+        self.check_finite(**{loss: terms[loss]})
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        terms[loss].backward()
+        self.average_gradients(*modules)
+        for optimizer in optimizers:
+            optimizer.step()
+
     # ------------------------------------------------------------------ logging
     def check_finite(self, **losses: torch.Tensor) -> None:
         bad = {k: v.item() for k, v in losses.items() if not math.isfinite(v.item())}

@@ -40,10 +40,6 @@ def shard_latents(seed: int, index: int, size: int) -> torch.Tensor:
     return torch.randn(size, 512, generator=torch.Generator().manual_seed(seed * 1_000_003 + index))
 
 
-def to_uint8(faces: torch.Tensor) -> torch.Tensor:
-    return to_uint8(faces)
-
-
 class TeacherFaces:
     """z [N, 512] → the teacher's 64×64 corpus faces in [-1, 1], by OpenVINO (CPU) or the torch teacher."""
 
