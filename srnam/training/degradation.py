@@ -72,6 +72,13 @@ class DegradationConfig(RunConfig):
     sample_every: int = 200  # also when the realism figures are logged: a multiple of log_every
     checkpoint_every: int = 200
 
+    def validate(self) -> None:
+        if self.pixel_size != 64 and 16 % self.pixel_size:
+            raise ValueError(f"pixel_size must be 64 (the HR size) or divide the LR size 16, got {self.pixel_size}")
+        if self.eval_faces and self.sample_every % self.log_every:
+            raise ValueError(f"the realism figures are logged with the losses: sample_every ({self.sample_every}) "
+                             f"must be a multiple of log_every ({self.log_every})")
+
 
 DEGRADATION_CONFIGS = {
     "default": DegradationConfig(),
@@ -150,17 +157,13 @@ class DegradationLoss:
 def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, resume: bool = False,
           max_steps: int | None = None, max_minutes: float | None = None,
           vgg_weights: Path | None = None) -> TrainingRun:
+    config.validate()
     vgg = load_vgg_loss(vgg_weights) if config.delta > 0 else None
     if vgg is None and config.delta > 0:
         config = dataclasses.replace(config, delta=0.0)
     run = TrainingRun(out_dir, {"trainer": "degradation", "hr_data": str(hr_dir), "lr_data": str(lr_dir),
                                 **dataclasses.asdict(config)})
     run.print(f"perceptual term: {'VGG-19 relu3_4, delta=' + str(config.delta) if vgg else 'off (delta=0)'}")
-    if config.pixel_size != 64 and 16 % config.pixel_size:
-        raise ValueError(f"pixel_size must be 64 (the HR size) or divide the LR size 16, got {config.pixel_size}")
-    if config.eval_faces and config.sample_every % config.log_every:
-        raise ValueError(f"the realism figures are logged with the losses: sample_every ({config.sample_every}) "
-                         f"must be a multiple of log_every ({config.log_every})")
     if config.batch_size % run.world:
         raise ValueError(f"batch size {config.batch_size} is not divisible by the {run.world} processes")
     hr_images = load_image_folder(hr_dir, 64)  # [N, 3, 64, 64] uint8

@@ -65,6 +65,10 @@ class DistillConfig(RunConfig):
     diffaugment: str = "color,translation"
     init_critic: str = ""  # start the critic from this folder (a snapshot's or export's critic/); "": fresh
 
+    def validate(self) -> None:
+        if self.pair_source not in ("cache", "on-the-fly"):
+            raise ValueError(f"pair_source must be 'cache' or 'on-the-fly', got {self.pair_source!r}")
+
 
 DISTILL_CONFIGS = {
     "cpu": DistillConfig(),  # batch 8, pairs from the cache
@@ -172,8 +176,7 @@ def _student(config: DistillConfig, pairs_dir: Path | None, teacher) -> StyleStu
 
 def train(pairs_dir: Path | None, out_dir: Path, config: DistillConfig, resume: bool = False,
           max_steps: int | None = None, max_minutes: float | None = None) -> TrainingRun:
-    if config.pair_source not in ("cache", "on-the-fly"):
-        raise ValueError(f"pair_source must be 'cache' or 'on-the-fly', got {config.pair_source!r}")
+    config.validate()
     if config.pair_source == "cache" and pairs_dir is None:
         raise ValueError("pair_source = 'cache' needs the pair folder (train/make_teacher_pairs.py writes one)")
     run = TrainingRun(out_dir, {"trainer": "distill", "pairs": str(pairs_dir), **dataclasses.asdict(config)})

@@ -91,6 +91,28 @@ class ProGANConfig(RunConfig):
     # steps (0: never), so that the model can be picked by its results on held-out faces, not by the last step.
     snapshot_every: int = 0
 
+    def validate(self) -> None:
+        paired_terms = self.distill_weight or self.feature_weight
+        if self.latent_lr and not paired_terms:
+            raise ValueError("latent_lr > 0 learns the latents of the paired loss: it needs distill_weight > 0")
+        if self.feature_weight and not self.gan_weight:
+            raise ValueError("feature_weight > 0 matches the critic's features: it needs gan_weight > 0 (a critic)")
+        if not self.gan_weight and not self.distill_weight:
+            raise ValueError("gan_weight = 0 and distill_weight = 0 leave no loss to train with")
+        if self.anchor_weight and not self.init_from:
+            raise ValueError("anchor_weight > 0 anchors G to its initial weights: it needs init_from")
+        if self.init_latents and not paired_terms:
+            raise ValueError("init_latents starts the z_i of the paired loss: it needs distill_weight or "
+                             "feature_weight > 0")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.gp_every < 1:
+            raise ValueError(f"gp_every must be >= 1, got {self.gp_every}")
+        if len(critic_widths(self)) != len(self.channels):
+            raise ValueError(f"critic_channels {self.critic_channels} must have one width per stage, as channels "
+                             f"{self.channels} has ({len(self.channels)})")
+        parse_policy(self.diffaugment)
+
 
 PROGAN_CONFIGS = {
     "paper": ProGANConfig(channels=PROGAN_CHANNELS["paper"], stage_epochs=(10, 20, 20, 20, 50),
@@ -357,31 +379,13 @@ class ProGANLoss:
 
 def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = False,
           max_steps: int | None = None, max_minutes: float | None = None) -> TrainingRun:
+    config.validate()
     run = TrainingRun(out_dir, {"trainer": "progan", "data": str(data_dir), **dataclasses.asdict(config)})
     latents_file = Path(data_dir) / "latents.npy"
     paired_terms = config.distill_weight or config.feature_weight
     if paired_terms and not latents_file.exists():
         raise FileNotFoundError(f"distill_weight or feature_weight > 0 needs {latents_file} (written by "
                                 f"train/prepare_data.py --latents)")
-    if config.latent_lr and not paired_terms:
-        raise ValueError("latent_lr > 0 learns the latents of the paired loss: it needs distill_weight > 0")
-    if config.feature_weight and not config.gan_weight:
-        raise ValueError("feature_weight > 0 matches the critic's features: it needs gan_weight > 0 (a critic)")
-    if not config.gan_weight and not config.distill_weight:
-        raise ValueError("gan_weight = 0 and distill_weight = 0 leave no loss to train with")
-    if config.anchor_weight and not config.init_from:
-        raise ValueError("anchor_weight > 0 anchors G to its initial weights: it needs init_from")
-    if config.init_latents and not paired_terms:
-        raise ValueError("init_latents starts the z_i of the paired loss: it needs distill_weight or "
-                         "feature_weight > 0")
-    if config.precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
-    if config.gp_every < 1:
-        raise ValueError(f"gp_every must be >= 1, got {config.gp_every}")
-    if len(critic_widths(config)) != len(config.channels):
-        raise ValueError(f"critic_channels {config.critic_channels} must have one width per stage, as channels "
-                         f"{config.channels} has ({len(config.channels)})")
-    parse_policy(config.diffaugment)
     dataset = ImageFolderDataset(data_dir, 4 * 2 ** (len(config.channels) - 1),
                                  latents_file if paired_terms else None)
     images, latents = dataset.images, dataset.latents  # [N, 3, 64, 64] uint8, [N, latent_size] or None

@@ -74,6 +74,10 @@ class RunConfig:
     checkpoint_every: int = 500  # steps between checkpoints (a session's last step always writes one)
     seed: int = 0  # initial weights and the data order; resumed runs continue its random streams exactly
 
+    def validate(self) -> None:
+        """Refuse settings that cannot work together (a ``ValueError`` saying why), before any file is written.
+        Each trainer's config adds its own checks; what depends on the data or the processes is checked later."""
+
 
 @dataclass
 class RunState:
