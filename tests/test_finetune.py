@@ -250,7 +250,7 @@ def test_diff_augment_translates_and_recolours_differentiably():
 def test_command_line_overrides_parse_lists_even_with_an_empty_default():
     import argparse
 
-    from srnam.training.run import add_run_arguments, config_from_args
+    from srnam.training.cli import add_run_arguments, config_from_args
 
     parser = argparse.ArgumentParser()
     add_run_arguments(parser, PROGAN_CONFIGS)

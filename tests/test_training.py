@@ -529,7 +529,7 @@ def test_camera_head_warm_starts_from_a_model_without_it_trains_and_resumes(data
 def test_bool_flags_parse_true_and_false():
     import argparse
 
-    from srnam.training.run import add_run_arguments, config_from_args
+    from srnam.training.cli import add_run_arguments, config_from_args
 
     parser = argparse.ArgumentParser()
     add_run_arguments(parser, DEGRADATION_CONFIGS)

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from srnam.training.degradation import DEGRADATION_CONFIGS, train
-from srnam.training.run import trainer_main
+from srnam.training.cli import trainer_main
 
 
 def inputs(parser: argparse.ArgumentParser) -> list[str]:
