@@ -193,6 +193,19 @@ def make_latent_space(generator: nn.Module, name: str = "z", latent_constraint: 
                        generator.faces_from_styles)
 
 
+def _check_search(degradation: nn.Module, lr_target: torch.Tensor, num_candidates: int, num_steps: int,
+                  noise_learning_rate: float) -> None:
+    """What latent_search itself needs (SearchSettings.checked() checks the settings' ranges for the front ends)."""
+    if num_candidates < 1 or num_steps < 1:
+        raise ValueError(f"num_candidates and num_steps must be >= 1, got {num_candidates} and {num_steps}")
+    if not noise_learning_rate > 0:
+        raise ValueError(f"noise_learning_rate must be > 0, got {noise_learning_rate}")
+    size = degradation.lr_size
+    if lr_target.dim() != 4 or tuple(lr_target.shape[1:]) != (3, size, size):
+        raise ValueError(f"lr_target must be [B, 3, {size}, {size}] (the degradation model's LR size), "
+                         f"got {list(lr_target.shape)}")
+
+
 @torch.inference_mode(False)  # callers may sit in no_grad/inference mode; the search needs gradients
 @torch.enable_grad()
 def latent_search(
@@ -220,14 +233,7 @@ def latent_search(
     result's ``noise`` is then the final one. ``latent_space``: where to search (:func:`make_latent_space`); the
     result's ``latents`` are the codes of that space.
     """
-    if num_candidates < 1 or num_steps < 1:
-        raise ValueError(f"num_candidates and num_steps must be >= 1, got {num_candidates} and {num_steps}")
-    if not noise_learning_rate > 0:
-        raise ValueError(f"noise_learning_rate must be > 0, got {noise_learning_rate}")
-    size = degradation.lr_size
-    if lr_target.dim() != 4 or tuple(lr_target.shape[1:]) != (3, size, size):
-        raise ValueError(f"lr_target must be [B, 3, {size}, {size}] (the degradation model's LR size), "
-                         f"got {list(lr_target.shape)}")
+    _check_search(degradation, lr_target, num_candidates, num_steps, noise_learning_rate)
     device = lr_target.device
     b, k = lr_target.shape[0], num_candidates
     space = make_latent_space(generator, latent_space, latent_constraint)
@@ -240,12 +246,9 @@ def latent_search(
     target = lr_target.repeat_interleave(k, dim=0)  # [B·K, 3, 16, 16], candidates of an image adjacent
     searched = [z.requires_grad_(True)] + ([noise.requires_grad_(True)] if optimize_noise else [])
     # the noise has its own sphere (radius sqrt(noise_size), not sqrt(latent_size)), hence its own step size
-    groups = [{"params": [z]}]
-    if optimize_noise:
-        groups.append({"params": [noise], "lr": noise_learning_rate})
+    groups = [{"params": [z]}] + ([{"params": [noise], "lr": noise_learning_rate}] if optimize_noise else [])
     optimizer = torch.optim.Adam(groups, lr=learning_rate)
-    history = []
-    stopped_early = False
+    history, stopped_early = [], False
     # eval mode: batch norm on its running statistics. The models' parameters are not touched: gradients are taken
     # with respect to the latents only (torch.autograd.grad), so several searches can share the same models
     with eval_mode(generator, degradation), _ExactCudaMath(device):

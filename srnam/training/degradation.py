@@ -189,17 +189,6 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
     realism = CameraRealism(hr_images, lr_images, config) if config.eval_faces and run.is_main else None
     loss = DegradationLoss(config, generator, critic, vgg)
 
-    def batch(images: torch.Tensor, salt: int) -> torch.Tensor:
-        index = epoch_batch_indices(run.state.images_seen, config.batch_size, len(images), config.seed + salt)
-        return from_uint8(images[run.rank_slice(index)].to(run.device))
-
-    def critic_update(rng: torch.Generator) -> dict:
-        hr, real_lr = batch(hr_images, 0), batch(lr_images, 1)
-        run.state.images_seen += config.batch_size
-        terms = loss.critic_step(hr, real_lr, rng)
-        run.descend(terms, "loss_c", (critic,), opt_c)
-        return terms
-
     bar = tqdm(total=config.num_steps, initial=run.state.step, unit="step", disable=not run.is_main,
                dynamic_ncols=True)
     run.begin_session(max_steps, max_minutes)
@@ -207,14 +196,14 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
     if run.state.step == 0 and config.critic_warmup:  # (a run killed before its first checkpoint redoes it all)
         rng = run.step_generator(salt=1)
         for _ in tqdm(range(config.critic_warmup), desc="critic warm-up", disable=not run.is_main, leave=False):
-            warmup_terms = critic_update(rng)
+            warmup_terms = critic_phase(run, loss, opt_c, hr_images, lr_images, rng)
         run.print(f"critic warm-up: {config.critic_warmup} steps, critic loss {warmup_terms['loss_c'].item():.3f}")
     while run.state.step < config.num_steps:
         rng = run.step_generator()
         for _ in range(config.n_critic):
-            critic_terms = critic_update(rng)
+            critic_terms = critic_phase(run, loss, opt_c, hr_images, lr_images, rng)
 
-        hr = batch(hr_images, 0)
+        hr = next_batch(run, hr_images, config, salt=0)
         run.state.images_seen += config.batch_size
         run.local_images += hr.shape[0]
         terms = loss.generator_step(hr, rng)
@@ -240,6 +229,23 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
     if run.state.step >= config.num_steps:
         run.finish(config.checkpoint_every, shown, "degradation", sync=(generator,))
     return run
+
+
+def next_batch(run: TrainingRun, images: torch.Tensor, config: DegradationConfig, salt: int) -> torch.Tensor:
+    """This process's share of the batch of ``images`` (uint8) that starts at the run's images seen, in [-1, 1];
+    ``salt`` gives the HR faces (0) and the LR photos (1) streams of their own."""
+    index = epoch_batch_indices(run.state.images_seen, config.batch_size, len(images), config.seed + salt)
+    return from_uint8(images[run.rank_slice(index)].to(run.device))
+
+
+def critic_phase(run: TrainingRun, loss: DegradationLoss, optimizer: torch.optim.Optimizer, hr_images: torch.Tensor,
+                 lr_images: torch.Tensor, rng: torch.Generator) -> dict:
+    """One critic step on the next HR faces and LR photos; the images it draws count as seen."""
+    hr, real_lr = next_batch(run, hr_images, loss.config, 0), next_batch(run, lr_images, loss.config, 1)
+    run.state.images_seen += loss.config.batch_size
+    terms = loss.critic_step(hr, real_lr, rng)
+    run.descend(terms, "loss_c", (loss.critic,), optimizer)
+    return terms
 
 
 def warm_start(generator: DegradationGenerator, path: str) -> None:

@@ -391,23 +391,11 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
     images, latents = dataset.images, dataset.latents  # [N, 3, 64, 64] uint8, [N, latent_size] or None
     if config.init_latents:
         latents = load_latents(config.init_latents, latents)
-    for b in config.batch_sizes:
-        if b % run.world:
-            raise ValueError(f"batch size {b} is not divisible by the {run.world} processes")
+    if any(b % run.world for b in config.batch_sizes):
+        raise ValueError(f"batch sizes {config.batch_sizes} must be divisible by the {run.world} processes")
     schedule = Schedule(config, len(images))
 
-    torch.manual_seed(config.seed)  # same initial weights on every rank
-    generator = ProGANGenerator(config.latent_size, config.channels)
-    critic = ProGANDiscriminator(critic_widths(config))
-    teacher = None
-    if config.init_from:
-        initial = load_initial(ProGANGenerator, config.init_from, "generator", config)
-        generator.load_state_dict(initial.state_dict())
-        if config.anchor_weight:  # the initial generator itself, frozen, is the anchor's target
-            teacher = initial.requires_grad_(False).to(run.device).eval()
-    if config.init_critic:
-        critic.load_state_dict(load_initial(ProGANDiscriminator, config.init_critic, "critic", config).state_dict())
-    generator, critic = generator.to(run.device).train(), critic.to(run.device).train()
+    generator, critic, teacher = build_models(config, run.device)
     ema = EMA(generator, config.ema_beta, warmup=not config.init_from)
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g or config.lr, betas=config.betas, eps=1e-8)
     opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=config.betas, eps=1e-8)
@@ -417,8 +405,8 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
     if resume:
         run.resume()
     precision, note = resolve_precision(config.precision, run.device)
-    if note and run.is_main:
-        print(note)
+    if note:
+        run.print(note)
     loss = ProGANLoss(config, generator, critic, teacher, paired, precision)
     sample_z = torch.randn(16, config.latent_size, generator=torch.Generator().manual_seed(config.seed))
 
@@ -469,6 +457,23 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
         run.finish(config.checkpoint_every, ema.model, "generator")
         export_warm_start(run, run.dir / "export", warm_start_critic, paired)
     return run
+
+
+def build_models(config: ProGANConfig, device: torch.device) -> tuple:
+    """The generator and the critic in training mode, fresh (seeded: the same initial weights on every rank) or
+    warm-started, and the anchor's frozen copy of the initial generator (None without ``anchor_weight``)."""
+    torch.manual_seed(config.seed)
+    generator = ProGANGenerator(config.latent_size, config.channels)
+    critic = ProGANDiscriminator(critic_widths(config))
+    teacher = None
+    if config.init_from:
+        initial = load_initial(ProGANGenerator, config.init_from, "generator", config)
+        generator.load_state_dict(initial.state_dict())
+        if config.anchor_weight:  # the initial generator itself, frozen, is the anchor's target
+            teacher = initial.requires_grad_(False).to(device).eval()
+    if config.init_critic:
+        critic.load_state_dict(load_initial(ProGANDiscriminator, config.init_critic, "critic", config).state_dict())
+    return generator.to(device).train(), critic.to(device).train(), teacher
 
 
 def export_warm_start(run: TrainingRun, folder: Path, critic: ProGANDiscriminator | None,
