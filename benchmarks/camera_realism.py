@@ -30,7 +30,6 @@ from srnam import metrics
 from srnam.data import RealisticDegradation, load_image_folder
 from srnam.evaluation import load_faces
 from srnam.images import stack_pil, tensor_to_pil
-from srnam.lr_input import simulate_camera
 from srnam.models import DegradationGenerator
 from srnam.training.degradation import CameraRealism, DegradationConfig
 from srnam.training.run import find_model_folder
@@ -81,7 +80,7 @@ class Faithfulness:
         return float(np.mean(identity)), float(np.mean(landmarks))
 
     def __call__(self, model: DegradationGenerator) -> tuple[float, float]:
-        return self.score(simulate_camera(model, self.faces, list(range(len(self.faces)))))
+        return self.score(model.photograph(self.faces, list(range(len(self.faces)))))
 
     def chain(self) -> tuple[float, float]:
         """The same figures for the LR domain's synthetic chain, seeded per face."""

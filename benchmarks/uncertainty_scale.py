@@ -24,7 +24,6 @@ import numpy as np
 from srnam import SRNAMPipeline
 from srnam.evaluation import load_faces
 from srnam.images import tensor_to_pil
-from srnam.lr_input import simulate_camera
 from srnam.search import SearchSettings
 from srnam.photo import UNCERTAINTY_BLACK, UNCERTAINTY_FULL_SCALE, candidate_spread, enhance_photo
 from srnam.pipeline import DEFAULT_CHECKPOINT
@@ -49,7 +48,7 @@ def main(argv=None) -> None:
     spreads = {}  # set name → [faces, 64, 64]
     if args.dev.is_dir():
         hr = load_faces(args.dev, "corpus", args.faces).hr
-        lr = [tensor_to_pil(x) for x in simulate_camera(pipe.degradation, hr, list(range(len(hr))))]
+        lr = [tensor_to_pil(x) for x in pipe.degradation.photograph(hr, list(range(len(hr))))]
         outputs = pipe(lr, num_candidates=args.candidates, num_steps=args.steps, seed=0, output_type="pt")
         spreads[f"dev faces ({len(hr)})"] = np.stack([candidate_spread(o.hr_candidates) for o in outputs])
     result = enhance_photo(pipe, args.photo, search=SearchSettings(args.candidates, args.steps, seed=0), scale=1,

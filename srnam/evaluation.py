@@ -58,7 +58,6 @@ from .errors import InvalidImageError
 from .faces import corpus_box, crop_centre, crop_corpus
 from .images import centre_square, open_image, pil_to_tensor, stack_pil, tensor_to_pil, unit_range
 from .jsonfile import write_json
-from .lr_input import simulate_camera
 from .search import SearchResult, SearchSettings
 from .pipeline import SRNAMPipeline
 from .pose import Pose
@@ -218,7 +217,7 @@ def make_lr_images(hr: torch.Tensor, names: list[str], source: str, degradation,
     per face name, so a face gets the same input whatever ``--limit`` or the other files are."""
     lr_size = degradation.lr_size
     if source == "degradation":
-        lr = simulate_camera(degradation, hr, [image_seed(seed, name) for name in names])  # [N, 3, 16, 16]
+        lr = degradation.photograph(hr, [image_seed(seed, name) for name in names])  # [N, 3, 16, 16]
         images = [tensor_to_pil(image) for image in lr]
     elif source == "synthetic":
         synthesiser = RealisticDegradation(lr_size=lr_size)
@@ -358,7 +357,7 @@ def truth_lr_psnr(degradation, hr: torch.Tensor, lr: torch.Tensor, names: list[s
     noise vectors seeded per face and k, never the input's own."""
     k = num_candidates
     seeds = [image_seed(seed, f"truth projection {i}: {name}") for name in names for i in range(k)]
-    projected = simulate_camera(degradation, hr.repeat_interleave(k, dim=0), seeds)  # [N·K, 3, 16, 16]
+    projected = degradation.photograph(hr.repeat_interleave(k, dim=0), seeds)  # [N·K, 3, 16, 16]
     projected = metrics.round_to_8bit(metrics.to_unit_range(projected)).unflatten(0, (len(names), k))
     return metrics.psnr(projected, metrics.to_unit_range(lr)[:, None])
 

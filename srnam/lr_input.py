@@ -24,7 +24,6 @@ from .alignment import Similarity, aligned_crop, largest_face_framing
 from .faces import crop_centre
 from .images import ImageInput, centre_square, lr_tensor, open_image, pil_to_tensor, tensor_to_pil
 from .models import DegradationGenerator
-from .models.eval_mode import eval_mode
 
 LR_MODES = ("auto", "as-is", "downsample", "degrade")
 SMALL_SIDE = 32
@@ -66,14 +65,4 @@ def make_lr_input(source: ImageInput, mode: str, degradation: DegradationGenerat
 
 def camera_photo(degradation: DegradationGenerator, reference: Image.Image, noise_seed: int) -> Image.Image:
     """The 16×16 photo the camera model takes of one HR face crop (``hr_size`` square) with a seeded noise."""
-    return tensor_to_pil(simulate_camera(degradation, pil_to_tensor(reference), [noise_seed])[0])
-
-
-def simulate_camera(degradation: DegradationGenerator, hr: torch.Tensor, noise_seeds: list[int]) -> torch.Tensor:
-    """``D(hr, n_i)`` with one seeded noise vector per face: HR [N, 3, 64, 64] → LR [N, 3, 16, 16] on the CPU,
-    both in [-1, 1]. Shared by the "degrade" mode here and ``srnam evaluate``."""
-    device = next(degradation.parameters()).device
-    noise = torch.stack([torch.randn(degradation.noise_size, generator=torch.Generator().manual_seed(seed))
-                         for seed in noise_seeds])  # [N, noise_size]
-    with torch.inference_mode(), eval_mode(degradation):
-        return degradation(hr.to(device), noise.to(device)).cpu()
+    return tensor_to_pil(degradation.photograph(pil_to_tensor(reference), [noise_seed])[0])

@@ -11,7 +11,6 @@ from PIL import Image, ImageDraw
 
 from .camera_realism import noise_spread
 from .grid import make_grid
-from .lr_input import simulate_camera
 from .metrics import to_unit_range
 from .search import SearchSettings
 
@@ -31,7 +30,7 @@ def degradation_examples(degradation, hr: torch.Tensor, num_noise: int = 5, seed
     seeds = [seed + i for i in range(num_noise)]
     rows = []
     for face in hr:
-        lr = simulate_camera(degradation, face.expand(num_noise, -1, -1, -1), seeds)  # [num_noise, 3, 16, 16]
+        lr = degradation.photograph(face.expand(num_noise, -1, -1, -1), seeds)  # [num_noise, 3, 16, 16]
         rows.append([face, *lr, torch.nn.functional.avg_pool2d(face[None], 4)[0]])
     return labelled_rows(["HR face", *(f"D(hr, noise {s})" for s in seeds), "area 1/4"], rows)
 
@@ -41,7 +40,7 @@ def noise_effect(degradation, hr: torch.Tensor, num_noise: int = 5, seed: int = 
     pairwise absolute difference between one face's LR photos under ``num_noise`` noise vectors, and, for scale,
     the mean absolute difference between an LR photo and plain 4× area downsampling."""
     seeds = [seed + i for i in range(num_noise)]
-    per_face = torch.stack([to_unit_range(simulate_camera(degradation, face.expand(num_noise, -1, -1, -1), seeds))
+    per_face = torch.stack([to_unit_range(degradation.photograph(face.expand(num_noise, -1, -1, -1), seeds))
                             for face in hr])  # [F, num_noise, 3, 16, 16]
     area = to_unit_range(torch.nn.functional.avg_pool2d(hr, 4))[:, None]  # [F, 1, 3, 16, 16]
     return {"noise_spread": noise_spread(per_face), "difference_from_area": 255 * float((per_face - area).abs().mean())}

@@ -112,7 +112,7 @@ def test_the_truths_lr_fit_uses_noise_of_its_own(model):
     degradation = SRNAMPipeline.from_pretrained(model, device="cpu").degradation
     names, hr, *_ = evaluation.load_faces(FACES, "corpus")
     seeds = [evaluation.image_seed(0, f"truth projection 0: {name}") for name in names]
-    lr = metrics.round_to_8bit(metrics.to_unit_range(evaluation.simulate_camera(degradation, hr, seeds))) * 2 - 1
+    lr = metrics.round_to_8bit(metrics.to_unit_range(degradation.photograph(hr, seeds))) * 2 - 1
     fit = evaluation.truth_lr_psnr(degradation, hr, lr, names, 3, seed=0)
     assert fit.shape == (3, 3)
     assert torch.all(fit[:, 0] == metrics.PSNR_CAP_DB) and torch.all(fit[:, 1:] < metrics.PSNR_CAP_DB)

@@ -205,3 +205,13 @@ def test_batch_norm_eval_is_the_affine_map_and_trains_as_torch_does():
     ours.train(), torchs.train()  # training: batch statistics, running averages updated alike
     torch.testing.assert_close(ours(x), torchs(x))
     torch.testing.assert_close(ours.running_mean, torchs.running_mean)
+
+
+def test_the_camera_model_photographs_each_face_by_its_own_seed_and_keeps_its_mode():
+    torch.manual_seed(0)
+    camera = DegradationGenerator(noise_size=8, channels=DEGRADATION_CHANNELS["tiny"]).train()
+    hr = torch.rand(3, 3, 64, 64) * 2 - 1
+    photos = camera.photograph(hr, [5, 6, 7])
+    assert photos.shape == (3, 3, 16, 16) and camera.training  # eval mode only while it photographs
+    torch.testing.assert_close(camera.photograph(hr[1:2], [6]), photos[1:2])  # alone or in a batch: the same
+    assert not torch.allclose(camera.photograph(hr[1:2], [8]), photos[1:2])  # another seed, another photo

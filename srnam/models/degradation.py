@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .camera_head import CameraHead
+from .eval_mode import eval_mode
 from .hub import ConfigField, HubModel
 from .layers import fast_layout
 
@@ -116,6 +117,17 @@ class DegradationGenerator(HubModel):
                 base = self.camera.lens(base, noise) + self.camera.sensor(noise)
             out = out + base
         return out
+
+    def photograph(self, hr: torch.Tensor, noise_seeds: list[int]) -> torch.Tensor:
+        """The LR photos this camera model takes of the HR faces ``hr`` [N, 3, 64, 64], one seeded noise vector
+        per face: [N, 3, 16, 16] on the CPU, both in [-1, 1], in eval mode whatever the model's own mode. A face
+        gets the same photo for the same seed whatever else is in the batch (the app's "degrade" mode, srnam
+        evaluate's LR inputs, the model card's figures)."""
+        device = next(self.parameters()).device
+        noise = torch.stack([torch.randn(self.noise_size, generator=torch.Generator().manual_seed(seed))
+                             for seed in noise_seeds])  # [N, noise_size]
+        with torch.inference_mode(), eval_mode(self):
+            return self(hr.to(device), noise.to(device)).cpu()
 
 
 class DegradationDiscriminator(HubModel):
