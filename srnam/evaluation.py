@@ -55,7 +55,8 @@ from tqdm.auto import tqdm
 from . import metrics
 from .data import RealisticDegradation, image_files
 from .errors import InvalidImageError
-from .faces import corpus_box, crop_centre, crop_corpus
+from .faces import crop_centre, crop_corpus
+from .framing import corpus_box
 from .images import centre_square, open_image, pil_to_tensor, stack_pil, tensor_to_pil, unit_range
 from .jsonfile import write_json
 from .search import SearchResult, SearchSettings
@@ -370,8 +371,8 @@ def score_batch(names: list[str], hr: torch.Tensor, lr: torch.Tensor, result: Se
     "srnam" [B, K, 128], each baseline [B, 1, 128], "truth" [B, 128]; none without the analyser."""
     b, k = result.hr.shape[:2]
     truth, lr_input = metrics.to_unit_range(hr), metrics.to_unit_range(lr)  # [B, 3, 64, 64], [B, 3, 16, 16]
-    candidates = metrics.round_to_8bit(unit_range(result.hr.cpu()))  # [B, K, 3, 64, 64], in search order
-    projections = metrics.round_to_8bit(unit_range(result.lr.cpu()))  # [B, K, 3, 16, 16]
+    candidates = metrics.round_to_8bit(unit_range(result.hr))  # [B, K, 3, 64, 64], in search order
+    projections = metrics.round_to_8bit(unit_range(result.lr))  # [B, K, 3, 16, 16]
     images = {"srnam": candidates, **{  # method → [B, K or 1, 3, 64, 64], rounded to 8 bits like the candidates
         mode: metrics.to_unit_range(F.interpolate(lr, size=hr.shape[-1], mode=mode))[:, None] for mode in BASELINES}}
     scores = {method: {"hr_psnr": metrics.psnr(x, truth[:, None]), "hr_ssim": metrics.ssim(x, truth[:, None]),

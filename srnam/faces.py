@@ -251,7 +251,6 @@ def crop_corpus(image: Image.Image, size: int = 64) -> Image.Image:
     return image.resize((size, size), Image.Resampling.LANCZOS, box=corpus_box(image.width), reducing_gap=None)
 
 
-
 def crop_centre(image: Image.Image, size: int = 64) -> Image.Image:
     """The centre square resized to size×size: for photos that are already face crops."""
     return _resize(centre_square(image), size)

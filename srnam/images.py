@@ -21,7 +21,6 @@ decoded. Anything that is none of the accepted types raises a ``TypeError`` that
 from __future__ import annotations
 
 import io
-
 import os
 import warnings
 from pathlib import Path

@@ -52,7 +52,7 @@ def search_examples(pipe, hr: torch.Tensor, lr: torch.Tensor,
     first, as the pipeline sorts them), their LR projections, and the ground truth ``hr`` [F, 3, 64, 64] last."""
     search = search.checked()
     outputs = pipe.outputs(pipe.search(lr, search), lr, search.seed, "pt")  # images in [0, 1]
-    rows = [[lr[f], *(out.hr_candidates.cpu() * 2 - 1), *(out.lr_projections.cpu() * 2 - 1), hr[f]]
+    rows = [[lr[f], *(out.hr_candidates * 2 - 1), *(out.lr_projections * 2 - 1), hr[f]]
             for f, out in enumerate(outputs)]
     k = search.num_candidates
     header = ["LR input", *(f"candidate {i + 1}" for i in range(k)), *(f"its LR {i + 1}" for i in range(k)),

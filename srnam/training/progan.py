@@ -91,9 +91,13 @@ class ProGANConfig(RunConfig):
     # steps (0: never), so that the model can be picked by its results on held-out faces, not by the last step.
     snapshot_every: int = 0
 
+    @property
+    def paired_terms(self) -> bool:
+        """Whether a loss pairs each data face with its latent (the distillation or feature term)."""
+        return bool(self.distill_weight or self.feature_weight)
+
     def validate(self) -> None:
-        paired_terms = self.distill_weight or self.feature_weight
-        if self.latent_lr and not paired_terms:
+        if self.latent_lr and not self.paired_terms:
             raise ValueError("latent_lr > 0 learns the latents of the paired loss: it needs distill_weight > 0")
         if self.feature_weight and not self.gan_weight:
             raise ValueError("feature_weight > 0 matches the critic's features: it needs gan_weight > 0 (a critic)")
@@ -101,7 +105,7 @@ class ProGANConfig(RunConfig):
             raise ValueError("gan_weight = 0 and distill_weight = 0 leave no loss to train with")
         if self.anchor_weight and not self.init_from:
             raise ValueError("anchor_weight > 0 anchors G to its initial weights: it needs init_from")
-        if self.init_latents and not paired_terms:
+        if self.init_latents and not self.paired_terms:
             raise ValueError("init_latents starts the z_i of the paired loss: it needs distill_weight or "
                              "feature_weight > 0")
         if self.precision not in PRECISIONS:
@@ -382,12 +386,11 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
     config.validate()
     run = TrainingRun(out_dir, {"trainer": "progan", "data": str(data_dir), **dataclasses.asdict(config)})
     latents_file = Path(data_dir) / "latents.npy"
-    paired_terms = config.distill_weight or config.feature_weight
-    if paired_terms and not latents_file.exists():
+    if config.paired_terms and not latents_file.exists():
         raise FileNotFoundError(f"distill_weight or feature_weight > 0 needs {latents_file} (written by "
                                 f"train/prepare_data.py --latents)")
     dataset = ImageFolderDataset(data_dir, 4 * 2 ** (len(config.channels) - 1),
-                                 latents_file if paired_terms else None)
+                                 latents_file if config.paired_terms else None)
     images, latents = dataset.images, dataset.latents  # [N, 3, 64, 64] uint8, [N, latent_size] or None
     if config.init_latents:
         latents = load_latents(config.init_latents, latents)
