@@ -1,4 +1,4 @@
-"""Face alignment (``srnam.alignment``) on tilted faces whose truth is known: dev faces rotated by a few angles.
+"""Face alignment (``srnam.faces.alignment``) on tilted faces whose truth is known: dev faces rotated by a few angles.
 
     python benchmarks/alignment.py                                  # 16 dev faces at 0, ±15, ±30°, 4 × 300
     python benchmarks/alignment.py --faces 50 --angles 0,10,20,30,40 -k 8
@@ -23,11 +23,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from srnam import SRNAMPipeline
-from srnam.alignment import Similarity, align_face, aligned_crop
-from srnam.data import image_files
-from srnam.faces import CORPUS_BOX
-from srnam.images import pil_to_tensor
-from srnam.metrics import faces_found, psnr, to_unit_range
+from srnam.faces.alignment import Similarity, align_face, aligned_crop
+from srnam.training.data import image_files
+from srnam.faces.framing import CORPUS_BOX
+from srnam.evaluation.metrics import faces_found
+from srnam.images import pil_to_tensor, psnr, to_unit_range
 from srnam.pipeline import DEFAULT_CHECKPOINT
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces128" / "dev"

@@ -5,7 +5,7 @@
 
 For each model (a pipeline folder, a run or its export/, or a degradation/ folder): ``camera_fd`` of its LR photos
 of the last ``--faces`` HR faces against as many LR-domain photos, with plain area downsampling and the LR domain's
-next photos (the floor) beside it, and ``noise_spread`` in 8-bit levels (srnam/camera_realism.py). The same
+next photos (the floor) beside it, and ``noise_spread`` in 8-bit levels (srnam/evaluation/camera_realism.py). The same
 figures the degradation trainer logs, so a run's log and this table agree.
 
 With ``--faithful FOLDER`` (held-out portraits, cut with the training framing; needs the ``metrics`` extra): are
@@ -13,7 +13,7 @@ the LR photos still of the same face? Each face's LR photo (one seeded noise vec
 upsampled bicubically to 64×64 and compared with the HR face by dlib: the mean identity distance and the mean
 normalised landmark error, beside the same for plain area downsampling (a camera model should be no more than
 0.05 further from the face than area downsampling is). A last row gives the same for the LR domain's own chain
-(``srnam.data.RealisticDegradation``, one seeded chain per face): how far photos like the LR domain's are from
+(``srnam.training.data.RealisticDegradation``, one seeded chain per face): how far photos like the LR domain's are from
 their faces, since a camera that blurs as the LR domain does cannot be as faithful as area downsampling.
 """
 from __future__ import annotations
@@ -26,9 +26,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from srnam import metrics
-from srnam.data import RealisticDegradation, load_image_folder
-from srnam.evaluation import load_faces
+from srnam.evaluation import metrics
+from srnam import images
+from srnam.training.data import RealisticDegradation, load_image_folder
+from srnam.evaluation.run import load_faces
 from srnam.images import stack_pil, tensor_to_pil
 from srnam.models import DegradationGenerator
 from srnam.training.degradation import CameraRealism, DegradationConfig
@@ -69,11 +70,11 @@ class Faithfulness:
 
     def __init__(self, faces: torch.Tensor):
         self.faces, self.analyser = faces, metrics.FaceAnalyser()  # [N, 3, 64, 64] in [-1, 1]
-        self.truth = self.analyser.analyse_all(metrics.to_unit_range(faces))  # landmarks, descriptors
+        self.truth = self.analyser.analyse_all(images.to_unit_range(faces))  # landmarks, descriptors
         self.area = self.score(F.avg_pool2d(faces, 4))
 
     def score(self, lr: torch.Tensor) -> tuple[float, float]:
-        up = metrics.to_unit_range(F.interpolate(metrics.to_unit_range(lr) * 2 - 1, size=64, mode="bicubic"))
+        up = images.to_unit_range(F.interpolate(images.to_unit_range(lr) * 2 - 1, size=64, mode="bicubic"))
         points, ids = self.analyser.analyse_all(up)
         identity = [metrics.identity_distance(d, t) for d, t in zip(ids, self.truth[1])]
         landmarks = [metrics.normalised_landmark_error(p, t) for p, t in zip(points, self.truth[0])]

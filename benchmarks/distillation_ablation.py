@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srnam.evaluation import load_faces
+from srnam.evaluation.run import load_faces
 from srnam.grid import image_grid
-from srnam.metrics import psnr, to_unit_range
+from srnam.images import psnr, to_unit_range
 from srnam.models import ProGANGenerator
 from srnam.search import latent_search
 from srnam.training.progan import PROGAN_CONFIGS, train

@@ -22,16 +22,17 @@ from pathlib import Path
 
 import torch
 
-from srnam import metrics
+from srnam.evaluation import metrics
+from srnam import images
 from srnam.jsonfile import write_json
-from srnam.evaluation import RealismReference, load_faces
+from srnam.evaluation.run import RealismReference, load_faces
 from srnam.models import load_generator
 from srnam.training.progan import find_model_folder
 
 
 @torch.no_grad()
 def measure(generator: torch.nn.Module, z: torch.Tensor, analyser, reference: RealismReference) -> dict:
-    samples = metrics.to_unit_range(torch.cat([generator(chunk) for chunk in z.split(64)]))
+    samples = images.to_unit_range(torch.cat([generator(chunk) for chunk in z.split(64)]))
     return {**reference.sample_realism(analyser, samples), "faceness": metrics.face_detection_rate(samples * 2 - 1)}
 
 

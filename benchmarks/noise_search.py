@@ -16,8 +16,9 @@ from pathlib import Path
 
 import torch
 
-from srnam import SRNAMPipeline, metrics
-from srnam.evaluation import load_faces, make_lr_inputs
+from srnam.evaluation import metrics
+from srnam import SRNAMPipeline, images
+from srnam.evaluation.run import load_faces, make_lr_inputs
 from srnam.search import latent_search
 
 
@@ -27,7 +28,7 @@ def main() -> None:
     parser.add_argument("--model", help="pipeline folder or Hub repo (default: checkpoints/default)")
     parser.add_argument("--faces", dest="count", type=int, default=8)
     parser.add_argument("--rates", default="0.05,0.15,0.4", help="noise learning rates (comma-separated)")
-    parser.add_argument("--sources", default="degradation,synthetic", help="LR sources, as srnam evaluate's")
+    parser.add_argument("--sources", default="degrade,synthetic", help="LR sources, as srnam evaluate's")
     parser.add_argument("-k", "--candidates", type=int, default=8)
     parser.add_argument("-n", "--steps", type=int, default=300)
     args = parser.parse_args()
@@ -47,9 +48,9 @@ def main() -> None:
                                    num_steps=args.steps, generator_rng=torch.Generator().manual_seed(0),
                                    optimize_noise=optimize, **({"noise_learning_rate": rate} if optimize else {}))
             seconds = time.perf_counter() - started
-            projections = metrics.to_unit_range(result.lr)  # [N, K, 3, 16, 16], 8-bit levels in [0, 1]
-            psnr = metrics.psnr(projections, metrics.to_unit_range(lr)[:, None])  # [N, K]
-            hr_candidates = metrics.to_unit_range(result.hr)
+            projections = images.to_unit_range(result.lr)  # [N, K, 3, 16, 16], 8-bit levels in [0, 1]
+            psnr = images.psnr(projections, images.to_unit_range(lr)[:, None])  # [N, K]
+            hr_candidates = images.to_unit_range(result.hr)
             diversity = sum(metrics.mean_pairwise_l1(c) for c in hr_candidates) / len(names)
             print(f"| {source} | {label} | {psnr.mean():.2f} | {psnr.max(dim=1).values.mean():.2f} | "
                   f"{diversity:.4f} | {seconds:.0f} |", flush=True)

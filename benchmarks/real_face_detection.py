@@ -7,7 +7,7 @@ The real photos (no generator made them): NASA's portrait of the astronaut Eilee
 domain; also demo/examples/photos/astronaut.jpg), the US Navy's portrait of Grace Hopper (matplotlib's sample
 data, public domain) and scikit-image's "cameraman" (a small, turned face). Each is rotated about its centre by
 each angle (mirrored at its edges); per photo and angle the table says whether OpenCV's Haar cascade (the face
-tab's detector before issue 30) finds a face, whether the face tab's path does (``srnam.alignment``: dlib's HOG
+tab's detector before issue 30) finds a face, whether the face tab's path does (``srnam.faces.alignment``: dlib's HOG
 detector at threshold 0, then the 5 landmarks), and the aligned square's tilt against the upright photo's
 (the rotation it should have found: about the angle). The last line is the time per photo of the face tab's path.
 """
@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from srnam.alignment import largest_face_framing
-from srnam.faces import detect_face
-from srnam.pose import tilted
+from srnam.faces.alignment import largest_face_framing
+from srnam.faces.detect import detect_face
+from srnam.faces.pose import tilted
 
 
 def real_photos() -> dict[str, Image.Image]:

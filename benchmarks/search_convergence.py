@@ -5,7 +5,7 @@ ground truth's own fit.
         --faces ../shared/data/faces128/dev --skip 400 --limit 16 -k 8 --marks 150,300,500
 
 The LR inputs are made from the faces by the camera model (``--degradation``, default the shipped one), as
-``srnam evaluate --lr-source degradation`` makes them, and every generator searches them with that camera and
+``srnam evaluate --lr-source degrade`` makes them, and every generator searches them with that camera and
 the same seed. At each mark the table gives the LR PSNR of the K candidates' 8-bit projections against the input:
 their mean and the mean over the faces of the best of K. The last row is the true face projected as a candidate
 is (with noise of its own): what a search that found it would score. If the gap between two generators stays as
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from srnam import metrics
-from srnam.evaluation import load_faces, make_lr_inputs, truth_lr_psnr
+from srnam import images
+from srnam.evaluation.run import CROPS, load_faces, make_lr_inputs, truth_lr_psnr
 from srnam.models import DegradationGenerator, load_generator
 from srnam.search import DEFAULT_LEARNING_RATE, latent_search
 from srnam.training.run import find_model_folder
@@ -28,12 +28,12 @@ from srnam.training.run import find_model_folder
 def fit_over_steps(generator, degradation, lr: torch.Tensor, marks: list[int], num_candidates: int,
                    learning_rate: float, seed: int) -> dict[int, torch.Tensor]:
     """Step → LR PSNR [N, K] of the 8-bit projections after that many steps, for inputs ``lr`` [N, 3, 16, 16]."""
-    target = metrics.to_unit_range(lr)[:, None]
+    target = images.to_unit_range(lr)[:, None]
     fits = {}
 
     def record(state) -> None:
         if state.step in marks:  # state.lr is the projection before this step's update: after step - 1 updates
-            fits[state.step] = metrics.psnr(metrics.round_to_8bit(metrics.to_unit_range(state.lr)), target)
+            fits[state.step] = images.psnr(images.round_to_8bit(images.to_unit_range(state.lr)), target)
 
     latent_search(generator, degradation, lr, num_candidates=num_candidates, num_steps=max(marks),
                   learning_rate=learning_rate, generator_rng=torch.Generator().manual_seed(seed), callback=record)
@@ -44,7 +44,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("generators", nargs="+", type=Path, help="pipeline folders, runs, exports or snapshots")
     parser.add_argument("--faces", type=Path, required=True, help="held-out portraits (corpus framing)")
-    parser.add_argument("--crop", choices=("corpus", "none"), default="corpus")
+    parser.add_argument("--crop", choices=CROPS, default="corpus")
     parser.add_argument("--skip", type=int, default=0, help="leave out the first N faces (sorted by name)")
     parser.add_argument("--limit", type=int, default=16)
     parser.add_argument("-k", "--candidates", type=int, default=8)

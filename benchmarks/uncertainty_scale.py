@@ -3,7 +3,7 @@
     python benchmarks/uncertainty_scale.py                         # 24 dev faces and the demo crowd, 4 × 300
     python benchmarks/uncertainty_scale.py --faces 100 -k 8
 
-The map (``srnam.photo.uncertainty_map``) shows the candidates' per-pixel standard deviation (mean over the
+The map (``srnam.faces.photo.uncertainty_map``) shows the candidates' per-pixel standard deviation (mean over the
 colour channels, on [0, 1]): black up to ``UNCERTAINTY_BLACK``, then red to yellow, yellow from
 ``UNCERTAINTY_FULL_SCALE`` on. The scale is fixed, so that two faces' maps can be compared, and is chosen from
 the spread measured here: black for the quarter of pixels where the candidates agree most (the input fixes the
@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from srnam import SRNAMPipeline
-from srnam.evaluation import load_faces
+from srnam.evaluation.run import load_faces
 from srnam.images import tensor_to_pil
 from srnam.search import SearchSettings
-from srnam.photo import UNCERTAINTY_BLACK, UNCERTAINTY_FULL_SCALE, candidate_spread, enhance_photo
+from srnam.faces.photo import UNCERTAINTY_BLACK, UNCERTAINTY_FULL_SCALE, candidate_spread, enhance_photo
 from srnam.pipeline import DEFAULT_CHECKPOINT
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@
     python benchmarks/whole_photo.py --photo demo/examples/photos/astronaut.jpg --max-side 128 --rounds 1 \
         --figure docs/whole_photo_real.png                          # a real photo, its face made small
 
-* Batched: ``srnam.photo.enhance_photo`` on the photo: detection, every face's K candidates in one search,
+* Batched: ``srnam.faces.photo.enhance_photo`` on the photo: detection, every face's K candidates in one search,
   composition. Its detection and its search are timed alone too (the search: the same LR inputs through the
   pipeline in one call).
 * One at a time: the same LR inputs, one pipeline call per face (K candidates each), the way a single-face
@@ -30,10 +30,11 @@ import numpy as np
 from PIL import Image
 
 from srnam import SRNAMPipeline
-from srnam.alignment import Similarity
-from srnam.faces import Box, detect_faces
+from srnam.faces.alignment import Similarity
+from srnam.faces.framing import Box
+from srnam.faces.detect import detect_faces
 from srnam.search import SearchSettings
-from srnam.photo import enhance_photo
+from srnam.faces.photo import enhance_photo
 from srnam.pipeline import DEFAULT_CHECKPOINT
 
 CROWD = Path(__file__).resolve().parents[1] / "demo" / "examples" / "photos" / "crowd.jpg"

@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict
 from typing import Callable
 
-from srnam.photo import PhotoResult
+from srnam.faces.photo import PhotoResult
 
 EXPIRED = "expired"  # what get() returns for a key whose result was dropped
 

@@ -1,10 +1,10 @@
 """The "Whole photo" tab: every face of a photo, several candidates each, put back into the enlarged photo.
 
-The user uploads a photo; ``srnam.photo.enhance_photo`` finds the faces and searches all of them in one batch.
+The user uploads a photo; ``srnam.faces.photo.enhance_photo`` finds the faces and searches all of them in one batch.
 The page then shows the composed photo, the photo with its faces numbered, and one gallery row per face: its
 LR input, its uncertainty map (where the candidates disagree) and its candidates. Clicking a candidate
-chooses it for its face and the composed photo is drawn again (``srnam.photo.compose``, no new search). The
-downloads are the composed photo at full size and a zip of every face's images (``srnam.photo.result_images``).
+chooses it for its face and the composed photo is drawn again (``srnam.faces.photo.compose``, no new search). The
+downloads are the composed photo at full size and a zip of every face's images (``srnam.faces.photo.result_images``).
 
 The request's result (a ``PhotoResult``) is kept on the server (``demo/photo_results.py``: a byte budget, least
 recently used dropped first) and the page's session state holds its key, so a choice needs no search. API
@@ -29,8 +29,7 @@ from PIL import Image
 
 from srnam import InvalidImageError, SRNAMPipeline
 from srnam.images import open_image
-from srnam.photo import (PhotoResult, annotated, compose, enhance_photo, largest_scale, result_images,
-                         uncertainty_legend)
+from srnam.faces.photo import (PhotoResult, annotated, compose, enhance_photo, largest_scale, result_images, uncertainty_legend)
 
 from .photo_results import EXPIRED, PhotoResults
 from .search import Finished, by_component, progress_text, searching
@@ -68,7 +67,7 @@ def build_photo_tab(pipe: SRNAMPipeline, limits: Limits, switches: StopSwitches)
             candidates, steps, seed = budget_sliders(limits, "Candidates per face", "srnam-photo")
             with gr.Accordion("Advanced", open=False):
                 scale = gr.Slider(1, limits.max_photo_scale, value=4, step=1, label="Enlargement of the photo")
-                lr_mode = gr.Radio([("downsample: faces as they are in the photo", "downsample"),
+                lr_mode = gr.Radio([("area: faces as they are in the photo, area-averaged", "area"),
                                     ("degrade: faces of 64 px and more through the camera model", "degrade")],
                                    value="degrade", label="How each face's LR input is made")
             gr.Markdown(f"At most {limits.max_photo_faces} faces, and faces × candidates × steps at most "

@@ -28,9 +28,9 @@ from PIL import Image
 
 from srnam import InvalidImageError, SearchState, SRNAMOutput, SRNAMPipeline
 from srnam.grid import candidate_grid
-from srnam.lr_input import LRInput, make_lr_input
-from srnam.metrics import lr_psnr
-from srnam.photo import candidate_files
+from srnam.faces.lr_input import LRInput, make_lr_input
+from srnam.images import lr_psnr
+from srnam.faces.photo import candidate_files
 
 from .serving import Limits, SearchRequest, unusable_file
 

@@ -15,9 +15,9 @@ import gradio as gr
 
 from srnam.errors import InvalidImageError
 from srnam.images import shown_name
-from srnam.lr_input import LR_MODES
+from srnam.faces.lr_input import LR_MODES
 from srnam.search import SearchSettings
-from srnam.photo import PHOTO_LR_MODES
+from srnam.faces.photo import PHOTO_LR_MODES
 
 
 @dataclass(frozen=True)

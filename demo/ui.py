@@ -7,7 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from srnam import SRNAMPipeline
-from srnam.lr_input import SMALL_SIDE
+from srnam.faces.lr_input import SMALL_SIDE
 from srnam.search import DEFAULT_LEARNING_RATE
 
 from .photo_tab import build_photo_tab
@@ -35,7 +35,7 @@ LR_MODE_CHOICES = [
     ("auto: small uploads as they are, photos through the camera model", "auto"),
     ("as-is: the upload already is a small, low-quality face", "as-is"),
     ("degrade: crop the face, simulate a low-quality camera (noise seed below)", "degrade"),
-    ("downsample: crop the face, plain downsampling", "downsample"),
+    ("area: crop the face, reduce it by area averaging (a clean LR image)", "area"),
 ]
 
 HOW_TO_READ = """\

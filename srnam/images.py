@@ -38,6 +38,8 @@ MAX_PIXELS = 40_000_000  # 40 MP: larger than any phone photo, far below a decom
 ImageInput = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 ACCEPTED = ("a file path, a PIL image, a numpy array (H×W, H×W×3 or H×W×4; uint8, or float in [0, 1]) or a "
             "float tensor [3, H, W] in [0, 1]")
+# PSNR of identical images would be infinite, which JSON cannot hold: psnr caps it here.
+PSNR_CAP_DB = 100.0
 MAX_NAME_SHOWN = 120  # characters of a path quoted in an error message
 
 
@@ -240,3 +242,29 @@ def _lr_from_tensor(image: torch.Tensor, size: int) -> torch.Tensor:
     if side != size:
         image = F.adaptive_avg_pool2d(image, size)
     return image * 2 - 1
+
+
+def psnr(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB of ``images`` against ``reference`` ([..., 3, H, W] in [0, 1]), one value per image."""
+    mse = (images.double() - reference.double()).pow(2).mean(dim=(-3, -2, -1))
+    return (-10 * torch.log10(mse.clamp_min(10 ** (-PSNR_CAP_DB / 10)))).float()
+
+
+def lr_psnr(output) -> list[float]:
+    """PSNR in dB of each candidate's LR projection against the LR input of an ``SRNAMOutput`` (either output
+    type; as 8-bit images; identical images give ``PSNR_CAP_DB``). The app and ``srnam upscale`` report it."""
+    if isinstance(output.lr_input, torch.Tensor):  # "pt": [K, 3, 16, 16] and [3, 16, 16] in [0, 1]
+        return psnr(round_to_8bit(output.lr_projections), round_to_8bit(output.lr_input)).tolist()
+    projections = stack_pil(output.lr_projections)  # [K, 3, 16, 16] in [-1, 1]
+    return psnr(to_unit_range(projections), to_unit_range(pil_to_tensor(output.lr_input))).tolist()
+
+
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """Model images in [-1, 1] → [0, 1], rounded to 8 bits: the metrics then judge the images a user gets
+    (``srnam.images.tensor_to_pil`` makes the same 8-bit values)."""
+    return round_to_8bit(unit_range(images))
+
+
+def round_to_8bit(images: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] (e.g. a pipeline's "pt" output) rounded to the 256 levels of an 8-bit image."""
+    return (images * 255).round() / 255

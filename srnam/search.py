@@ -27,7 +27,7 @@ from typing import Callable, Literal
 import torch
 from torch import nn
 
-from .checks import check_int, check_rate
+from .errors import check_int, check_rate
 from .models.eval_mode import eval_mode
 
 # Chosen with benchmarks/latent_handling.py (README). Adam's other settings are its defaults; its default

@@ -1,4 +1,4 @@
-"""Aligning faces to the corpus's landmarks (srnam.alignment): the similarity fit, the warp, and real landmarks."""
+"""Aligning faces to the corpus's landmarks (srnam.faces.alignment): the similarity fit, the warp, and real landmarks."""
 import re
 from pathlib import Path
 
@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srnam.alignment import CORPUS_LANDMARKS, Similarity, align_face, aligned_crop, face_landmarks, fit_similarity
-from srnam.faces import CORPUS_BOX
-from srnam.images import pil_to_tensor
-from srnam.metrics import psnr, to_unit_range
+from srnam.faces.alignment import CORPUS_LANDMARKS, Similarity, align_face, aligned_crop, face_landmarks, fit_similarity
+from srnam.faces.framing import CORPUS_BOX
+from srnam.images import pil_to_tensor, psnr, to_unit_range
 
 FACE = Path(__file__).parent / "data" / "faces" / "dev_00000.jpg"  # 128×128, the corpus framing
 
@@ -58,19 +57,19 @@ def test_a_tilted_corpus_face_is_turned_back_onto_its_upright_framing(angle):
 
 
 def test_the_face_tab_finds_a_tilted_face_and_searches_it_upright(tiny_models):
-    from srnam.faces import crop_face
-    from srnam.lr_input import make_lr_input
+    from srnam.faces.detect import crop_face
+    from srnam.faces.lr_input import make_lr_input
 
     photo = Image.new("RGB", (300, 300), (90, 120, 150))
     photo.paste(Image.open(FACE).convert("RGB").resize((200, 200), Image.Resampling.LANCZOS), (50, 50))
     tilted = photo.rotate(35, resample=Image.Resampling.BICUBIC, fillcolor=(90, 120, 150))
     assert crop_face(tilted)[1] is False  # the Haar cascade (the face tab's detector before) misses it
-    lr = make_lr_input(tilted, "downsample", tiny_models[1])
+    lr = make_lr_input(tilted, "area", tiny_models[1])
     assert lr.face_found and lr.framing.angle == pytest.approx(35, abs=5) and lr.reference.size == (64, 64)
     from demo.search import _input_notes
 
     assert re.search(r"turned upright \(it is tilted 3\d° in the photo\)", _input_notes(lr)[0])  # the tab says so
-    upright = make_lr_input(photo, "downsample", tiny_models[1])
+    upright = make_lr_input(photo, "area", tiny_models[1])
     assert upright.framing.angle == pytest.approx(0, abs=5)
     similar = psnr(to_unit_range(pil_to_tensor(lr.reference)), to_unit_range(pil_to_tensor(upright.reference)))
     assert similar.item() > 20  # the tilted face, turned upright, is the upright face's crop

@@ -24,7 +24,7 @@ from test_images import _png_header_only
 
 from conftest import make_tiny_models
 from srnam import SRNAMPipeline
-from srnam.lr_input import make_lr_input
+from srnam.faces.lr_input import make_lr_input
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the demo package sits next to app.py; it is not installed
@@ -248,7 +248,7 @@ def test_unusual_photos_are_converted(client, tmp_path, kind):
 def test_no_face_found_falls_back_to_the_centre_crop(client, tmp_path):
     path = tmp_path / "wall.png"
     Image.new("RGB", (200, 120), (90, 120, 150)).save(path)
-    out = search(client, path, candidates=1, steps=1, lr_mode="downsample")
+    out = search(client, path, candidates=1, steps=1, lr_mode="area")
     assert "No face found" in out["status"] and "centre square" in out["status"]
     assert out["reference"] is not None and len(out["gallery"]) == 1
 
@@ -261,7 +261,7 @@ def test_no_face_found_falls_back_to_the_centre_crop(client, tmp_path):
     ("seed", -1, "Seed must be a whole number from 0"),
     ("learning_rate", 0, "Learning rate must be a number above 0"),
     ("learning_rate", 50.0, "Learning rate must be a number above 0 and at most 1.0"),
-    ("lr_mode", "magic", "LR input mode must be one of auto, as-is, downsample, degrade"),
+    ("lr_mode", "magic", "LR input mode must be one of auto, as-is, area, degrade"),
     ("noise_seed", True, "Noise seed must be a whole number"),
 ])
 def test_server_side_caps_refuse_out_of_range_values(client, field, value, message):

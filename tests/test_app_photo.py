@@ -15,9 +15,9 @@ from PIL import Image
 
 from conftest import make_tiny_models
 from srnam import SRNAMPipeline, SearchSettings
-from srnam.alignment import align_face
-from srnam.faces import detect_faces, framing_from_detection
-from srnam.photo import enhance_photo
+from srnam.faces.alignment import align_face
+from srnam.faces.detect import detect_faces, framing_from_detection
+from srnam.faces.photo import enhance_photo
 from test_app import serve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def client():
     demo.close()
 
 
-def photo(client, path=EXAMPLE, candidates=2, steps=3, seed=0, scale=2, lr_mode="downsample") -> dict:
+def photo(client, path=EXAMPLE, candidates=2, steps=3, seed=0, scale=2, lr_mode="area") -> dict:
     return _by_name(client.predict(handle_file(str(path)), candidates, steps, seed, scale, lr_mode, api_name="/photo"))
 
 
@@ -125,7 +125,7 @@ def test_the_gallery_tiles_map_to_faces_and_candidates():
 @pytest.mark.parametrize("request_values, message", [
     ({"candidates": 0}, "Number of candidates must be a whole number from 1 to 16 (got 0)"),
     ({"scale": 9}, "Scale must be a whole number from 1 to 8 (got 9)"),
-    ({"lr_mode": "as-is"}, "LR input mode must be one of downsample, degrade (got 'as-is')"),
+    ({"lr_mode": "as-is"}, "LR input mode must be one of area, degrade (got 'as-is')"),
 ])
 def test_out_of_range_values_are_refused(client, request_values, message):
     out = photo(client, **request_values)
@@ -212,7 +212,7 @@ def test_the_work_cap_searches_the_largest_faces_and_says_so():
 def test_stop_ends_the_photo_search_with_the_candidates_so_far(client):
     import time
 
-    job = client.submit(handle_file(str(EXAMPLE)), 1, 1000, 0, 1, "downsample", api_name="/photo")
+    job = client.submit(handle_file(str(EXAMPLE)), 1, 1000, 0, 1, "area", api_name="/photo")
     deadline = time.monotonic() + 60
     while not any(str(v[0]).startswith("Searching: step") for v in job.outputs()) and time.monotonic() < deadline:
         time.sleep(0.05)

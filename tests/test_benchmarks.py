@@ -92,9 +92,9 @@ def test_whole_photo_times_both_ways_measures_the_seam_and_draws_the_figure(tmp_
 def test_noise_search_prints_each_source_and_rate():
     out = _run("noise_search.py", str(ROOT / "tests" / "data" / "faces"), "--faces", "2", "--rates", "0.05,0.4",
                "-k", "2", "-n", "2")
-    rows = [line.split("|") for line in out.splitlines() if line.startswith(("| degradation", "| synthetic"))]
+    rows = [line.split("|") for line in out.splitlines() if line.startswith(("| degrade", "| synthetic"))]
     assert [(r[1].strip(), r[2].strip()) for r in rows] == [
-        (source, search) for source in ("degradation", "synthetic")
+        (source, search) for source in ("degrade", "synthetic")
         for search in ("noise fixed", "noise searched, lr 0.05", "noise searched, lr 0.4")]
     for row in rows:
         assert 10 < float(row[3]) <= float(row[4]) < 100 and 0 < float(row[5]) < 1, row

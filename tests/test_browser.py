@@ -99,7 +99,7 @@ def test_a_bad_file_gets_a_message_then_an_example_works(page, tmp_path):
 
 
 def test_whole_photo_tab_enhance_then_click_a_candidate_to_choose_it(page):
-    from srnam.faces import detect_faces
+    from srnam.faces.detect import detect_faces
     from PIL import Image
 
     crowd = ROOT / "demo" / "examples" / "photos" / "crowd.jpg"

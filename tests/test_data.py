@@ -9,14 +9,14 @@ import pytest
 import torch
 from PIL import Image
 
-from srnam import faces
-from srnam.data import ImageFolderDataset, RealisticDegradation, load_image_folder
+from srnam.faces import detect, framing
+from srnam.training.data import ImageFolderDataset, RealisticDegradation, load_image_folder
 
 FACES = sorted((Path(__file__).parent / "data" / "faces").glob("*.jpg"))  # 128×128 corpus-framed faces
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "train"))  # the scripts, importable by name (also in spawned workers)
 import prepare_data  # noqa: E402
-from srnam.faces import iou  # noqa: E402
+from srnam.faces.framing import iou  # noqa: E402
 
 
 def _face(index=0):
@@ -100,11 +100,11 @@ def test_dataset_range_and_latents_alignment(folder):
 @pytest.mark.parametrize("path", FACES, ids=lambda p: p.name)
 def test_face_framing_matches_the_corpus_box(path):
     image = _face(FACES.index(path))
-    assert faces.detect_face(image) is not None
-    box, found = faces.face_crop_box(image)
-    assert found and iou(box, faces.CORPUS_BOX) > 0.7
-    crop, found = faces.crop_face(image)
-    reference = np.asarray(faces.crop_corpus(image), dtype=np.float32)
+    assert detect.detect_face(image) is not None
+    box, found = detect.face_crop_box(image)
+    assert found and iou(box, framing.CORPUS_BOX) > 0.7
+    crop, found = detect.crop_face(image)
+    reference = np.asarray(framing.crop_corpus(image), dtype=np.float32)
     assert found and crop.size == (64, 64)
     assert np.abs(np.asarray(crop, dtype=np.float32) - reference).mean() < 40  # same face, a few pixels off
 
@@ -113,24 +113,24 @@ def test_face_framing_in_a_large_off_centre_photo():
     """Scaled ×3 into a landscape frame, off centre: the framing scales and moves with the face."""
     canvas = Image.new("RGB", (900, 500), (90, 110, 130))
     canvas.paste(_face().resize((384, 384), Image.Resampling.LANCZOS), (480, 60))
-    box, found = faces.face_crop_box(canvas)
-    expected = [480 + 3 * faces.CORPUS_BOX[0], 60 + 3 * faces.CORPUS_BOX[1],
-                480 + 3 * faces.CORPUS_BOX[2], 60 + 3 * faces.CORPUS_BOX[3]]
+    box, found = detect.face_crop_box(canvas)
+    expected = [480 + 3 * framing.CORPUS_BOX[0], 60 + 3 * framing.CORPUS_BOX[1],
+                480 + 3 * framing.CORPUS_BOX[2], 60 + 3 * framing.CORPUS_BOX[3]]
     assert found and iou(box, expected) > 0.7
 
 
 def test_no_face_gives_a_centre_crop():
     ramp = np.tile(np.linspace(0, 255, 90, dtype=np.uint8)[None, :, None], (60, 1, 3))  # [60, 90, 3]
     image = Image.fromarray(ramp)
-    crop, found = faces.crop_face(image, size=32)
+    crop, found = detect.crop_face(image, size=32)
     assert not found
     assert crop.tobytes() == image.crop((15, 0, 75, 60)).resize((32, 32), Image.Resampling.LANCZOS).tobytes()
-    assert faces.detect_face(Image.new("RGB", (128, 128), (128, 128, 128))) is None
+    assert detect.detect_face(Image.new("RGB", (128, 128), (128, 128, 128))) is None
 
 
 def test_crop_past_the_border_is_reflection_padded():
     pixels = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)  # [H, W, 3]
-    crop = faces.crop_padded(Image.fromarray(pixels), (-4, 10, 26, 40))  # 4 px left, 20 px below
+    crop = framing.crop_padded(Image.fromarray(pixels), (-4, 10, 26, 40))  # 4 px left, 20 px below
     expected = np.pad(pixels, ((0, 20), (4, 0), (0, 0)), mode="reflect")[10:40, 0:30]
     assert crop.size == (30, 30) and np.array_equal(np.asarray(crop), expected)
 

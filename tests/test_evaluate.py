@@ -9,7 +9,9 @@ import pytest
 import torch
 from conftest import make_tiny_models
 
-from srnam import SRNAMPipeline, evaluation, metrics
+from srnam.evaluation import metrics, run as evaluation
+from srnam import SRNAMPipeline, images
+from srnam.faces.lr_sources import LR_SOURCES
 from srnam.commands import main
 
 FACES = Path(__file__).parent / "data" / "faces"
@@ -48,7 +50,7 @@ def test_evaluate_writes_every_figure(full_run):
     out, results = full_run
     face_metrics = metrics.face_metrics_unavailable() is None
     assert [face["name"] for face in results["faces"]] == ["dev_00000.jpg", "dev_00003.jpg", "dev_00007.jpg"]
-    assert results["settings"]["lr_source"] == "degradation" and results["skipped"] == []
+    assert results["settings"]["lr_source"] == "degrade" and results["skipped"] == []
     for face in results["faces"]:
         assert len(face["srnam"]["hr_psnr"]) == len(face["srnam"]["lr_l1"]) == 3  # one value per candidate
         assert len(face["diversity"]) == 3 and face["diversity"][0] == 0.0 and face["diversity"][2] > 0
@@ -112,10 +114,10 @@ def test_the_truths_lr_fit_uses_noise_of_its_own(model):
     degradation = SRNAMPipeline.from_pretrained(model, device="cpu").degradation
     names, hr, *_ = evaluation.load_faces(FACES, "corpus")
     seeds = [evaluation.image_seed(0, f"truth projection 0: {name}") for name in names]
-    lr = metrics.round_to_8bit(metrics.to_unit_range(degradation.photograph(hr, seeds))) * 2 - 1
+    lr = images.round_to_8bit(images.to_unit_range(degradation.photograph(hr, seeds))) * 2 - 1
     fit = evaluation.truth_lr_psnr(degradation, hr, lr, names, 3, seed=0)
     assert fit.shape == (3, 3)
-    assert torch.all(fit[:, 0] == metrics.PSNR_CAP_DB) and torch.all(fit[:, 1:] < metrics.PSNR_CAP_DB)
+    assert torch.all(fit[:, 0] == images.PSNR_CAP_DB) and torch.all(fit[:, 1:] < images.PSNR_CAP_DB)
 
 
 def test_without_the_metrics_extra_it_reports_what_it_cannot_compute(model, tmp_path, monkeypatch, capsys):
@@ -137,7 +139,7 @@ def test_without_the_metrics_extra_it_reports_what_it_cannot_compute(model, tmp_
     assert not list(tmp_path.glob("*.png"))
 
 
-@pytest.mark.parametrize("source", evaluation.LR_SOURCES)
+@pytest.mark.parametrize("source", LR_SOURCES)
 def test_lr_inputs_are_8_bit_and_seeded_per_face(source):
     names, hr, *_ = evaluation.load_faces(FACES, "corpus")
     degradation = make_tiny_models()[1]
@@ -154,14 +156,14 @@ def test_load_faces_framing_limit_and_unreadable_files(tmp_path):
     for path in sorted(FACES.glob("*.jpg")):
         shutil.copy(path, tmp_path)
     (tmp_path / "broken.png").write_bytes(b"not an image")
-    names, hr, skipped, framing = evaluation.load_faces(tmp_path, "none", limit=2)
+    names, hr, skipped, framing = evaluation.load_faces(tmp_path, "centre", limit=2)
     assert names == ["dev_00000.jpg", "dev_00003.jpg"] and hr.shape == (2, 3, 64, 64) and framing == []
     assert skipped[0]["name"] == "broken.png" and "not an image" in skipped[0]["reason"]
     corpus = evaluation.load_faces(tmp_path, "corpus", limit=1)[1]
     assert not torch.equal(corpus, hr[:1])  # corpus framing is a tighter crop than the whole image
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no readable images"):
-        evaluation.load_faces(tmp_path / "empty", "none")
+        evaluation.load_faces(tmp_path / "empty", "centre")
 
 
 def test_usage_errors(model, tmp_path, capsys):
@@ -212,15 +214,12 @@ def test_real_lfw_faces_are_evaluated(model, tmp_path, capsys):
 def test_the_area_lr_source_is_a_4x_box_reduction():
     hr = torch.zeros(1, 3, 64, 64)
     hr[..., :, 32:] = 1.0
-    (lr,) = evaluation.make_lr_images(hr, ["x"], "area", make_tiny_models()[1], 0)
-    import numpy as np
-
-    pixels = np.asarray(lr)
-    assert lr.size == (16, 16) and set(pixels[..., 0].ravel().tolist()) == {128, 255}  # 0 → 127.5 rounds up
+    (lr,) = evaluation.make_lr_inputs(hr, ["x"], "area", make_tiny_models()[1], 0)
+    assert lr.shape == (3, 16, 16) and set(((lr[0] + 1) * 127.5).round().ravel().tolist()) == {128, 255}  # 127.5 ↑
 
 
 def test_a_pose_tilts_each_face_by_its_own_seeded_angle_and_checks_its_range():
-    from srnam.pose import Pose, tilted
+    from srnam.faces.pose import Pose, tilted
 
     pose = Pose(rotate=(10, 40), seed=3)
     angles = [pose.angle(f"face_{i}") for i in range(40)]
@@ -241,7 +240,7 @@ def test_a_pose_tilts_each_face_by_its_own_seeded_angle_and_checks_its_range():
 
 
 def test_aligned_evaluation_turns_tilted_corpus_faces_back_upright(tmp_path):
-    from srnam.pose import Pose, framing_summary
+    from srnam.faces.pose import Pose, framing_summary
 
     tilted_faces = evaluation.load_faces(FACES, "corpus", pose=Pose(rotate=(25, 35)))
     aligned = evaluation.load_faces(FACES, "corpus", pose=Pose(align=True, rotate=(25, 35)))
@@ -277,7 +276,7 @@ def test_evaluate_align_and_rotate_options_record_the_framing(model, tmp_path, c
 
 def test_real_faces_can_be_aligned():
     pytest.importorskip("skimage", reason="the real faces come with scikit-image (the metrics extra)")
-    from srnam.pose import Pose
+    from srnam.faces.pose import Pose
 
     plain = evaluation.load_lfw_faces(limit=3)
     aligned = evaluation.load_lfw_faces(limit=3, pose=Pose(align=True))
@@ -286,3 +285,10 @@ def test_real_faces_can_be_aligned():
     assert all(15 < r["framing_side"] < 35 for r in aligned.framing)  # about the 25-px photo, eyebrows to chin
     astronaut = evaluation.load_real_faces("astronaut", pose=Pose(align=True))
     assert astronaut.hr.shape == (1, 3, 64, 64) and abs(astronaut.framing[0]["framing_angle"]) < 10
+
+
+def test_old_spellings_of_the_lr_source_and_the_crop_are_read_and_recorded_as_the_new(model, tmp_path):
+    assert main(["evaluate", str(FACES), "--model", model, "--lr-source", "degradation", "--crop", "none", "--limit",
+                 "1", "-k", "1", "-n", "1", "--faceness", "0", "--out", str(tmp_path / "out")]) == 0
+    settings = json.loads((tmp_path / "out" / "results.json").read_text())["settings"]
+    assert settings["lr_source"] == "degrade" and settings["crop"] == "centre"

@@ -1,4 +1,4 @@
-"""srnam.metrics on known cases: perfect scores for identical images, hand-computed PSNR and SSIM, and the
+"""srnam.evaluation.metrics on known cases: perfect scores for identical images, hand-computed PSNR and SSIM, and the
 face metrics (dlib, from the metrics extra) on the corpus faces of tests/data/faces."""
 import math
 from pathlib import Path
@@ -8,8 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from srnam import metrics
-from srnam.faces import crop_corpus
+from srnam.evaluation import metrics
+from srnam import images
+from srnam.faces.framing import crop_corpus
 from srnam.images import pil_to_tensor
 
 FACES = sorted((Path(__file__).parent / "data" / "faces").glob("*.jpg"))
@@ -19,19 +20,19 @@ needs_dlib = pytest.mark.skipif(metrics.face_metrics_unavailable() is not None,
 
 def test_psnr_hand_computed_and_capped():
     a = torch.zeros(1, 3, 2, 2)
-    assert metrics.psnr(a + 0.1, a).item() == pytest.approx(20.0, abs=1e-4)  # MSE 0.01 → 10·log10(1/0.01)
+    assert images.psnr(a + 0.1, a).item() == pytest.approx(20.0, abs=1e-4)  # MSE 0.01 → 10·log10(1/0.01)
     b = a.clone()
     b[0, 0, 0, 0] = 0.5  # one of 12 values off by 0.5: MSE 0.25/12
-    assert metrics.psnr(b, a).item() == pytest.approx(10 * math.log10(12 / 0.25), abs=1e-4)
-    assert metrics.psnr(a, a).item() == metrics.PSNR_CAP_DB  # identical: capped, not infinite
+    assert images.psnr(b, a).item() == pytest.approx(10 * math.log10(12 / 0.25), abs=1e-4)
+    assert images.psnr(a, a).item() == images.PSNR_CAP_DB  # identical: capped, not infinite
 
 
 def test_psnr_and_ssim_broadcast_over_candidates():
     truth = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     candidates = torch.stack([truth, (truth + 0.1).clamp(0, 1), 1 - truth], dim=1)  # [2, 3 candidates, 3, 16, 16]
-    psnr, ssim = metrics.psnr(candidates, truth[:, None]), metrics.ssim(candidates, truth[:, None])
+    psnr, ssim = images.psnr(candidates, truth[:, None]), metrics.ssim(candidates, truth[:, None])
     assert psnr.shape == ssim.shape == (2, 3)
-    assert torch.all(psnr[:, 0] == metrics.PSNR_CAP_DB) and torch.allclose(ssim[:, 0], torch.ones(2))
+    assert torch.all(psnr[:, 0] == images.PSNR_CAP_DB) and torch.allclose(ssim[:, 0], torch.ones(2))
     assert torch.all(psnr[:, 1] > psnr[:, 2]) and torch.all(ssim[:, 1] > ssim[:, 2])
 
 
@@ -68,8 +69,8 @@ def test_mean_pairwise_l1():
 
 
 def test_to_unit_range_gives_the_8_bit_values_of_saved_images():
-    images = torch.tensor([-2.0, -1.0, 0.0, 0.3, 1.0, 5.0])
-    assert torch.equal(metrics.to_unit_range(images) * 255, torch.tensor([0.0, 0.0, 128.0, 166.0, 255.0, 255.0]))
+    values = torch.tensor([-2.0, -1.0, 0.0, 0.3, 1.0, 5.0])
+    assert torch.equal(images.to_unit_range(values) * 255, torch.tensor([0.0, 0.0, 128.0, 166.0, 255.0, 255.0]))
 
 
 def test_landmark_metrics_on_known_points():
@@ -160,7 +161,7 @@ def test_frechet_distance_matches_the_closed_form():
 
 
 def test_camera_realism_sees_blur_noise_and_colour():
-    from srnam.camera_realism import BANDS, camera_fd, lr_statistics, noise_spread
+    from srnam.evaluation.camera_realism import BANDS, camera_fd, lr_statistics, noise_spread
 
     rng = torch.Generator().manual_seed(0)
     faces = torch.nn.functional.avg_pool2d(torch.rand(400, 3, 64, 64, generator=rng), 4)  # [400, 3, 16, 16]
@@ -178,20 +179,21 @@ def test_camera_realism_sees_blur_noise_and_colour():
 
 
 def test_the_library_alone_searches_without_any_extra_installed():
-    """``pip install srnam`` without extras: no OpenCV, dlib, gradio, matplotlib, scikit-image or OpenVINO. The library imports, loads the shipped models and searches; the pixel metrics need only torch
-    (metrics.py once imported OpenCV, through srnam.faces, for one constant)."""
+    """``pip install srnam`` without extras: no OpenCV, dlib, gradio, matplotlib, scikit-image or OpenVINO. The library
+    imports, loads the shipped models and searches; the pixel metrics and the framing need only torch (metrics.py
+    once imported OpenCV, through the detector module, for one constant); the detector says what to install."""
     import subprocess
     import sys
 
     extras = ["cv2", "dlib", "face_recognition_models", "gradio", "matplotlib", "skimage", "openvino"]
     code = (f"import sys; sys.modules.update(dict.fromkeys({extras!r}))  # any import of them now fails\n"
-            "import torch, srnam, srnam.metrics as m\n"
+            "import torch, srnam, srnam.evaluation.metrics as m, srnam.faces.framing as framing\n"
             "pipe = srnam.SRNAMPipeline.from_pretrained(device='cpu')\n"
             "out = pipe(torch.rand(3, 16, 16), num_candidates=2, num_steps=2, seed=0)\n"
             "x = torch.rand(2, 3, 16, 16)\n"
-            "print(len(out.hr_candidates), float(m.psnr(x, x.clamp(0, 0.9)).mean()) > 0)\n"
-            "try:\n    import srnam.photo\nexcept ImportError as err:\n    print(err)")
+            "print(len(out.hr_candidates), float(m.ssim(x, x.clamp(0, 0.9)).mean()) < 1, framing.CORPUS_BOX)\n"
+            "try:\n    import srnam.faces.photo\nexcept ImportError as err:\n    print(err)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.splitlines() == ["2 True", "finding faces needs OpenCV and dlib: pip install 'srnam[faces]' "
+    assert result.stdout.splitlines() == ["2 True (20, 32, 108, 120)", "finding faces needs OpenCV and dlib: pip install 'srnam[faces]' "
                                           "(or the project's requirements.txt)"], result.stdout  # a clear hint

@@ -8,9 +8,10 @@ import torch
 from PIL import Image
 
 from srnam import SRNAMPipeline, SearchSettings
-from srnam.faces import detect_faces, iou
-from srnam.photo import compose, enhance_photo, feather_mask, uncertainty_map
-from srnam.synthetic_crowd import crowd_photo, match
+from srnam.faces.detect import detect_faces
+from srnam.faces.framing import iou
+from srnam.faces.photo import compose, enhance_photo, feather_mask, uncertainty_map
+from srnam.evaluation.synthetic_crowd import crowd_photo, match
 
 PORTRAITS = sorted((Path(__file__).parent / "data" / "faces").glob("*.jpg"))
 
@@ -93,7 +94,7 @@ def test_a_photo_without_faces_and_the_limits(pipe):
     assert result.faces == [] and result.composed.size == (300, 240)
     with pytest.raises(ValueError, match="scale must be between 1 and 8, got 9"):
         enhance_photo(pipe, empty, scale=9)
-    with pytest.raises(ValueError, match="lr_mode must be one of downsample, degrade"):
+    with pytest.raises(ValueError, match="lr_mode must be one of area, degrade"):
         enhance_photo(pipe, empty, lr_mode="as-is")
 
 
@@ -141,7 +142,7 @@ def test_uncertainty_is_black_where_candidates_agree_and_bright_where_they_diffe
 @pytest.mark.parametrize("std, colour", [(0.02, "black"), (0.08, "red"), (0.2, "yellow")])
 def test_the_map_has_a_fixed_measured_scale_black_below_its_floor(std, colour):
     # the candidates' spread on the demo's faces: p25 0.025 (black from there down), p99 0.14 (yellow from there)
-    from srnam.photo import UNCERTAINTY_BLACK, UNCERTAINTY_FULL_SCALE, uncertainty_legend
+    from srnam.faces.photo import UNCERTAINTY_BLACK, UNCERTAINTY_FULL_SCALE, uncertainty_legend
 
     assert (UNCERTAINTY_BLACK, UNCERTAINTY_FULL_SCALE) == (0.025, 0.14)
     candidates = torch.full((2, 3, 4, 4), 0.5)
@@ -161,7 +162,7 @@ def test_the_feather_mask_is_zero_at_the_edges_and_full_inside():
 
 
 def test_the_detector_upsamples_small_photos_for_small_faces_and_large_ones_less():
-    from srnam.faces import hog_upsampling, smallest_findable_face
+    from srnam.faces.detect import hog_upsampling, smallest_findable_face
 
     assert hog_upsampling((640, 480), 12) == (3, 1.0)  # 8×: 12 px faces fill the 80 px window
     assert hog_upsampling((640, 480), 40) == (1, 1.0)  # 2× is enough for 40 px
@@ -173,7 +174,7 @@ def test_the_detector_upsamples_small_photos_for_small_faces_and_large_ones_less
 
 
 def test_too_large_an_enlargement_is_refused_and_the_app_scale_is_lowered():
-    from srnam.photo import check_scale, largest_scale
+    from srnam.faces.photo import check_scale, largest_scale
 
     with pytest.raises(ValueError, match=r"enlarged 8× would be 40000×32000 pixels, more than the 100 MP allowed"):
         check_scale((5000, 4000), 8)
@@ -182,7 +183,7 @@ def test_too_large_an_enlargement_is_refused_and_the_app_scale_is_lowered():
 
 
 def test_result_images_are_the_cli_and_zip_layout_and_follow_the_choices(pipe, crowd):
-    from srnam.photo import annotated, result_images
+    from srnam.faces.photo import annotated, result_images
 
     result = enhance_photo(pipe, crowd[0], search=SearchSettings(num_candidates=2, num_steps=2, seed=0), scale=1,
                            align=False)
@@ -209,7 +210,7 @@ def test_result_images_are_the_cli_and_zip_layout_and_follow_the_choices(pipe, c
 
 
 def test_large_detections_need_dlibs_own_threshold_so_the_real_examples_patches_are_no_faces():
-    from srnam.faces import LARGE_FACE, detect_faces, is_kept
+    from srnam.faces.detect import LARGE_FACE, detect_faces, is_kept
 
     from demo.photo_tab import REAL_EXAMPLE
 
@@ -218,7 +219,7 @@ def test_large_detections_need_dlibs_own_threshold_so_the_real_examples_patches_
 
 
 def test_an_aligned_face_is_searched_upright_and_drawn_as_its_turned_square(pipe):
-    from srnam.photo import annotated
+    from srnam.faces.photo import annotated
 
     photo = Image.new("RGB", (400, 400), (90, 120, 150))  # room around the face for its turned square
     photo.paste(Image.open(PORTRAITS[0]).convert("RGB").resize((256, 256), Image.Resampling.LANCZOS), (72, 72))

@@ -7,7 +7,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from demo.photo_results import EXPIRED, PhotoResults, result_bytes  # noqa: E402
-from srnam.photo import PhotoResult  # noqa: E402
+from srnam.faces.photo import PhotoResult  # noqa: E402
 
 
 def _result(side: int) -> PhotoResult:

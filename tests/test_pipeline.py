@@ -69,7 +69,7 @@ def test_a_list_of_images_is_searched_as_one_batch(pipe, face, tmp_path):
 
 
 def test_pt_output_is_the_pil_output_before_rounding(pipe, face):
-    from srnam.metrics import lr_psnr, round_to_8bit
+    from srnam.images import lr_psnr, round_to_8bit
 
     pil = pipe(face, num_candidates=2, num_steps=3, seed=5)
     pt = pipe(face, num_candidates=2, num_steps=3, seed=5, output_type="pt")

@@ -206,7 +206,7 @@ def test_noise_learning_rate_sets_the_noise_step_alone(tiny_models):
 def test_the_old_module_name_is_the_search_module_itself():
     import srnam.nam
     import srnam.search
-    from srnam.nam import SearchSettings, latent_search
+    from srnam.search import SearchSettings, latent_search
 
     assert srnam.nam is srnam.search and latent_search is srnam.search.latent_search
     assert SearchSettings is srnam.search.SearchSettings

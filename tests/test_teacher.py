@@ -59,7 +59,7 @@ def test_mapping_and_synthesis_match_openvino_on_fixed_styles(folder, teacher):
 
 def test_dev_latents_give_back_the_corpus_faces(teacher):
     """Mean style, truncation and the corpus framing, end to end: z of dev faces → the dev faces (JPEG aside)."""
-    from srnam.faces import crop_corpus
+    from srnam.faces.framing import crop_corpus
 
     z = torch.from_numpy(np.load(FACES / "dev_latents.npy"))
     with torch.no_grad():

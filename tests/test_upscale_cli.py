@@ -119,11 +119,12 @@ def test_globs_recursive_folders_and_name_collisions(model, inputs, tmp_path, ca
 
 def test_no_face_is_a_failure_unless_allowed(model, inputs, tmp_path, capsys):
     photo = inputs / "b/c/photo.png"
-    assert _upscale(model, tmp_path / "out", photo, "--lr-mode", "downsample") == 1
+    assert _upscale(model, tmp_path / "out", photo, "--lr-mode", "area") == 1
     assert _upscale(model, tmp_path / "out", photo, "--lr-mode", "downsample", "--allow-no-face") == 0
     assert "no face found, centre square used (1): photo.png" in capsys.readouterr().out
     result = _result(tmp_path / "out", "photo_png")
-    assert result["face_found"] is False and result["lr_mode"] == "downsample" and result["aligned"] is False
+    # "downsample", the old spelling of "area", is recorded as area
+    assert result["face_found"] is False and result["lr_mode"] == "area" and result["aligned"] is False
 
 
 def test_a_face_photo_is_searched_aligned_and_says_so(model, tmp_path):
@@ -243,7 +244,7 @@ CROWD = Path(__file__).resolve().parents[1] / "demo" / "examples" / "photos" / "
 
 
 def test_all_faces_writes_the_composed_photo_a_folder_per_face_and_the_maps(model, tmp_path, capsys):
-    from srnam.faces import detect_faces
+    from srnam.faces.detect import detect_faces
 
     faces = len(detect_faces(Image.open(CROWD)))
     out = tmp_path / "out"

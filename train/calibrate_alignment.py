@@ -1,8 +1,8 @@
-"""Measure where the five landmarks sit in the corpus's training framing: ``srnam.alignment.CORPUS_LANDMARKS``.
+"""Measure where the five landmarks sit in the corpus's training framing: ``srnam.faces.alignment.CORPUS_LANDMARKS``.
 
 For each of the first ``--count`` sorted images of a faces128 folder, dlib's 5-point predictor runs on the
 face's training-framing square (``CORPUS_BOX``), and the landmarks are written in fractions of that square's side.
-Prints the medians (the constant to paste into srnam/alignment.py), their spread (5th-95th percentiles), and how
+Prints the medians (the constant to paste into srnam/faces/alignment.py), their spread (5th-95th percentiles), and how
 well a similarity to the medians fits each face (the RMS residual, in fractions of the side).
 
     python train/calibrate_alignment.py ../shared/data/faces128/dev        # its 500 faces
@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from srnam.alignment import Similarity, face_landmarks, fit_similarity
-from srnam.data import image_files
-from srnam.faces import CORPUS_BOX
+from srnam.faces.alignment import Similarity, face_landmarks, fit_similarity
+from srnam.training.data import image_files
+from srnam.faces.framing import CORPUS_BOX
 
 
 def main(argv=None) -> None:

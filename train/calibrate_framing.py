@@ -1,16 +1,16 @@
 """Measure how the training framing (faces128's CORPUS_BOX) sits relative to the Haar face box.
 
-Runs ``srnam.faces.detect_face`` on the first N sorted images of faces128/train/, and prints the
+Runs ``srnam.faces.detect.detect_face`` on the first N sorted images of faces128/train/, and prints the
 medians over the images with a detection of
 
     FRAME_DX   = (crop centre x - detected centre x) / detected side
     FRAME_DY   = (crop centre y - detected centre y) / detected side
     FRAME_SIDE = crop side / detected side
 
-which are the constants hard-coded in srnam/faces.py, plus the detection rate and the IoU between
+which are the constants hard-coded in srnam/faces/detect.py, plus the detection rate and the IoU between
 ``face_crop_box`` (with the hard-coded constants) and the corpus box, at 128 px and at --sizes
 (the images resized first: the framing must not depend on the photo's resolution). With dlib installed
-(the ``metrics`` extra) also dlib's median face box in the training framing: ``srnam.metrics.FACE_BOX``.
+(the ``metrics`` extra) also dlib's median face box in the training framing: ``srnam.evaluation.metrics.FACE_BOX``.
 
     python train/calibrate_framing.py ../shared/data/faces128/train --count 300
 """
@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from srnam import faces, metrics
-from srnam.faces import iou
+from srnam.evaluation import metrics
+from srnam.faces import detect, framing
+from srnam.faces.framing import iou
 
 
 def calibrate_face_box(portraits: list, crop: tuple[float, float, float, float],
                        scales: tuple[float, ...] = (0.7, 0.85, 1.0, 1.2, 1.4)) -> tuple[float, float, float, float]:
-    """How ``srnam.metrics.FACE_BOX`` was measured, for other framings: the median box of dlib's frontal face detector
+    """How ``srnam.evaluation.metrics.FACE_BOX`` was measured, for other framings: the median box of dlib's frontal face detector
     over ``portraits`` (PIL images with some margin around the face), as fractions of the side of the
     crop ``crop`` (x0, y0, x1, y1 as fractions of each portrait's side).
 
@@ -60,14 +61,14 @@ def main() -> None:
     args = parser.parse_args()
 
     files = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:args.count]
-    x0, y0, x1, y1 = faces.CORPUS_BOX
+    x0, y0, x1, y1 = framing.CORPUS_BOX
     crop_cx, crop_cy, crop_side = (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0
     ratios, missed, images = [], [], []
     for path in files:
         with Image.open(path) as image:
             image = image.convert("RGB")
         images.append(image)
-        face = faces.detect_face(image)
+        face = detect.detect_face(image)
         if face is None:
             missed.append(path.name)
             continue
@@ -80,15 +81,15 @@ def main() -> None:
     for name, column in zip(("FRAME_DX", "FRAME_DY", "FRAME_SIDE"), ratios.T):
         low, high = np.percentile(column, [5, 95])
         print(f"  {name:10s} = {np.median(column):.3f}   ({low:.3f} .. {high:.3f})")
-    print(f"hard-coded: FRAME_DX={faces.FRAME_DX} FRAME_DY={faces.FRAME_DY} FRAME_SIDE={faces.FRAME_SIDE}")
+    print(f"hard-coded: FRAME_DX={detect.FRAME_DX} FRAME_DY={detect.FRAME_DY} FRAME_SIDE={detect.FRAME_SIDE}")
 
-    for size in [faces.CORPUS_SIZE] + [int(s) for s in args.sizes.split(",") if s]:
-        scale = size / faces.CORPUS_SIZE
-        target = tuple(v * scale for v in faces.CORPUS_BOX)
+    for size in [framing.CORPUS_SIZE] + [int(s) for s in args.sizes.split(",") if s]:
+        scale = size / framing.CORPUS_SIZE
+        target = tuple(v * scale for v in framing.CORPUS_BOX)
         overlaps = []
         for image in images:
             resized = image if size == image.width else image.resize((size, size), Image.Resampling.LANCZOS)
-            box, found = faces.face_crop_box(resized)
+            box, found = detect.face_crop_box(resized)
             if found:
                 overlaps.append(iou(box, target))
         if overlaps:
@@ -98,7 +99,7 @@ def main() -> None:
             print(f"{size:4d} px: no face found")
 
     if metrics.face_metrics_unavailable() is None:  # the box the landmark and identity metrics assume
-        crop = tuple(v / faces.CORPUS_SIZE for v in faces.CORPUS_BOX)
+        crop = tuple(v / framing.CORPUS_SIZE for v in framing.CORPUS_BOX)
         print(f"dlib's face box in the training framing: FACE_BOX = {calibrate_face_box(images, crop)} "
               f"(hard-coded: {metrics.FACE_BOX})")
 

@@ -5,14 +5,14 @@ model never sees the HR face an LR image was made from:
 
   OUT/hr/NAME.png   HR faces: cropped per --crop, resized to --hr-size (the generator's domain);
   OUT/lr/NAME.png   the "real-world" LR domain: cropped the same way, then degraded to --lr-size by a
-                    random srnam.data.RealisticDegradation chain (seeded per file by --seed and its name);
+                    random srnam.training.data.RealisticDegradation chain (seeded per file by --seed and its name);
   OUT/hr/latents.npy  with --latents: the source latents of the HR files, row i for the i-th sorted
                     OUT/hr/*.png (source row i belongs to the i-th sorted source file);
   OUT/prepare_report.json  what was written and what was skipped, and why.
 
 Crops (--crop): "face" detects the largest face (OpenCV Haar cascade) and cuts the training framing
-around it (srnam.faces.face_crop_box); images without a face are skipped. "corpus" cuts the fixed box of
-the faces128 corpus (srnam.faces.CORPUS_BOX). "centre" takes the centre square (photos that are already
+around it (srnam.faces.detect.face_crop_box); images without a face are skipped. "corpus" cuts the fixed box of
+the faces128 corpus (srnam.faces.framing.CORPUS_BOX). "centre" takes the centre square (photos that are already
 face crops). Crops smaller than --hr-size are skipped as too small (they would be upsampled).
 
 Files that are not images, truncated, or smaller than 16×16 are skipped with their reason. The exit status
@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from srnam import faces
-from srnam.data import RealisticDegradation
+from srnam.faces import detect, framing
+from srnam.training.data import RealisticDegradation
 from srnam.errors import InvalidImageError
 from srnam.images import open_image
 
@@ -85,18 +85,18 @@ def crop_source(path: Path, crop: str, hr_size: int) -> tuple[Image.Image, bool]
         raise Skip(err.reason, str(err)) from err
     padded = False
     if crop == "face":
-        box, found = faces.face_crop_box(image)
+        box, found = detect.face_crop_box(image)
         if not found:
             raise Skip("no face found", f"{path}: no face found")
         side = box[2] - box[0]
         padded = box[0] < 0 or box[1] < 0 or box[2] > image.width or box[3] > image.height
-        make = functools.partial(faces.crop_resized, image, box, hr_size)
+        make = functools.partial(framing.crop_resized, image, box, hr_size)
     elif crop == "corpus":
-        side = round((faces.CORPUS_BOX[2] - faces.CORPUS_BOX[0]) * image.width / faces.CORPUS_SIZE)
-        make = functools.partial(faces.crop_corpus, image, hr_size)
+        side = round((framing.CORPUS_BOX[2] - framing.CORPUS_BOX[0]) * image.width / framing.CORPUS_SIZE)
+        make = functools.partial(framing.crop_corpus, image, hr_size)
     else:
         side = image.width
-        make = functools.partial(faces.crop_centre, image, hr_size)
+        make = functools.partial(framing.crop_centre, image, hr_size)
     if side < hr_size:
         raise Skip("too small", f"{path}: the {crop} crop is {side}×{side} px, smaller than --hr-size {hr_size}")
     return make(), padded

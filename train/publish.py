@@ -28,9 +28,10 @@ from pathlib import Path
 
 import torch
 
-from srnam import ModelLoadError, SRNAMPipeline, showcase
+from srnam import ModelLoadError, SRNAMPipeline
+from srnam.evaluation import showcase
 from srnam.jsonfile import dumps
-from srnam.evaluation import load_faces, make_lr_inputs, markdown_table
+from srnam.evaluation.run import load_faces, make_lr_inputs, markdown_table
 from srnam.search import SearchSettings
 from srnam.models import DegradationGenerator, load_generator
 
@@ -44,7 +45,7 @@ def describe_run(run_dir: Path, export: Path, part: str) -> str:
              f"- {info['steps']} steps, {info['images_seen']} images seen, {hours:.2f} h of training "
              f"on {info['processes']} process(es), device `{info['device']}`",
              f"- config: `{json.dumps({k: v for k, v in config.items() if k not in ('trainer',)})}`"]
-    # the degradation trainer's realism figures (srnam/camera_realism.py), at the exported model's step or before it
+    # the degradation trainer's realism figures (srnam/evaluation/camera_realism.py), at the exported model's step or before it
     camera = [r for r in _records(run_dir) if "camera_fd" in r and r["step"] <= info["steps"]]
     if camera:
         last = camera[-1]
@@ -70,7 +71,7 @@ def examples_section(pipe: SRNAMPipeline, folder: Path, seed: int = 0,
                      num_steps: int = 300) -> tuple[str, dict[str, bytes]]:
     """Degradation examples and latent-search results on the first faces of ``folder``."""
     names, hr, *_ = load_faces(folder, "corpus", limit=4)
-    lr = make_lr_inputs(hr, names, "degradation", pipe.degradation, seed)
+    lr = make_lr_inputs(hr, names, "degrade", pipe.degradation, seed)
     figures = {
         "degradation_examples.png": showcase.degradation_examples(pipe.degradation, hr[:2], seed=seed),
         "search_examples.png": showcase.search_examples(pipe, hr, lr, SearchSettings(num_steps=num_steps, seed=seed)),
@@ -102,7 +103,7 @@ def comparison_section(old_folder: Path, pipe: SRNAMPipeline, folder: Path, seed
     pipeline's degradation model), from the first faces of ``folder``."""
     old = SRNAMPipeline.from_pretrained(old_folder)
     names, hr, *_ = load_faces(folder, "corpus", limit=4)
-    lr = make_lr_inputs(hr, names, "degradation", pipe.degradation, seed)
+    lr = make_lr_inputs(hr, names, "degrade", pipe.degradation, seed)
     labels = (f"before: {old_folder}", "this model")
     figures = {
         "comparison_samples.png": showcase.sample_comparison(dict(zip(labels, (old.generator, pipe.generator))),

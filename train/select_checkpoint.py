@@ -33,9 +33,9 @@ import sys
 from pathlib import Path
 
 from srnam import SRNAMPipeline
-from srnam import metrics
+from srnam.evaluation import metrics
 from srnam.jsonfile import dumps, write_json
-from srnam.evaluation import RealismReference, evaluate, load_faces
+from srnam.evaluation.run import RealismReference, evaluate, load_faces
 from srnam.search import SearchSettings
 from srnam.models import DegradationGenerator, load_generator
 from srnam.training.run import find_model_folder
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
         reference = RealismReference.from_faces(metrics.FaceAnalyser(), faces, args.reference_limit)  # once
     for name in todo:
         pipe = SRNAMPipeline(load_generator(candidates[name]), degradation)
-        results = evaluate(pipe, names, hr, lr_source="degradation",
+        results = evaluate(pipe, names, hr, lr_source="degrade",
                            search=SearchSettings(args.candidates, args.steps, seed=0), batch_faces=8,
                            faceness_samples=args.faceness, reference=reference)
         summary, samples = results["summary"], results.get("faceness", {})

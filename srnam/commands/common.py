@@ -4,8 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..checks import check_int, check_rate
-from ..errors import SRNAMError
+from ..errors import SRNAMError, check_int, check_rate
 from ..search import (DEFAULT_LEARNING_RATE, DEFAULT_NOISE_LEARNING_RATE, MAX_CANDIDATES, MAX_LEARNING_RATE, MAX_STEPS,
                    SearchSettings)
 from ..pipeline import DEFAULT_CHECKPOINT
@@ -37,6 +36,13 @@ def int_between(low: int, high: int):
             raise argparse.ArgumentTypeError(str(err)) from None
     parse.__name__ = "integer"  # argparse names the type in its "invalid integer value" message
     return parse
+
+
+def new_spelling(old_names: dict[str, str]):
+    """An argparse type that reads an option's old spellings as their new names (choices= then checks the name)."""
+    def spelling(text: str) -> str:
+        return old_names.get(text, text)
+    return spelling
 
 
 def learning_rate(text: str) -> float:

@@ -1,4 +1,4 @@
-"""``srnam evaluate``: the command-line front end of :mod:`srnam.evaluation` (a folder of HR faces in, the
+"""``srnam evaluate``: the command-line front end of :mod:`srnam.evaluation.run` (a folder of HR faces in, the
 figures and plots out)."""
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import ModelLoadError
-from ..evaluation import (CROPS, DEFAULT_BATCH_FACES, DEFAULT_FACENESS_SAMPLES, DEFAULT_REFERENCE_FACES, LR_SOURCES,
-                          REAL_FACE_SETS, evaluate, load_faces, load_real_faces, markdown_table, write_outputs)
-from ..evaluation import __doc__ as EVALUATION_DOC
+from ..evaluation.run import (CROPS, DEFAULT_BATCH_FACES, DEFAULT_FACENESS_SAMPLES, DEFAULT_REFERENCE_FACES,
+                              OLD_CROP_NAMES, REAL_FACE_SETS, evaluate, load_faces, load_real_faces, markdown_table,
+                              write_outputs)
+from ..evaluation.run import __doc__ as EVALUATION_DOC
 from ..pipeline import DEFAULT_CHECKPOINT, SRNAMPipeline
-from ..pose import Pose, framing_summary
+from ..faces.lr_sources import LR_SOURCES, OLD_NAMES
+from ..faces.pose import Pose, framing_summary
 from ..search import DEFAULT_NOISE_LEARNING_RATE
-from .common import (OK, USAGE, add_model_option, add_search_options, int_between, learning_rate, report_error,
-                     search_settings)
+from .common import (OK, USAGE, add_model_option, add_search_options, int_between, learning_rate, new_spelling,
+                     report_error, search_settings)
 
 
 def add_parser(subparsers) -> None:
@@ -29,13 +31,16 @@ def add_parser(subparsers) -> None:
                              "faces of its LFW subset (25×25 grey photos of real people; use --lr-source area); "
                              "astronaut, NASA's portrait of Eileen Collins (public domain)")
     add_model_option(parser)
-    parser.add_argument("--lr-source", choices=LR_SOURCES, default="degradation",
-                        help="how the LR inputs are made from the HR faces (default degradation)")
+    parser.add_argument("--lr-source", type=new_spelling(OLD_NAMES), choices=LR_SOURCES, default="degrade",
+                        help="how the LR inputs are made from the HR faces: degrade (the camera model, with a "
+                             "seeded noise per face), area, bicubic or synthetic (the training data's LR "
+                             "synthesiser); degradation is the old spelling of degrade (default degrade)")
     add_search_options(parser, candidates=8, what="face")
     parser.add_argument("--limit", type=int_between(1, 10**9), help="evaluate only the first N faces (sorted by name)")
-    parser.add_argument("--crop", choices=CROPS, default="corpus",
-                        help="corpus: faces128-style portraits, cut with the training framing; none: the images "
-                             "are face crops already (centre square, resized to 64) (default corpus)")
+    parser.add_argument("--crop", type=new_spelling(OLD_CROP_NAMES), choices=CROPS, default="corpus",
+                        help="corpus: faces128-style portraits, cut with the training framing; centre (old "
+                             "spelling: none): the images are face crops already (centre square, resized to 64) "
+                             "(default corpus)")
     parser.add_argument("--align", action="store_true",
                         help="align each face onto the corpus's landmarks before it is searched, as the app and "
                              "srnam upscale do (dlib's 5 landmarks, a similarity warp; default: the framing square "
@@ -67,7 +72,7 @@ def add_parser(subparsers) -> None:
 
 
 def angle_range(text: str) -> tuple[float, float]:
-    """``MIN,MAX`` in degrees, as ``srnam.pose.Pose`` takes them (argparse type)."""
+    """``MIN,MAX`` in degrees, as ``srnam.faces.pose.Pose`` takes them (argparse type)."""
     try:
         low, high = (float(part) for part in text.split(","))
     except ValueError:

@@ -14,10 +14,10 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import InvalidImageError, ModelLoadError
-from ..faces import crop_face
+from ..faces.detect import crop_face
 from ..grid import candidate_grid
-from ..images import open_image, pil_to_tensor, tensor_to_pil
-from ..metrics import psnr, round_to_8bit, to_unit_range
+from ..faces.lr_sources import make_lr_images
+from ..images import open_image, pil_to_tensor, psnr, round_to_8bit, to_unit_range
 from ..pipeline import SRNAMPipeline
 from .common import (OK, USAGE, UsageError, add_model_option, add_search_options, model_location, report_error,
                      search_settings)
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     shown = EXAMPLE.relative_to(EXAMPLE.parents[2]) if args.image == EXAMPLE else args.image  # as the README
     print(f"face {'found' if found else 'not found (centre crop)'} in {shown}")
     truth = pil_to_tensor(face)  # [1, 3, 64, 64] in [-1, 1]
-    lr = tensor_to_pil(pipe.degradation.photograph(truth, [args.seed])[0])  # the 16×16 "photo"
+    (lr,) = make_lr_images([face], "degrade", pipe.degradation, [args.seed])  # the 16×16 "photo"
 
     def report(state):
         if state.step == 1 or state.step % 50 == 0 or state.step == state.num_steps:

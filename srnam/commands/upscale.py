@@ -11,7 +11,7 @@ the common folder of all inputs (so ``a/face.png`` and ``b/face.png`` do not col
     OUT/a/face_png/result.json            settings, seed, per-candidate L1 and PSNR, timing
 
 With ``--all-faces`` every face of each photo is searched, in one batch, and the photo comes back enlarged
-(``--scale``) with each face replaced by its best candidate (``srnam.photo``)::
+(``--scale``) with each face replaced by its best candidate (``srnam.faces.photo``)::
 
     OUT/group_jpg/composed.png            the photo ×scale with the faces put back (seamless blend)
     OUT/group_jpg/faces.png               the photo with each face's square drawn and numbered
@@ -45,13 +45,14 @@ from .. import __version__
 from ..errors import ModelLoadError, SRNAMError
 from ..grid import candidate_grid
 from ..jsonfile import write_json
-from ..lr_input import LR_MODES, make_lr_input
-from ..metrics import lr_psnr
-from ..photo import MAX_SCALE, PhotoResult, candidate_files, enhance_photo, face_folder, result_images
+from ..faces.lr_input import LR_MODES, make_lr_input
+from ..faces.lr_sources import OLD_NAMES
+from ..images import lr_psnr
+from ..faces.photo import MAX_SCALE, PhotoResult, candidate_files, enhance_photo, face_folder, result_images
 from ..pipeline import DEFAULT_CHECKPOINT, SRNAMOutput, SRNAMPipeline
 from ..seeds import image_seed
 from .common import (FAILED, OK, USAGE, UsageError, add_model_option, add_search_options, int_between, model_location,
-                     report_error, search_settings)
+                     new_spelling, report_error, search_settings)
 
 # Files a folder is searched for (explicit files and glob matches are taken whatever their name).
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
@@ -92,9 +93,10 @@ def add_parser(subparsers) -> None:
                              "not depend on the order or the number of processes (default: a random seed per "
                              "image, recorded in its result.json)")
     add_model_option(parser)
-    parser.add_argument("--lr-mode", choices=LR_MODES, default="auto",
-                        help="how the 16×16 input is made: as-is (already a small face), downsample or degrade "
-                             "(a photo: detect and crop the face first), auto (as-is up to 32 px, else degrade)")
+    parser.add_argument("--lr-mode", type=new_spelling(OLD_NAMES), choices=LR_MODES, default="auto",
+                        help="how the 16×16 input is made: as-is (already a small face), area or degrade (a "
+                             "photo: detect and crop the face first; then area averaging, or the camera model), "
+                             "auto (as-is up to 32 px, else degrade); downsample is the old spelling of area")
     parser.add_argument("--allow-no-face", action="store_true",
                         help="in photo modes, use the centre square of photos without a detected face instead of "
                              "reporting them as failed (with --all-faces: write the enlarged photo alone)")
@@ -102,7 +104,7 @@ def add_parser(subparsers) -> None:
     photo.add_argument("--all-faces", action="store_true",
                        help="search every face of each photo (one batch) and write the photo enlarged with the faces "
                             "put back; --lr-mode auto means degrade here (faces of 64 px and more go through the "
-                            "camera model, smaller ones are downsampled), as-is is not allowed")
+                            "camera model, smaller ones are area-averaged), as-is is not allowed")
     photo.add_argument("--scale", type=int_between(1, MAX_SCALE), default=4,
                        help="with --all-faces: how much larger the composed photo is (default 4)")
     photo.add_argument("--max-faces", type=int_between(1, 64), default=16,

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# LR pixels. The LR domain's optical blur reaches 0.7 (srnam.data.RealisticDegradation), on top of the
+# LR pixels. The LR domain's optical blur reaches 0.7 (srnam.training.data.RealisticDegradation), on top of the
 # blur of its downsampling kernels; below MIN_SIGMA the kernel is a delta to float precision.
 MAX_SIGMA = 1.0
 MIN_SIGMA = 0.05

@@ -35,8 +35,8 @@ TEACHER_PACKAGE = "random-face"
 MEAN_STYLE_SEED = 20261125  # make_faces.py's: the same 2,000 z give the same mean style
 MEAN_STYLE_SAMPLES = 2000
 CORPUS_PSI = 0.8
-CORPUS_SIZE = 128  # the corpus's portraits; srnam.faces.CORPUS_BOX is in their pixels
-CORPUS_BOX = (20, 32, 108, 120)  # == srnam.faces.CORPUS_BOX (not imported: faces pulls in OpenCV)
+CORPUS_SIZE = 128  # the corpus's portraits; srnam.faces.framing.CORPUS_BOX is in their pixels
+CORPUS_BOX = (20, 32, 108, 120)  # == srnam.faces.framing.CORPUS_BOX (not imported: faces pulls in OpenCV)
 
 
 TEACHER_DIR_VARIABLE = "SRNAM_TEACHER_DIR"  # a folder of the four IR files instead (train/pack_teacher.py makes one)

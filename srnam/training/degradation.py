@@ -14,7 +14,7 @@ vectors and penalises LR photos that differ by less than ``diversity_target`` 8-
 it stops pushing once the photos differ enough and leaves the rest to the critic and the pixel term).
 
 Every ``sample_every`` steps the run logs how realistic and how varied the outputs are
-(:mod:`srnam.camera_realism`): ``camera_fd``, the Fréchet distance of image statistics between D's photos
+(:mod:`srnam.evaluation.camera_realism`): ``camera_fd``, the Fréchet distance of image statistics between D's photos
 of held-out HR faces and the LR domain, beside the same figure for plain area downsampling
 (``camera_fd_area``) and for the LR domain against itself (``camera_fd_floor``); and ``noise_spread``, the
 mean difference between one face's photos under five noise vectors, in 8-bit levels.
@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..camera_realism import camera_fd, noise_spread
-from ..data import load_image_folder
+from ..evaluation.camera_realism import camera_fd, noise_spread
+from .data import load_image_folder
 from ..grid import image_grid
 from ..images import from_uint8
 from ..models import DEGRADATION_CHANNELS, DegradationDiscriminator, DegradationGenerator

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from ..data import ImageFolderDataset
+from .data import ImageFolderDataset
 from ..grid import image_grid
 from ..images import from_uint8
 from ..models import PROGAN_CHANNELS, ProGANDiscriminator, ProGANGenerator

@@ -6,7 +6,7 @@ chosen ones back into an enlarged copy of the photo.
 replaced by its first candidate. :func:`compose` draws the photo again for other choices, without searching.
 
 Composition. The photo is enlarged ``scale`` times (bicubic). Each face's candidate covers the face's
-training-framing square (:func:`srnam.faces.framing_from_detection`, enlarged likewise); its mean colour is
+training-framing square (:func:`srnam.faces.detect.framing_from_detection`, enlarged likewise); its mean colour is
 shifted to that of the enlarged photo under it (the search matches a 16×16 image, so the candidate's overall
 colour may be a little off), and it is blended in with a feathered oval mask that is zero at the square's
 edges, so that no seam or box edge shows. Outside the faces' squares the result is the enlarged photo itself.
@@ -22,16 +22,16 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from .alignment import Similarity, align_face, aligned_crop
-from .checks import check_int
-from .faces import Box, crop_padded, detect_faces, framing_from_detection, smallest_findable_face
-from .grid import candidate_grid
-from .images import ImageInput, open_image
-from .lr_input import camera_photo
-from .metrics import lr_psnr
-from .search import SearchSettings, SearchState
-from .pipeline import SRNAMOutput, SRNAMPipeline
+from ..errors import check_int
+from .framing import Box, crop_padded
+from .detect import detect_faces, framing_from_detection, smallest_findable_face
+from ..grid import candidate_grid
+from ..images import ImageInput, lr_psnr, open_image
+from .lr_sources import OLD_NAMES, make_lr_images
+from ..search import SearchSettings, SearchState
+from ..pipeline import SRNAMOutput, SRNAMPipeline
 
-PHOTO_LR_MODES = ("downsample", "degrade")
+PHOTO_LR_MODES = ("area", "degrade")  # LR sources (srnam.faces.lr_sources) for a face of a photo
 MAX_SCALE = 8
 MAX_COMPOSED_PIXELS = 100_000_000  # the enlarged photo (3 bytes a pixel: 300 MB at most)
 # The uncertainty map's fixed scale, in the candidates' per-pixel standard deviation (on [0, 1]): black up to
@@ -52,7 +52,7 @@ class PhotoFace:
     lr_psnr: list[float]  # each candidate's LR projection against lr_input, dB
     uncertainty: Image.Image = field(repr=False)  # 64×64 heatmap: where the candidates disagree
     # The square that was searched, in the photo's pixels: crop_box itself, or (aligned) that face turned and
-    # scaled onto the corpus's landmarks (srnam.alignment); its candidate goes back through the same transform.
+    # scaled onto the corpus's landmarks (srnam.faces.alignment); its candidate goes back through the same transform.
     framing: Similarity | None = None
 
     @property
@@ -84,13 +84,13 @@ class PhotoResult:
 
 
 def enhance_photo(pipe: SRNAMPipeline, photo: ImageInput, *, search: SearchSettings = SearchSettings(),
-                  scale: int = 4, min_face: int = 12, max_faces: int = 16, lr_mode: str = "downsample",
+                  scale: int = 4, min_face: int = 12, max_faces: int = 16, lr_mode: str = "area",
                   align: bool = True, callback: Callable[[SearchState], bool | None] | None = None) -> PhotoResult:
     """Find every face of at least ``min_face`` pixels in ``photo`` (the ``max_faces`` largest), search
     ``search.num_candidates`` candidates for each in one batch, and compose the result (module docstring).
 
     With ``align`` (the default), each face is first turned and scaled onto the corpus's landmarks
-    (:func:`srnam.alignment.align_face`: a tilted face searched upright) and its candidate goes back through the
+    (:func:`srnam.faces.alignment.align_face`: a tilted face searched upright) and its candidate goes back through the
     inverse transform; ``align=False`` searches the upright training-framing square as detected.
 
     A face's LR input is its training-framing square, area-downsampled to 16×16 (smaller squares are enlarged,
@@ -99,6 +99,7 @@ def enhance_photo(pipe: SRNAMPipeline, photo: ImageInput, *, search: SearchSetti
     faces whose composed photo is the enlarged input.
     """
     search = search.checked()  # as the pipeline checks them, before any work (and one seed for every face)
+    lr_mode = OLD_NAMES.get(lr_mode, lr_mode)
     if lr_mode not in PHOTO_LR_MODES:
         raise ValueError(f"lr_mode must be one of {', '.join(PHOTO_LR_MODES)}, got {lr_mode!r}")
     if not isinstance(align, bool):
@@ -147,12 +148,9 @@ def face_lr_input(image: Image.Image, square: Box | Similarity, pipe: SRNAMPipel
         crop = aligned_crop(image, square, max(1, round(square.side)))
     else:
         crop = crop_padded(image, square)
-    lr_size, hr_size = pipe.degradation.lr_size, pipe.degradation.hr_size
-    if lr_mode == "degrade" and crop.width >= hr_size:
-        reference = crop.resize((hr_size, hr_size), Image.Resampling.LANCZOS)
-        return camera_photo(pipe.degradation, reference, seed)
-    smaller = crop.width >= lr_size
-    return crop.resize((lr_size, lr_size), Image.Resampling.BOX if smaller else Image.Resampling.BICUBIC)
+    # Only a crop that is sharp at the models' 64×64 can be photographed; smaller ones are LR already.
+    source = "degrade" if lr_mode == "degrade" and crop.width >= pipe.degradation.hr_size else "area"
+    return make_lr_images([crop], source, pipe.degradation, [seed])[0]
 
 
 def compose(result: PhotoResult, choices: Sequence[int] | None = None) -> Image.Image:

@@ -20,7 +20,6 @@ import math
 import numpy as np
 from PIL import Image
 
-from .images import centre_square
 
 try:
     import cv2
@@ -28,7 +27,7 @@ except ImportError as err:  # the faces extra: a plain `pip install srnam` is th
     raise ImportError("finding faces needs OpenCV and dlib: pip install 'srnam[faces]' (or the project's "
                       "requirements.txt)") from err
 
-from .framing import CORPUS_BOX, CORPUS_SIZE, DLIB_FACE_BOX, Box, corpus_box  # noqa: F401  (srnam.faces.* too)
+from .framing import DLIB_FACE_BOX, Box, box_area, crop_resized
 
 # The training framing relative to the Haar box (x, y, w, h): the crop is a square of side
 # FRAME_SIDE * w centred at (x + w/2 + FRAME_DX * w, y + h/2 + FRAME_DY * w).
@@ -147,7 +146,7 @@ def scored_faces(image: Image.Image, min_face: int, threshold: float) -> list[tu
     rects, scores, _ = _hog_detector().run(np.asarray(rgb), k, threshold)
     found = [(_haar_convention([v / shrink for v in (r.left(), r.top(), r.right() + 1, r.bottom() + 1)]), score)
              for r, score in zip(rects, scores)]
-    return sorted((f for f in found if f[0][2] - f[0][0] >= min_face), key=lambda f: _area(f[0]), reverse=True)
+    return sorted((f for f in found if f[0][2] - f[0][0] >= min_face), key=lambda f: box_area(f[0]), reverse=True)
 
 
 def _haar_convention(dlib_box: list[float]) -> Box:
@@ -173,21 +172,6 @@ def haar_faces(gray: np.ndarray, min_side: int = 24, scale: float = 1.0) -> list
                                         minNeighbors=MIN_NEIGHBORS, minSize=(min_side, min_side))
     raw = sorted((tuple(int(v) for v in f) for f in found), key=lambda f: f[2] * f[3], reverse=True)
     return [(round(x / scale), round(y / scale), round((x + w) / scale), round((y + h) / scale)) for x, y, w, h in raw]
-
-
-def _area(box: Box) -> int:
-    return (box[2] - box[0]) * (box[3] - box[1])
-
-
-def _intersection(a: Box, b: Box) -> int:
-    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
-
-
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes (0 for two empty ones)."""
-    inter = _intersection(a, b)
-    union = _area(a) + _area(b) - inter
-    return inter / union if union else 0.0
 
 
 def framing_from_detection(face: Box) -> Box:
@@ -216,21 +200,6 @@ def face_crop_box(image: Image.Image) -> tuple[Box, bool]:
     return framing_from_detection(face), True
 
 
-def crop_padded(image: Image.Image, box: Box) -> Image.Image:
-    """``image.crop(box)``, but the parts of ``box`` outside the image are filled by reflecting it."""
-    x0, y0, x1, y1 = box
-    if x0 >= 0 and y0 >= 0 and x1 <= image.width and y1 <= image.height:
-        return image.crop(box)
-    if x0 >= image.width or y0 >= image.height or x1 <= 0 or y1 <= 0:
-        raise ValueError(f"crop box {box} does not overlap the {image.width}×{image.height} image")
-    pixels = np.asarray(image)  # [H, W] or [H, W, C]; only faces at the border get here
-    left, top = max(-x0, 0), max(-y0, 0)
-    pad = ((top, max(y1 - image.height, 0)), (left, max(x1 - image.width, 0))) + ((0, 0),) * (pixels.ndim - 2)
-    # numpy reflects repeatedly when a pad is wider than the image; a 1-pixel side has nothing to reflect.
-    padded = np.pad(pixels, pad, mode="reflect" if min(pixels.shape[:2]) > 1 else "edge")
-    return Image.fromarray(padded[y0 + top:y1 + top, x0 + left:x1 + left])
-
-
 def crop_face(image: Image.Image, size: int = 64) -> tuple[Image.Image, bool]:
     """The face in the training framing, resized to size×size, and whether a face was found.
 
@@ -239,28 +208,3 @@ def crop_face(image: Image.Image, size: int = 64) -> tuple[Image.Image, bool]:
     """
     box, found = face_crop_box(image)
     return crop_resized(image, box, size), found
-
-
-def crop_corpus(image: Image.Image, size: int = 64) -> Image.Image:
-    """The fixed ``CORPUS_BOX`` framing of a faces128-style portrait, resized to size×size.
-
-    The box is scaled to the image's side, so a 256×256 render of the corpus gets the same framing;
-    a non-square image is centre-cropped to a square first.
-    """
-    image = centre_square(image)
-    return image.resize((size, size), Image.Resampling.LANCZOS, box=corpus_box(image.width), reducing_gap=None)
-
-
-def crop_centre(image: Image.Image, size: int = 64) -> Image.Image:
-    """The centre square resized to size×size: for photos that are already face crops."""
-    return _resize(centre_square(image), size)
-
-
-def crop_resized(image: Image.Image, box: Box, size: int) -> Image.Image:
-    """``box`` of ``image`` (reflection-padded where it leaves the image) resized to size×size."""
-    return _resize(crop_padded(image, box), size)
-
-
-def _resize(image: Image.Image, size: int) -> Image.Image:
-    # LANCZOS with PIL's full-support filter antialiases large reductions (a 1000 px face → 64 px).
-    return image if image.size == (size, size) else image.resize((size, size), Image.Resampling.LANCZOS)

@@ -3,8 +3,8 @@
 Pixel metrics work on float tensors ``[..., 3, H, W]`` with values in [0, 1] and return one value per
 image (the leading dimensions). They need nothing beyond torch:
 
-* ``psnr``: peak signal-to-noise ratio in dB, capped at ``PSNR_CAP_DB`` (identical images would give
-  infinity, which JSON cannot hold);
+* ``psnr`` (in ``srnam.images``, beside the 8-bit rounding it is measured after, for the app and the CLI): peak
+  signal-to-noise ratio in dB, capped at ``PSNR_CAP_DB`` (identical images would give infinity);
 * ``ssim``: structural similarity (Wang et al. 2004) with the usual 11×11 Gaussian window (σ = 1.5),
   K1 = 0.01, K2 = 0.03, on each colour channel, averaged; only windows inside the image count;
 * ``mean_pairwise_l1``: the diversity of a set of candidates;
@@ -13,7 +13,7 @@ image (the leading dimensions). They need nothing beyond torch:
   noise above);
 * ``frechet_distance``: the Fréchet distance between two sets of feature vectors (Gaussian fits), used on
   dlib face descriptors as the *realism* of a set of faces against real ones (``FaceAnalyser.analyse``);
-* ``face_detection_rate``: the share of images in which OpenCV's Haar cascade (``srnam.faces.detect_face``)
+* ``face_detection_rate``: the share of images in which OpenCV's Haar cascade (``srnam.faces.detect.detect_face``)
   finds a face, after upsampling to ``ANALYSIS_SIZE``: the "face-ness" of a generator's samples.
 
 Face metrics compare the facial landmarks and identity of two faces. They use dlib and the model files of
@@ -42,16 +42,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .framing import DLIB_FACE_BOX
-from .images import pil_to_tensor, stack_pil, tensor_to_pil, unit_range
-
-PSNR_CAP_DB = 100.0
+from ..faces.framing import DLIB_FACE_BOX
+from ..images import tensor_to_pil
 
 SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03
 
 # ---------------------------------------------------------------------------------------------- face set-up
 ANALYSIS_SIZE = 256  # faces are upsampled (bicubic) to this side for dlib, which is trained on larger faces
-# dlib's frontal face detector box for faces in the corpus framing (srnam.faces.CORPUS_BOX), as fractions of
+# dlib's frontal face detector box for faces in the corpus framing (srnam.faces.framing.CORPUS_BOX), as fractions of
 # the crop's side (x0, y0, x1, y1): train/calibrate_framing.py over the 500 portraits of faces128/dev. Landmarks
 # found from this fixed box differ from those found from each face's own detector box by 1.1% of the
 # inter-ocular distance (median over 60 dev faces): the predictor hardly depends on the exact box.
@@ -64,21 +62,6 @@ METRICS_EXTRA_HINT = "install the metrics extra: pip install -e .[metrics]"
 
 
 # ---------------------------------------------------------------------------------------------- pixel metrics
-def psnr(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """PSNR in dB of ``images`` against ``reference`` ([..., 3, H, W] in [0, 1]), one value per image."""
-    mse = (images.double() - reference.double()).pow(2).mean(dim=(-3, -2, -1))
-    return (-10 * torch.log10(mse.clamp_min(10 ** (-PSNR_CAP_DB / 10)))).float()
-
-
-def lr_psnr(output) -> list[float]:
-    """PSNR in dB of each candidate's LR projection against the LR input of an ``SRNAMOutput`` (either output
-    type; as 8-bit images; identical images give ``PSNR_CAP_DB``). The app and ``srnam upscale`` report it."""
-    if isinstance(output.lr_input, torch.Tensor):  # "pt": [K, 3, 16, 16] and [3, 16, 16] in [0, 1]
-        return psnr(round_to_8bit(output.lr_projections), round_to_8bit(output.lr_input)).tolist()
-    projections = stack_pil(output.lr_projections)  # [K, 3, 16, 16] in [-1, 1]
-    return psnr(to_unit_range(projections), to_unit_range(pil_to_tensor(output.lr_input))).tolist()
-
-
 def ssim(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """Mean SSIM of ``images`` against ``reference`` ([..., C, H, W] in [0, 1], H and W ≥ 11), one value per
     image: 1 for identical images, lower for less similar ones (it can go below 0)."""
@@ -161,7 +144,7 @@ def faces_found(images: torch.Tensor, size: int = ANALYSIS_SIZE) -> torch.Tensor
     """[N]: 1 where the Haar cascade finds a face in the image of ``images`` [N, 3, H, W] in [-1, 1], else 0; each
     upsampled (bicubic) to ``size`` × ``size`` first: the cascade's smallest window is 24 px, a 64×64 face is too
     coarse."""
-    from .faces import detect_face  # OpenCV: imported here, so that the pixel metrics need only torch
+    from ..faces.detect import detect_face  # OpenCV: imported here, so that the pixel metrics need only torch
 
     return torch.tensor([float(detect_face(tensor_to_pil(image).resize((size, size), Image.Resampling.BICUBIC))
                                is not None) for image in images])
@@ -171,17 +154,6 @@ def face_detection_rate(images: torch.Tensor, size: int = ANALYSIS_SIZE) -> floa
     """The share of ``images`` [N, 3, H, W] in [-1, 1] in which the Haar cascade finds a face (:func:`faces_found`)."""
     found = faces_found(images, size)
     return float(found.sum()) / len(found)
-
-
-def to_unit_range(images: torch.Tensor) -> torch.Tensor:
-    """Model images in [-1, 1] → [0, 1], rounded to 8 bits: the metrics then judge the images a user gets
-    (``srnam.images.tensor_to_pil`` makes the same 8-bit values)."""
-    return round_to_8bit(unit_range(images))
-
-
-def round_to_8bit(images: torch.Tensor) -> torch.Tensor:
-    """Images in [0, 1] (e.g. a pipeline's "pt" output) rounded to the 256 levels of an 8-bit image."""
-    return (images * 255).round() / 255
 
 
 # ---------------------------------------------------------------------------------------------- landmarks
@@ -273,8 +245,7 @@ class FaceAnalyser:
 
 
 __all__ = [
-    "ANALYSIS_SIZE", "FACE_BOX", "FaceAnalyser", "PSNR_CAP_DB", "SAME_PERSON_DISTANCE", "dlib_models",
+    "ANALYSIS_SIZE", "FACE_BOX", "FaceAnalyser", "SAME_PERSON_DISTANCE", "dlib_models",
     "face_metrics_unavailable", "frechet_distance", "identity_distance", "landmark_heatmap_distance",
-    "landmark_heatmaps", "laplacian_energy", "mean_pairwise_l1", "normalised_landmark_error", "psnr", "sharpness",
-    "round_to_8bit", "ssim", "to_unit_range",
+    "landmark_heatmaps", "laplacian_energy", "mean_pairwise_l1", "normalised_landmark_error", "sharpness", "ssim",
 ]

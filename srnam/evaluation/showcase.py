@@ -10,9 +10,9 @@ import torch
 from PIL import Image, ImageDraw
 
 from .camera_realism import noise_spread
-from .grid import make_grid
-from .metrics import to_unit_range
-from .search import SearchSettings
+from ..grid import make_grid
+from ..images import to_unit_range
+from ..search import SearchSettings
 
 TILE = 96
 PAD = 4

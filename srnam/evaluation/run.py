@@ -1,14 +1,12 @@
 """Measure SR-NAM on HR faces, against the ground truth and baselines (``srnam evaluate``, ``train/``).
 
-Every HR face is framed (``--crop corpus``: the training framing of faces128-style portraits; ``none``:
-the images already are face crops) and resized to 64×64. Its 16×16 LR input is made by ``--lr-source``:
-
-* ``degradation``: the pipeline's own degradation model with a seeded noise vector;
-* ``synthetic``: the realistic LR synthesiser of the training data (``srnam.data.RealisticDegradation``);
-* ``bicubic``: plain bicubic downsampling.
+Every HR face is framed (``--crop corpus``: the training framing of faces128-style portraits; ``centre``:
+the images already are face crops) and resized to 64×64. Its 16×16 LR input is made by ``--lr-source``, one of
+the named sources of ``srnam.faces.lr_sources`` (``degrade``: the pipeline's camera model with a seeded noise
+vector; ``synthetic``: the training data's LR synthesiser; ``bicubic``; ``area``), seeded per face name.
 
 The LR input is rounded to 8 bits, as a real LR image is. The search then finds K candidates per face, for
-several faces at once. Per face, and averaged over the faces (``srnam.metrics`` defines each figure):
+several faces at once. Per face, and averaged over the faces (``srnam.evaluation.metrics`` defines each figure):
 
 * LR consistency: L1 (on the [-1, 1] scale, the value the search minimises) and PSNR of each candidate's
   projection D(G(z), n) against the LR input. The ground truth's own figure is its baseline: the true face
@@ -40,7 +38,6 @@ are missing are listed as not computed, with the reason, instead of failing the 
 """
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -53,21 +50,22 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from . import metrics
-from .data import RealisticDegradation, image_files
-from .errors import InvalidImageError
-from .faces import crop_centre, crop_corpus
-from .framing import corpus_box
-from .images import centre_square, open_image, pil_to_tensor, stack_pil, tensor_to_pil, unit_range
-from .jsonfile import write_json
-from .search import SearchResult, SearchSettings
-from .pipeline import SRNAMPipeline
-from .pose import Pose
-from .seeds import image_seed
+from ..training.data import image_files
+from ..faces.lr_sources import lr_source_name, make_lr_images
+from ..errors import InvalidImageError
+from ..faces.framing import corpus_box, crop_centre, crop_corpus
+from ..images import (centre_square, open_image, pil_to_tensor, psnr, round_to_8bit, stack_pil, tensor_to_pil,
+                      to_unit_range, unit_range)
+from ..jsonfile import write_json
+from ..search import SearchResult, SearchSettings
+from ..pipeline import SRNAMPipeline
+from ..faces.pose import Pose
+from ..seeds import image_seed
 
-LR_SOURCES = ("degradation", "synthetic", "bicubic", "area")
 LFW_FACES = 100  # scikit-image's lfw_subset(): 100 faces, then 100 non-faces
 DEFAULT_FACENESS_SAMPLES = 500
-CROPS = {"corpus": crop_corpus, "none": crop_centre}
+CROPS = {"corpus": crop_corpus, "centre": crop_centre}
+OLD_CROP_NAMES = {"none": "centre"}  # --crop none: the old spelling of centre
 BASELINES = ("bicubic", "nearest")
 # Faces searched together. With K = 8, 32 rows per batch: on the 2-core CPU, 32 rows gave the shipped models
 # the most candidate-steps per second and 64 fewer (benchmarks/README.md). GPUs want larger batches.
@@ -112,7 +110,7 @@ STATISTICS = {  # how the K values of a face become one: statistic → descripti
 # ---------------------------------------------------------------------------------------------- inputs
 class FaceSet(NamedTuple):
     """Faces to evaluate: their names, the HR faces [N, 3, 64, 64] in [-1, 1], the files skipped as unreadable
-    (with why), and how each face was framed (``srnam.pose``; empty for the faces as they come)."""
+    (with why), and how each face was framed (``srnam.faces.pose``; empty for the faces as they come)."""
 
     names: list[str]
     hr: torch.Tensor
@@ -120,13 +118,22 @@ class FaceSet(NamedTuple):
     framing: list[dict]
 
 
+def crop_name(crop: str) -> str:
+    """``crop`` in its one spelling ("none" is the old name of "centre"), or a ValueError listing the crops."""
+    crop = OLD_CROP_NAMES.get(crop, crop)
+    if crop not in CROPS:
+        raise ValueError(f"crop must be one of {', '.join(CROPS)}, got {crop!r}")
+    return crop
+
+
 # The upright framing square of each --crop in a square image of side w (what alignment starts from)
-FRAMING_BOXES = {"corpus": corpus_box, "none": lambda side: (0, 0, side, side)}
+FRAMING_BOXES = {"corpus": corpus_box, "centre": lambda side: (0, 0, side, side)}
 
 
 def load_faces(folder: Path, crop: str, limit: int | None = None, pose: Pose = Pose()) -> FaceSet:
     """The face images of ``folder`` (sorted by name, the first ``limit``), framed by ``crop`` and resized to
     64×64, or tilted and aligned first as ``pose`` says."""
+    crop = crop_name(crop)
     names, faces, skipped, framing = [], [], [], []
     for path in image_files(folder):
         if limit is not None and len(names) == limit:
@@ -157,7 +164,7 @@ def load_real_faces(name: str, limit: int | None = None, pose: Pose = Pose()) ->
     in [-1, 1], aligned if ``pose`` says so (they cannot be tilted: their upright truth is unknown).
     ``"lfw"``: :func:`load_lfw_faces`. ``"astronaut"``: ``skimage.data.astronaut()``, NASA's portrait of the
     astronaut Eileen Collins (public domain), one real face with its real identity, framed as the app frames a
-    face: unaligned, the Haar cascade's box (``srnam.faces.crop_face``); aligned, dlib's (the face tab's)."""
+    face: unaligned, the Haar cascade's box (``srnam.faces.detect.crop_face``); aligned, dlib's (the face tab's)."""
     if pose.rotate is not None:
         raise ValueError("--rotate tilts corpus portraits (HR_FOLDER), whose upright framing is known; "
                          "the real sets are evaluated as they come, aligned or not")
@@ -169,8 +176,8 @@ def load_real_faces(name: str, limit: int | None = None, pose: Pose = Pose()) ->
         from skimage.data import astronaut
     except ImportError as err:
         raise ValueError("the astronaut photo comes with scikit-image: pip install -e .[metrics]") from err
-    from .alignment import largest_face_box
-    from .faces import crop_face
+    from ..faces.alignment import largest_face_box
+    from ..faces.detect import crop_face
 
     photo = Image.fromarray(astronaut())
     if not pose.align:
@@ -209,28 +216,11 @@ def load_lfw_faces(limit: int | None = None, pose: Pose = Pose()) -> FaceSet:
 
 
 def make_lr_inputs(hr: torch.Tensor, names: list[str], source: str, degradation, seed: int) -> torch.Tensor:
-    """The LR input of every face [N, 3, 16, 16] in [-1, 1], rounded to 8 bits (:func:`make_lr_images`)."""
-    return stack_pil(make_lr_images(hr, names, source, degradation, seed))
-
-
-def make_lr_images(hr: torch.Tensor, names: list[str], source: str, degradation, seed: int) -> list[Image.Image]:
-    """The 16×16 LR input of every face of ``hr`` [N, 3, 64, 64], as 8-bit images. The random parts are seeded
-    per face name, so a face gets the same input whatever ``--limit`` or the other files are."""
-    lr_size = degradation.lr_size
-    if source == "degradation":
-        lr = degradation.photograph(hr, [image_seed(seed, name) for name in names])  # [N, 3, 16, 16]
-        images = [tensor_to_pil(image) for image in lr]
-    elif source == "synthetic":
-        synthesiser = RealisticDegradation(lr_size=lr_size)
-        images = [synthesiser(tensor_to_pil(face), random.Random(image_seed(seed, name)))
-                  for face, name in zip(hr, names)]
-    elif source == "bicubic":
-        images = [tensor_to_pil(face).resize((lr_size, lr_size), Image.Resampling.BICUBIC) for face in hr]
-    elif source == "area":  # a 4× area reduction
-        images = [tensor_to_pil(face).resize((lr_size, lr_size), Image.Resampling.BOX) for face in hr]
-    else:
-        raise ValueError(f"lr source must be one of {', '.join(LR_SOURCES)}, got {source!r}")
-    return images
+    """The LR input of every face of ``hr`` [N, 3, 64, 64], made by the named ``source``
+    (:mod:`srnam.faces.lr_sources`): [N, 3, 16, 16] in [-1, 1], 8-bit values, as a real LR image has. The random
+    parts are seeded per face name, so a face gets the same input whatever ``--limit`` or the other files are."""
+    seeds = [image_seed(seed, name) for name in names]
+    return stack_pil(make_lr_images([tensor_to_pil(face) for face in hr], source, degradation, seeds))
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
@@ -247,7 +237,7 @@ class RealismReference:
         """``faces`` [M, 3, 64, 64] in [-1, 1]: the first ``count`` are the reference, the rest the floor set."""
         if len(faces) < 2:
             raise ValueError(f"realism needs at least 2 reference faces, got {len(faces)}")
-        unit = metrics.to_unit_range(faces)
+        unit = to_unit_range(faces)
         ids = analyser.descriptors(unit)
         return cls(ids[:count], ids[count:], float(metrics.laplacian_energy(unit[:count]).mean()))
 
@@ -261,7 +251,7 @@ class RealismReference:
 EVALUATION_SEARCH = SearchSettings(num_candidates=8, num_steps=300, seed=0)
 
 
-def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, *, lr_source: str = "degradation",
+def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, *, lr_source: str = "degrade",
              search: SearchSettings = EVALUATION_SEARCH, batch_faces: int = DEFAULT_BATCH_FACES,
              faceness_samples: int = 0, reference: torch.Tensor | RealismReference | None = None,
              reference_faces: int = DEFAULT_REFERENCE_FACES) -> dict:
@@ -272,6 +262,7 @@ def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, *, lr_sour
     the floor set of the random samples), or a :class:`RealismReference`; None: no realism figures."""
     seed = 0 if search.seed is None else search.seed
     num_candidates, num_steps = search.num_candidates, search.num_steps
+    lr_source = lr_source_name(lr_source)  # before the slow part: a wrong name fails at once
     not_computed = {}
     reason = metrics.face_metrics_unavailable()
     if reason:
@@ -282,8 +273,7 @@ def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, *, lr_sour
     if isinstance(reference, torch.Tensor):
         reference = RealismReference.from_faces(analyser, reference, reference_faces) if analyser else None
 
-    lr_images = make_lr_images(hr, names, lr_source, pipe.degradation, seed)
-    lr = stack_pil(lr_images)  # [N, 3, 16, 16] in [-1, 1]
+    lr = make_lr_inputs(hr, names, lr_source, pipe.degradation, seed)  # [N, 3, 16, 16] in [-1, 1]
     faces, histories, descriptors, search_seconds = [], [], [], 0.0
     batches = range(0, len(names), batch_faces)
     with tqdm(total=len(batches) * num_steps, desc="search steps", unit="step", dynamic_ncols=True) as progress:
@@ -293,7 +283,7 @@ def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, *, lr_sour
         for index, start in enumerate(batches):
             batch = slice(start, start + batch_faces)
             started = time.perf_counter()
-            found = pipe.search(pipe.prepare(lr_images[batch]),
+            found = pipe.search(lr[batch].to(pipe.device),
                                 replace(search, seed=image_seed(seed, f"search batch {index}")), callback=advance)
             search_seconds += time.perf_counter() - started
             histories.append(found.loss_history.cpu())  # [steps, B, K]
@@ -333,12 +323,12 @@ def faceness(pipe: SRNAMPipeline, hr: torch.Tensor, num_samples: int, seed: int,
     rng = torch.Generator().manual_seed(image_seed(seed, "faceness"))
     z = torch.randn(num_samples, pipe.generator.latent_size, generator=rng)
     samples = torch.cat([pipe.generator(chunk.to(pipe.device)).cpu() for chunk in z.split(64)])  # [N, 3, 64, 64]
-    found = {"detector": "OpenCV Haar cascade (srnam.faces.detect_face), images upsampled to "
+    found = {"detector": "OpenCV Haar cascade (srnam.faces.detect.detect_face), images upsampled to "
                          f"{metrics.ANALYSIS_SIZE} px",
              "generator_samples": num_samples, "generator_rate": metrics.face_detection_rate(samples),
              "ground_truth_faces": len(hr), "ground_truth_rate": metrics.face_detection_rate(hr)}
     if reference is not None and analyser is not None:
-        realism = reference.sample_realism(analyser, metrics.to_unit_range(samples))
+        realism = reference.sample_realism(analyser, to_unit_range(samples))
         floor = reference.floor_descriptors
         found.update({
             "generator_face_fd": round(realism["face_fd"], 6),
@@ -359,8 +349,8 @@ def truth_lr_psnr(degradation, hr: torch.Tensor, lr: torch.Tensor, names: list[s
     k = num_candidates
     seeds = [image_seed(seed, f"truth projection {i}: {name}") for name in names for i in range(k)]
     projected = degradation.photograph(hr.repeat_interleave(k, dim=0), seeds)  # [N·K, 3, 16, 16]
-    projected = metrics.round_to_8bit(metrics.to_unit_range(projected)).unflatten(0, (len(names), k))
-    return metrics.psnr(projected, metrics.to_unit_range(lr)[:, None])
+    projected = round_to_8bit(to_unit_range(projected)).unflatten(0, (len(names), k))
+    return psnr(projected, to_unit_range(lr)[:, None])
 
 
 def score_batch(names: list[str], hr: torch.Tensor, lr: torch.Tensor, result: SearchResult,
@@ -370,15 +360,15 @@ def score_batch(names: list[str], hr: torch.Tensor, lr: torch.Tensor, result: Se
     diversity of the first k candidates for every k. Also the dlib descriptors of every image (for realism):
     "srnam" [B, K, 128], each baseline [B, 1, 128], "truth" [B, 128]; none without the analyser."""
     b, k = result.hr.shape[:2]
-    truth, lr_input = metrics.to_unit_range(hr), metrics.to_unit_range(lr)  # [B, 3, 64, 64], [B, 3, 16, 16]
-    candidates = metrics.round_to_8bit(unit_range(result.hr))  # [B, K, 3, 64, 64], in search order
-    projections = metrics.round_to_8bit(unit_range(result.lr))  # [B, K, 3, 16, 16]
+    truth, lr_input = to_unit_range(hr), to_unit_range(lr)  # [B, 3, 64, 64], [B, 3, 16, 16]
+    candidates = round_to_8bit(unit_range(result.hr))  # [B, K, 3, 64, 64], in search order
+    projections = round_to_8bit(unit_range(result.lr))  # [B, K, 3, 16, 16]
     images = {"srnam": candidates, **{  # method → [B, K or 1, 3, 64, 64], rounded to 8 bits like the candidates
-        mode: metrics.to_unit_range(F.interpolate(lr, size=hr.shape[-1], mode=mode))[:, None] for mode in BASELINES}}
-    scores = {method: {"hr_psnr": metrics.psnr(x, truth[:, None]), "hr_ssim": metrics.ssim(x, truth[:, None]),
+        mode: to_unit_range(F.interpolate(lr, size=hr.shape[-1], mode=mode))[:, None] for mode in BASELINES}}
+    scores = {method: {"hr_psnr": psnr(x, truth[:, None]), "hr_ssim": metrics.ssim(x, truth[:, None]),
                        "laplacian": metrics.laplacian_energy(x)}
               for method, x in images.items()}  # method → metric → [B, K or 1]
-    scores["srnam"].update(lr_l1=result.l1.cpu(), lr_psnr=metrics.psnr(projections, lr_input[:, None]))
+    scores["srnam"].update(lr_l1=result.l1.cpu(), lr_psnr=psnr(projections, lr_input[:, None]))
     for method, x in images.items():  # x in [0, 1]; faces_found takes [-1, 1]
         scores[method]["face_found"] = metrics.faces_found(x.flatten(0, 1) * 2 - 1).reshape(x.shape[:2])
     truth_laplacian = metrics.laplacian_energy(truth)  # [B]
@@ -545,7 +535,7 @@ def markdown_table(results: dict) -> str:
 
 
 def framing_line(framing: dict) -> str:
-    """The Markdown table's note on how the faces were framed (``srnam.pose.framing_summary``)."""
+    """The Markdown table's note on how the faces were framed (``srnam.faces.pose.framing_summary``)."""
     parts = ["aligned onto the corpus's landmarks" if framing["aligned"] else "not aligned (the upright square)"]
     if framing["rotate"] is not None:
         low, high = framing["rotate"]

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
-from .errors import InvalidImageError
-from .images import from_uint8, jpeg_round_trip, open_image
+from ..errors import InvalidImageError
+from ..images import from_uint8, jpeg_round_trip, open_image
 
 # The resampling kernels a camera app, a browser or a thumbnailer might use.
 KERNELS = {

@@ -2,9 +2,10 @@
 
 No labelled photo of small real faces exists offline, so one is made: portraits (faces128-style, the face in
 the corpus framing) are scaled so that their faces have given sizes, pasted with a feathered oval edge at
-random, non-overlapping places of a synthetic background, and the whole photo then goes through a camera
-(blur, sensor noise, JPEG). The known box of each face is the one the Haar detector gives on the portrait,
-derived from the calibrated framing (``srnam.faces``), so that detections can be matched to it by overlap.
+random, non-overlapping places of a synthetic background, and the whole photo is then shot as a cheap camera
+would (``low_quality_shot``: blur, sensor noise, JPEG). The known box of each face is the one the Haar detector
+gives on the portrait, derived from the calibrated framing (``srnam.faces.detect.framing_from_detection``), so
+that detections can be matched to it by overlap.
 """
 from __future__ import annotations
 
@@ -13,15 +14,15 @@ import random
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from . import faces
-from .faces import Box, iou
-from .images import jpeg_round_trip
+from ..faces.detect import FRAME_DX, FRAME_DY, FRAME_SIDE
+from ..faces.framing import CORPUS_BOX, CORPUS_SIZE, Box, iou
+from ..images import jpeg_round_trip
 
 # The face box of a faces128 portrait (CORPUS_SIZE px), from the framing: the crop CORPUS_BOX is FRAME_SIDE face sides.
-_CROP_SIDE = faces.CORPUS_BOX[2] - faces.CORPUS_BOX[0]
-FACE_SIDE_IN_PORTRAIT = _CROP_SIDE / faces.FRAME_SIDE  # about 87 of the portrait's 128 px
-_FACE_CENTRE = ((faces.CORPUS_BOX[0] + faces.CORPUS_BOX[2]) / 2 - faces.FRAME_DX * FACE_SIDE_IN_PORTRAIT,
-                (faces.CORPUS_BOX[1] + faces.CORPUS_BOX[3]) / 2 - faces.FRAME_DY * FACE_SIDE_IN_PORTRAIT)
+_CROP_SIDE = CORPUS_BOX[2] - CORPUS_BOX[0]
+FACE_SIDE_IN_PORTRAIT = _CROP_SIDE / FRAME_SIDE  # about 87 of the portrait's 128 px
+_FACE_CENTRE = ((CORPUS_BOX[0] + CORPUS_BOX[2]) / 2 - FRAME_DX * FACE_SIDE_IN_PORTRAIT,
+                (CORPUS_BOX[1] + CORPUS_BOX[3]) / 2 - FRAME_DY * FACE_SIDE_IN_PORTRAIT)
 
 
 def background(width: int, height: int, rng: random.Random) -> Image.Image:
@@ -41,8 +42,9 @@ def background(width: int, height: int, rng: random.Random) -> Image.Image:
     return Image.fromarray(np.clip(np.asarray(image, np.float32) + texture, 0, 255).astype(np.uint8))
 
 
-def camera(photo: Image.Image, rng: random.Random) -> Image.Image:
-    """A low-quality camera: a little blur, sensor noise, JPEG at quality 35–80."""
+def low_quality_shot(photo: Image.Image, rng: random.Random) -> Image.Image:
+    """The crowd photo as a cheap camera takes it: a little blur, sensor noise, JPEG at quality 35–80 (a fixed
+    chain, not the camera model: the detector is measured on photos the models never made)."""
     photo = photo.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.0)))
     noise = np.random.default_rng(rng.randrange(2**31)).normal(0, rng.uniform(2, 6), (photo.height, photo.width, 3))
     photo = Image.fromarray(np.clip(np.asarray(photo, np.float32) + noise, 0, 255).astype(np.uint8))
@@ -60,7 +62,7 @@ def crowd_photo(portraits: list[Image.Image], face_sizes: list[int], *, width: i
     boxes: list[Box] = []
     for portrait, size in zip(portraits, face_sizes):
         scale = size / FACE_SIDE_IN_PORTRAIT
-        side = round(faces.CORPUS_SIZE * scale)  # the whole portrait, scaled (FACE_SIDE_IN_PORTRAIT is in its px)
+        side = round(CORPUS_SIZE * scale)  # the whole portrait, scaled (FACE_SIDE_IN_PORTRAIT is in its px)
         tile = portrait.convert("RGB").resize((side, side), Image.Resampling.LANCZOS)
         for _ in range(200):  # rejection sampling of a free place (with a margin between portraits)
             x, y = rng.randrange(0, max(1, width - side)), rng.randrange(0, max(1, height - side))
@@ -72,7 +74,7 @@ def crowd_photo(portraits: list[Image.Image], face_sizes: list[int], *, width: i
         photo.paste(tile, (x, y), _oval_mask(side))
         cx, cy = x + _FACE_CENTRE[0] * scale, y + _FACE_CENTRE[1] * scale
         boxes.append((round(cx - size / 2), round(cy - size / 2), round(cx + size / 2), round(cy + size / 2)))
-    return (camera(photo, rng) if degrade else photo), boxes
+    return (low_quality_shot(photo, rng) if degrade else photo), boxes
 
 
 def _oval_mask(side: int) -> Image.Image:

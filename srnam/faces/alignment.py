@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .faces import DLIB_FACE_BOX, MIN_FACE_FRACTION, Box, framing_from_detection, scored_faces
+from .framing import DLIB_FACE_BOX, Box
+from .detect import MIN_FACE_FRACTION, framing_from_detection, scored_faces
 
 # The five landmarks of dlib's 5-point model in the training-framing square, as fractions of its side, in the
 # model's order: the outer and inner corner of the eye on the image's right, the outer and inner corner of the

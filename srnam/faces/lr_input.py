@@ -4,11 +4,14 @@ Modes:
 
 * ``"as-is"``: the upload already is a small, low-quality face; it is only reduced to 16×16 by area
   averaging (centre-cropped to a square first).
-* ``"downsample"``: a photo. Its largest face is found (dlib's HOG detector), turned and scaled onto the
-  corpus's landmarks (:mod:`srnam.alignment`) and cut out as a 64×64 reference, then area-downsampled to 16×16:
-  a clean, idealised LR image. Without a face, the centre square is used (``face_found=False``).
-* ``"degrade"``: like ``"downsample"``, but the 64×64 crop goes through the degradation model with a
-  seeded noise vector: the photo as a realistic low-quality camera would have taken it.
+* ``"area"``: a photo. Its largest face is found (dlib's HOG detector), turned and scaled onto the
+  corpus's landmarks (:mod:`srnam.faces.alignment`) and cut out as a 64×64 reference, then reduced to 16×16 by
+  area averaging: a clean, idealised LR image. Without a face, the centre square is used (``face_found=False``).
+  Its old name, ``"downsample"``, is still accepted.
+* ``"degrade"``: like ``"area"``, but the 64×64 crop is photographed by the camera model (the degradation model)
+  with a seeded noise vector: the photo as a realistic low-quality camera would have taken it.
+
+The last two are LR sources of :mod:`srnam.faces.lr_sources`, the one registry of them.
 * ``"auto"``: ``"as-is"`` for uploads of at most ``SMALL_SIDE`` pixels, else ``"degrade"``.
 
 Uploads of at most 64 pixels per side are taken to be face crops already (too small for the detector).
@@ -21,11 +24,12 @@ import torch
 from PIL import Image
 
 from .alignment import Similarity, aligned_crop, largest_face_framing
-from .faces import crop_centre
-from .images import ImageInput, centre_square, lr_tensor, open_image, pil_to_tensor, tensor_to_pil
-from .models import DegradationGenerator
+from .framing import crop_centre
+from .lr_sources import OLD_NAMES, make_lr_images
+from ..images import ImageInput, centre_square, lr_tensor, open_image, tensor_to_pil
+from ..models import DegradationGenerator
 
-LR_MODES = ("auto", "as-is", "downsample", "degrade")
+LR_MODES = ("auto", "as-is", "area", "degrade")
 SMALL_SIDE = 32
 
 
@@ -39,6 +43,7 @@ class LRInput:
 
 
 def make_lr_input(source: ImageInput, mode: str, degradation: DegradationGenerator, noise_seed: int = 0) -> LRInput:
+    mode = OLD_NAMES.get(mode, mode)
     if mode not in LR_MODES:
         raise ValueError(f"lr mode must be one of {', '.join(LR_MODES)}; got {mode!r}")
     lr_size, hr_size = degradation.lr_size, degradation.hr_size
@@ -56,13 +61,5 @@ def make_lr_input(source: ImageInput, mode: str, degradation: DegradationGenerat
         reference, found = aligned_crop(image, framing, hr_size), True
     else:
         reference, found = crop_centre(image, hr_size), False
-    if mode == "downsample":
-        lr = reference.resize((lr_size, lr_size), Image.Resampling.BOX)
-    else:
-        lr = camera_photo(degradation, reference, noise_seed)
+    (lr,) = make_lr_images([reference], mode, degradation, [noise_seed])
     return LRInput(lr, mode, reference, found, framing)
-
-
-def camera_photo(degradation: DegradationGenerator, reference: Image.Image, noise_seed: int) -> Image.Image:
-    """The 16×16 photo the camera model takes of one HR face crop (``hr_size`` square) with a seeded noise."""
-    return tensor_to_pil(degradation.photograph(pil_to_tensor(reference), [noise_seed])[0])

@@ -1,6 +1,6 @@
 """How ``srnam evaluate`` frames its faces: upright or tilted, aligned or not (issue 30).
 
-The generator knows upright, corpus-framed faces only. To measure what alignment (``srnam.alignment``) buys, the
+The generator knows upright, corpus-framed faces only. To measure what alignment (``srnam.faces.alignment``) buys, the
 same faces are evaluated both ways:
 
 * **unaligned**: the upright framing square as it is (``--crop``'s box; for real sets, as the set comes);
@@ -21,9 +21,8 @@ import numpy as np
 from PIL import Image
 
 from .alignment import Similarity, align_face, aligned_crop
-from .images import pil_to_tensor
-from .metrics import psnr, to_unit_range
-from .seeds import image_seed
+from ..images import pil_to_tensor, psnr, to_unit_range
+from ..seeds import image_seed
 
 MAX_ROTATION = 90.0  # degrees; beyond it a face is upside down, which no framing of a portrait corpus expects
 
