@@ -11,6 +11,8 @@ from conftest import make_tiny_models
 
 from srnam.evaluation import metrics, run as evaluation
 from srnam import SRNAMPipeline, images
+from srnam.evaluation.report import markdown_table
+from srnam.evaluation.results import EvaluationResult
 from srnam.faces.lr_sources import LR_SOURCES
 from srnam.commands import main
 
@@ -106,6 +108,21 @@ def test_evaluate_writes_every_figure(full_run):
     per_face = [sum(face["ground_truth"]["lr_psnr"]) / 3 for face in results["faces"]]
     assert truth["lr_psnr"] == pytest.approx(sum(per_face) / 3, abs=1e-5) and truth["lr_psnr_best"] >= truth["lr_psnr"]
     assert f"with noise of its own, {truth['lr_psnr']:.2f} dB" in table
+
+
+def test_results_json_reads_back_as_typed_records_and_writes_the_same_layout(full_run):
+    out, results = full_run
+    typed = EvaluationResult.from_json(results)
+    assert typed.to_json() == results  # every key, in the same nesting
+    assert list(typed.to_json()) == list(results)  # and the same order
+    summary = results["summary"]
+    assert typed.summary.srnam.mean.lr_psnr == summary["srnam"]["mean"]["lr_psnr"]
+    assert typed.summary.bicubic.realism_fd == summary["bicubic"]["realism_fd"]
+    assert typed.faceness.realism.generator_face_fd == results["faceness"]["generator_face_fd"]
+    assert [k for k, _ in typed.quality_vs_k] == [1, 2, 3] and typed.quality_vs_k[0][1].diversity == 0.0
+    with pytest.raises(AttributeError):
+        typed.summary.srnam.mean.lr_psnr_mean  # a misspelt figure fails where it is read
+    assert markdown_table(typed) == (out / "results.md").read_text().rstrip("\n")  # the report reads the records
 
 
 def test_the_truths_lr_fit_uses_noise_of_its_own(model):

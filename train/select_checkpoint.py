@@ -103,16 +103,17 @@ def main(argv=None) -> int:
         results = evaluate(pipe, names, hr, lr_source="degrade",
                            search=SearchSettings(args.candidates, args.steps, seed=0), batch_faces=8,
                            faceness_samples=args.faceness, reference=reference)
-        summary, samples = results["summary"], results.get("faceness", {})
-        srnam = summary["srnam"]
+        summary, srnam, faceness = results.summary, results.summary.srnam, results.faceness  # None: not measured
+        samples = faceness and faceness.realism
         table[name] = {
-            "lr_psnr_mean": srnam["mean"]["lr_psnr"], "lr_psnr_ground_truth": summary["ground_truth"]["lr_psnr"],
-            "sharpness_mean": srnam["mean"]["sharpness"],
-            "face_fd_mean": srnam["mean"]["realism_fd"], "face_fd_ground_truth": summary["ground_truth"]["realism_fd"],
-            "face_fd_bicubic": summary["bicubic"]["realism_fd"], "samples_face_fd": samples.get("generator_face_fd"),
-            "samples_sharpness": samples.get("generator_sharpness"), "diversity": srnam["diversity"],
-            "faceness": samples.get("generator_rate"), "same_person_best": srnam["best"]["same_person"],
-            "hr_psnr_mean": srnam["mean"]["hr_psnr"], "hr_psnr_best": srnam["best"]["hr_psnr"]}  # reported only
+            "lr_psnr_mean": srnam.mean.lr_psnr, "lr_psnr_ground_truth": summary.ground_truth.lr_psnr,
+            "sharpness_mean": srnam.mean.sharpness,
+            "face_fd_mean": srnam.mean.realism_fd, "face_fd_ground_truth": summary.ground_truth.realism_fd,
+            "face_fd_bicubic": summary.bicubic.realism_fd, "samples_face_fd": samples and samples.generator_face_fd,
+            "samples_sharpness": samples and samples.generator_sharpness, "diversity": srnam.diversity,
+            "faceness": faceness and faceness.generator_rate,
+            "same_person_best": srnam.best.same_person,
+            "hr_psnr_mean": srnam.mean.hr_psnr, "hr_psnr_best": srnam.best.hr_psnr}  # reported only
         print(name, dumps(table[name], indent=None), flush=True)
         write_json(out, {**settings, "snapshots": table}, indent=1)  # after each: safe to stop
     chosen = choose(table)

@@ -8,8 +8,8 @@ from pathlib import Path
 from .. import __version__
 from ..errors import ModelLoadError
 from ..evaluation.run import (CROPS, DEFAULT_BATCH_FACES, DEFAULT_FACENESS_SAMPLES, DEFAULT_REFERENCE_FACES,
-                              OLD_CROP_NAMES, REAL_FACE_SETS, evaluate, load_faces, load_real_faces, markdown_table,
-                              write_outputs)
+                              OLD_CROP_NAMES, REAL_FACE_SETS, evaluate, load_faces, load_real_faces)
+from ..evaluation.report import markdown_table, write_outputs
 from ..evaluation.run import __doc__ as EVALUATION_DOC
 from ..pipeline import DEFAULT_CHECKPOINT, SRNAMPipeline
 from ..faces.lr_sources import LR_SOURCES, OLD_NAMES
@@ -114,12 +114,12 @@ def run(args: argparse.Namespace) -> int:
     results = evaluate(pipe, names, hr, lr_source=args.lr_source, search=search_settings(args, args.seed),
                        batch_faces=args.batch_faces, faceness_samples=args.faceness, reference=reference,
                        reference_faces=args.reference_limit)
-    results = {"srnam_version": __version__, "settings": settings, "skipped": skipped, **results}
+    results.srnam_version, results.settings, results.skipped = __version__, settings, skipped
     if not pose.upright:
-        results["framing"] = framing_summary(framing, pose)
+        results.framing = framing_summary(framing, pose)
     write_outputs(results, args.out)
     print(markdown_table(results))
-    for what, reason in results["not_computed"].items():
+    for what, reason in results.not_computed.items():
         print(f"not computed: {what}: {reason}")
     print(f"results: {args.out}")
     return OK

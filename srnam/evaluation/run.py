@@ -56,9 +56,10 @@ from ..errors import InvalidImageError
 from ..faces.framing import corpus_box, crop_centre, crop_corpus
 from ..images import (centre_square, open_image, pil_to_tensor, psnr, round_to_8bit, stack_pil, tensor_to_pil,
                       to_unit_range, unit_range)
-from ..jsonfile import write_json
 from ..search import SearchResult, SearchSettings
 from ..pipeline import SRNAMPipeline
+from .results import (EvaluationResult, Faceness, GroundTruthScores, SampleRealism, Scores, SRNAMScores, Summary,
+                      Timing)
 from ..faces.pose import Pose
 from ..seeds import image_seed
 
@@ -254,9 +255,9 @@ EVALUATION_SEARCH = SearchSettings(num_candidates=8, num_steps=300, seed=0)
 def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, *, lr_source: str = "degrade",
              search: SearchSettings = EVALUATION_SEARCH, batch_faces: int = DEFAULT_BATCH_FACES,
              faceness_samples: int = 0, reference: torch.Tensor | RealismReference | None = None,
-             reference_faces: int = DEFAULT_REFERENCE_FACES) -> dict:
-    """Evaluate on the faces ``hr`` [N, 3, 64, 64] in [-1, 1] named ``names``; returns the results as a dict
-    of plain Python values (the ``results.json`` layout, less the settings). ``search``: the search's settings;
+             reference_faces: int = DEFAULT_REFERENCE_FACES) -> EvaluationResult:
+    """Evaluate on the faces ``hr`` [N, 3, 64, 64] in [-1, 1] named ``names``; returns the results as an
+    :class:`EvaluationResult` (its ``to_json()`` is the ``results.json`` layout, less the settings). ``search``: the search's settings;
     its seed (0 when None) seeds the LR inputs and, per batch of ``batch_faces``, the search. ``reference``:
     real faces disjoint from ``hr`` ([M, 3, 64, 64], the first ``reference_faces`` as the reference, the rest as
     the floor set of the random samples), or a :class:`RealismReference`; None: no realism figures."""
@@ -299,23 +300,20 @@ def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, *, lr_sour
     if reference is not None:
         ids = {key: np.concatenate([d[key] for d in descriptors]) for key in descriptors[0]}
         add_realism(summary, faces, ids, reference)
-    return {
-        "not_computed": not_computed,
-        "summary": summary,
-        "quality_vs_k": {"k": ks, "srnam": [summarise(faces, k)["srnam"] for k in ks]},
-        "lr_consistency_over_steps": {  # averaged over the faces
-            "mean_l1": _rounded(history.mean(dim=(1, 2))), "best_l1": _rounded(history.min(dim=2).values.mean(dim=1))},
-        "timing": {"search_seconds": round(search_seconds, 2), "device": str(pipe.device),
-                   "seconds_per_face": round(search_seconds / len(names), 3), "threads": torch.get_num_threads(),
-                   "candidate_steps_per_second": round(len(names) * num_candidates * num_steps / search_seconds, 1)},
-        **({"faceness": faceness(pipe, hr, faceness_samples, seed, analyser, reference)} if faceness_samples else {}),
-        "faces": faces,
-    }
+    timing = Timing(search_seconds=round(search_seconds, 2), device=str(pipe.device),
+                    seconds_per_face=round(search_seconds / len(names), 3), threads=torch.get_num_threads(),
+                    candidate_steps_per_second=round(len(names) * num_candidates * num_steps / search_seconds, 1))
+    return EvaluationResult(
+        summary=summary, quality_vs_k=[(k, summarise(faces, k).srnam) for k in ks],
+        mean_l1_over_steps=_rounded(history.mean(dim=(1, 2))),  # averaged over the faces
+        best_l1_over_steps=_rounded(history.min(dim=2).values.mean(dim=1)), timing=timing, faces=faces,
+        not_computed=not_computed,
+        faceness=faceness(pipe, hr, faceness_samples, seed, analyser, reference) if faceness_samples else None)
 
 
 @torch.no_grad()
 def faceness(pipe: SRNAMPipeline, hr: torch.Tensor, num_samples: int, seed: int, analyser=None,
-             reference: RealismReference | None = None) -> dict:
+             reference: RealismReference | None = None) -> Faceness:
     """How often the face detector finds a face in random generator samples G(z), and, as the ceiling, in
     the ground-truth faces ``hr`` framed the same way (both upsampled to 256 px). With a ``reference``, also
     the samples' realism (Fréchet distance of their face descriptors to the reference, beside that of as many
@@ -323,20 +321,17 @@ def faceness(pipe: SRNAMPipeline, hr: torch.Tensor, num_samples: int, seed: int,
     rng = torch.Generator().manual_seed(image_seed(seed, "faceness"))
     z = torch.randn(num_samples, pipe.generator.latent_size, generator=rng)
     samples = torch.cat([pipe.generator(chunk.to(pipe.device)).cpu() for chunk in z.split(64)])  # [N, 3, 64, 64]
-    found = {"detector": "OpenCV Haar cascade (srnam.faces.detect.detect_face), images upsampled to "
-                         f"{metrics.ANALYSIS_SIZE} px",
-             "generator_samples": num_samples, "generator_rate": metrics.face_detection_rate(samples),
-             "ground_truth_faces": len(hr), "ground_truth_rate": metrics.face_detection_rate(hr)}
+    found = Faceness(detector="OpenCV Haar cascade (srnam.faces.detect.detect_face), images upsampled to "
+                              f"{metrics.ANALYSIS_SIZE} px",
+                     generator_samples=num_samples, generator_rate=metrics.face_detection_rate(samples),
+                     ground_truth_faces=len(hr), ground_truth_rate=metrics.face_detection_rate(hr))
     if reference is not None and analyser is not None:
         realism = reference.sample_realism(analyser, to_unit_range(samples))
         floor = reference.floor_descriptors
-        found.update({
-            "generator_face_fd": round(realism["face_fd"], 6),
-            "real_faces_at_this_size": len(floor),
-            "real_face_fd": (round(metrics.frechet_distance(floor, reference.descriptors), 6)
-                             if len(floor) > 1 else None),
-            "reference_faces": len(reference.descriptors),
-            "generator_sharpness": round(realism["sharpness"], 6)})
+        found.realism = SampleRealism(
+            generator_face_fd=round(realism["face_fd"], 6), real_faces_at_this_size=len(floor),
+            real_face_fd=round(metrics.frechet_distance(floor, reference.descriptors), 6) if len(floor) > 1 else None,
+            reference_faces=len(reference.descriptors), generator_sharpness=round(realism["sharpness"], 6))
     return found
 
 
@@ -407,7 +402,7 @@ def face_scores(analyser, images: torch.Tensor, truth_points: np.ndarray,
             ids.reshape(*images.shape[:2], -1))
 
 
-def add_realism(summary: dict, faces: list[dict], ids: dict, reference: RealismReference) -> None:
+def add_realism(summary: Summary, faces: list[dict], ids: dict, reference: RealismReference) -> None:
     """Add the Fréchet distances of the face descriptors to the reference faces into ``summary``: SR-NAM's
     first-ranked candidates, the mean over k of the distance of every face's k-th candidate (sets of one
     candidate per face, the size of the ground truth's set, so the figures compare), each baseline, and the
@@ -417,15 +412,15 @@ def add_realism(summary: dict, faces: list[dict], ids: dict, reference: RealismR
 
     srnam = ids["srnam"]  # [N, K, 128]
     first = [int(np.argmin(face["srnam"]["lr_l1"])) for face in faces]
-    summary["srnam"]["first"]["realism_fd"] = fd(srnam[np.arange(len(faces)), first])
-    summary["srnam"]["mean"]["realism_fd"] = round(float(np.mean([fd(srnam[:, k]) for k in range(srnam.shape[1])])), 6)
+    summary.srnam.first.realism_fd = fd(srnam[np.arange(len(faces)), first])
+    summary.srnam.mean.realism_fd = round(float(np.mean([fd(srnam[:, k]) for k in range(srnam.shape[1])])), 6)
     for mode in BASELINES:
-        summary[mode]["realism_fd"] = fd(ids[mode][:, 0])
-    summary["ground_truth"]["realism_fd"] = fd(ids["truth"])
-    summary["realism_reference_faces"] = len(reference.descriptors)
+        summary.baseline(mode).realism_fd = fd(ids[mode][:, 0])
+    summary.ground_truth.realism_fd = fd(ids["truth"])
+    summary.realism_reference_faces = len(reference.descriptors)
 
 
-def summarise(faces: list[dict], k: int) -> dict:
+def summarise(faces: list[dict], k: int) -> Summary:
     """Averages over the faces, from each face's first ``k`` candidates: for SR-NAM one value per statistic and
     metric, and the diversity; for each baseline one value per metric; sharpness for each (ratios of mean
     Laplacian energies to the ground truth's, "best" excluded: it is not a per-face choice) and for the ground
@@ -462,142 +457,18 @@ def summarise(faces: list[dict], k: int) -> dict:
         return round(float(np.mean(collected[(method, stat, "laplacian")]) /
                            max(np.mean(collected[("truth", "", "laplacian")]), 1e-12)), 6)
 
-    summary = {"srnam": {stat: {m.name: average(("srnam", stat, m.name)) for m in METRICS} for stat in STATISTICS}}
-    summary["srnam"]["diversity"] = round(float(np.mean([face["diversity"][k - 1] for face in faces])), 6)
-    summary.update({mode: {m.name: average((mode, "", m.name)) for m in METRICS} for mode in BASELINES})
-    for stat in STATISTICS:
-        summary["srnam"][stat]["sharpness"] = None if stat == "best" else sharpness("srnam", stat)
-        summary["srnam"][stat]["realism_fd"] = None  # add_realism() fills it in when a reference is given
-    for mode in BASELINES:
-        summary[mode].update(sharpness=sharpness(mode), realism_fd=None)
-    summary["ground_truth"] = {"sharpness": 1.0, "realism_fd": None, "lr_psnr": average(("truth", "mean", "lr_psnr")),
-                               "lr_psnr_best": average(("truth", "best", "lr_psnr")),
-                               "face_found": average(("truth", "", "face_found"))}
-    return summary
+    def scores(method: str, stat: str = "") -> Scores:  # realism_fd: add_realism() fills it in, given a reference
+        return Scores(**{m.name: average((method, stat, m.name)) for m in METRICS},
+                      sharpness=None if stat == "best" else sharpness(method, stat))
+
+    srnam = SRNAMScores(best=scores("srnam", "best"), mean=scores("srnam", "mean"), first=scores("srnam", "first"),
+                        diversity=round(float(np.mean([face["diversity"][k - 1] for face in faces])), 6))
+    truth = GroundTruthScores(lr_psnr=average(("truth", "mean", "lr_psnr")),
+                              lr_psnr_best=average(("truth", "best", "lr_psnr")),
+                              face_found=average(("truth", "", "face_found")))
+    return Summary(srnam, bicubic=scores("bicubic"), nearest=scores("nearest"), ground_truth=truth)
 
 
 def _rounded(values: torch.Tensor) -> float | list:
     """A tensor as (nested) Python floats with 6 decimals, for a JSON of reasonable size."""
     return np.round(values.double().numpy(), 6).tolist()
-
-
-# ---------------------------------------------------------------------------------------------- outputs
-def markdown_table(results: dict) -> str:
-    """The summary as a Markdown table: SR-NAM's statistics, K = 1 and the baselines, one column per metric."""
-    summary, k = results["summary"], results["settings"]["num_candidates"]
-    k1 = results["quality_vs_k"]["srnam"][0]["mean"]  # k = 1 comes first; its three statistics coincide
-    rows = [(f"SR-NAM K={k}, {description}", summary["srnam"][stat], summary["srnam"]["diversity"])
-            for stat, description in STATISTICS.items()]
-    rows += [("SR-NAM K=1", k1, 0.0)] + [(f"{mode} upsampling", summary[mode], None) for mode in BASELINES]
-    rows += [("ground truth", summary["ground_truth"], None)]
-    columns = METRICS + SET_METRICS
-
-    def cell(metric: Metric, value: float | None) -> str:
-        return "n/a" if value is None else metric.table_format.format(value * metric.table_scale)
-
-    header = ["method"] + [m.label for m in columns] + ["diversity ↑"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for label, values, diversity in rows:
-        lines.append("| " + " | ".join([label] + [cell(m, values.get(m.name)) for m in columns]
-                                       + ["n/a" if diversity is None else f"{diversity:.4f}"]) + " |")
-    if "faceness" in results:
-        found = results["faceness"]
-        lines.append(f"\nFace-ness: a face is found in {found['generator_rate']:.1%} of {found['generator_samples']} "
-                     f"random samples G(z) and in {found['ground_truth_rate']:.1%} of the {found['ground_truth_faces']} "
-                     f"ground-truth faces (the ceiling); detector: {found['detector']}.")
-        if "generator_face_fd" in found:
-            floor = found["real_face_fd"]
-            lines.append(f"Random samples G(z): face FD {found['generator_face_fd']:.3f} against "
-                         f"{found['reference_faces']} reference faces ({found['real_faces_at_this_size']} further real "
-                         f"faces: {'n/a' if floor is None else f'{floor:.3f}'}, the floor), sharpness "
-                         f"{found['generator_sharpness']:.2f} of real faces'.")
-    if summary.get("realism_reference_faces"):
-        lines.append(f"\nFace FD: Fréchet distance between dlib face descriptors and those of "
-                     f"{summary['realism_reference_faces']} reference faces (one candidate per face; the ground "
-                     f"truth's own figure is the floor at this set size). Sharpness: mean squared Laplacian "
-                     f"against the ground truth's.")
-    truth_psnr = summary["ground_truth"].get("lr_psnr")
-    if truth_psnr is not None:
-        lines.append(f"\nThe ground truth's LR PSNR is the true face's own fit: projected by the camera model as a "
-                     f"candidate is, with noise of its own, {truth_psnr:.2f} dB (mean of K; best of K "
-                     f"{summary['ground_truth']['lr_psnr_best']:.2f} dB). Candidates far above it fit the input's "
-                     f"noise draw.")
-    timing = results["timing"]
-    lines.append(f"\nSearch time: {timing['seconds_per_face']:.2f} s per face ({timing['device']}, "
-                 f"{timing['threads']} threads, {timing['candidate_steps_per_second']:.0f} candidate-steps/s).")
-    settings = results["settings"]
-    lines.append(f"\n{len(results['faces'])} faces from {settings['hr_folder']} (crop {settings['crop']}), "
-                 f"LR source {settings['lr_source']}, {settings['num_steps']} steps, seed {settings['seed']}; "
-                 f"model {settings['model']}. PSNR and SSIM on 8-bit images; LR L1 on the [-1, 1] scale.")
-    if "framing" in results:
-        lines.append(framing_line(results["framing"]))
-    return "\n".join(lines)
-
-
-def framing_line(framing: dict) -> str:
-    """The Markdown table's note on how the faces were framed (``srnam.faces.pose.framing_summary``)."""
-    parts = ["aligned onto the corpus's landmarks" if framing["aligned"] else "not aligned (the upright square)"]
-    if framing["rotate"] is not None:
-        low, high = framing["rotate"]
-        parts.append(f"each HR face tilted first by {low:g}° to {high:g}° either way "
-                     f"(mean |tilt| {framing['mean_abs_angle']:.1f}°)")
-    if "mean_abs_residual_tilt" in framing:
-        parts.append(f"the searched square's tilt minus the face's: mean |{framing['mean_abs_residual_tilt']:.1f}°|")
-    if "framing_psnr" in framing:
-        parts.append(f"searched crop against the upright face's crop: {framing['framing_psnr']:.2f} dB")
-    return "\nFraming: " + "; ".join(parts) + "."
-
-
-def write_outputs(results: dict, out: Path) -> None:
-    """results.json, results.md and, with matplotlib, the two plots (else listed in ``not_computed``)."""
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        plot_lr_consistency(results, out / "lr_consistency.png")
-        plot_quality_vs_k(results, out / "quality_vs_k.png")
-    except ImportError as err:
-        results["not_computed"]["plots"] = f"{err} ({metrics.METRICS_EXTRA_HINT})"
-    write_json(out / "results.json", results, indent=1)
-    (out / "results.md").write_text(markdown_table(results) + "\n", encoding="utf-8")
-
-
-def _figure(columns: int):
-    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
-
-    figure = Figure(figsize=(4.5 * columns, 3.6), layout="constrained")
-    return figure, figure.subplots(1, columns, squeeze=False)[0]
-
-
-def plot_lr_consistency(results: dict, path: Path) -> None:
-    figure, (axes,) = _figure(1)
-    curves = results["lr_consistency_over_steps"]
-    steps = np.arange(1, len(curves["mean_l1"]) + 1)
-    axes.plot(steps, curves["mean_l1"], label="mean of K")
-    axes.plot(steps, curves["best_l1"], label="best of K")
-    axes.set(xlabel="step", ylabel="LR L1 (before the step's update)",
-             title=f"LR consistency, mean over {len(results['faces'])} faces")
-    axes.legend()
-    figure.savefig(path, dpi=120)
-
-
-def plot_quality_vs_k(results: dict, path: Path) -> None:
-    """HR PSNR, identity distance (when computed) and diversity of SR-NAM against K, with the baselines."""
-    ks, by_k, summary = results["quality_vs_k"]["k"], results["quality_vs_k"]["srnam"], results["summary"]
-    panels = [("hr_psnr", "HR PSNR (dB)")]
-    if summary["bicubic"]["identity_distance"] is not None:
-        panels.append(("identity_distance", "identity distance (< 0.6: same person)"))
-    figure, axes = _figure(len(panels) + 1)
-    for ax, (metric, label) in zip(axes, panels):
-        for stat, description in STATISTICS.items():
-            ax.plot(ks, [row[stat][metric] for row in by_k], marker="o", label=description)
-        for mode, style in zip(BASELINES, ("--", ":")):
-            ax.axhline(summary[mode][metric], color="gray", linestyle=style, label=f"{mode} upsampling")
-        ax.set(ylabel=label, title=label.split(" (")[0])
-        ax.legend(fontsize="small")
-    axes[-1].plot(ks, [row["diversity"] for row in by_k], marker="o")
-    axes[-1].set(ylabel="mean pairwise L1", title="diversity")
-    for ax in axes:
-        ax.set_xscale("log", base=2)  # K doubles from point to point
-        ax.set_xticks(ks, [str(k) for k in ks])
-        ax.minorticks_off()
-        ax.set_xlabel("K (candidates)")
-    figure.savefig(path, dpi=120)
