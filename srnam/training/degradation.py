@@ -36,7 +36,7 @@ from ..images import from_uint8
 from ..models import DEGRADATION_CHANNELS, DegradationDiscriminator, DegradationGenerator
 from ..models.eval_mode import eval_mode
 from .losses import gradient_penalty, load_vgg_loss
-from .run import EMA, RunConfig, TrainingRun, epoch_batch_indices, find_model_folder
+from .run import EMA, Phase, RunConfig, TrainingRun, epoch_batch_indices, find_model_folder
 
 
 @dataclass
@@ -193,28 +193,30 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
                dynamic_ncols=True)
     run.begin_session(max_steps, max_minutes)
     generator.train()
+    def critic_phase(batches: list, rng: torch.Generator) -> Phase:  # one step per batch of HR faces and LR photos
+        return Phase("critic", lambda i: loss.critic_step(*batches[i], rng), "loss_c", (critic,), (opt_c,),
+                     repeat=len(batches))
+
     if run.state.step == 0 and config.critic_warmup:  # (a run killed before its first checkpoint redoes it all)
         rng = run.step_generator(salt=1)
         for _ in tqdm(range(config.critic_warmup), desc="critic warm-up", disable=not run.is_main, leave=False):
-            warmup_terms = critic_phase(run, loss, opt_c, hr_images, lr_images, rng)
+            warmup_terms = run.take([critic_phase([critic_batch(run, hr_images, lr_images, config)], rng)])
         run.print(f"critic warm-up: {config.critic_warmup} steps, critic loss {warmup_terms['loss_c'].item():.3f}")
     while run.state.step < config.num_steps:
         rng = run.step_generator()
-        for _ in range(config.n_critic):
-            critic_terms = critic_phase(run, loss, opt_c, hr_images, lr_images, rng)
-
+        critic_batches = [critic_batch(run, hr_images, lr_images, config) for _ in range(config.n_critic)]
         hr = next_batch(run, hr_images, config, salt=0)
         run.state.images_seen += config.batch_size
         run.local_images += hr.shape[0]
-        terms = loss.generator_step(hr, rng)
-        run.descend(terms, "loss_g", (generator,), opt_g)
+        terms = run.take([critic_phase(critic_batches, rng),
+                          Phase("generator", lambda _: loss.generator_step(hr, rng), "loss_g", (generator,), (opt_g,))])
         if ema:
             ema.update(generator, run.state.step)
 
         run.state.step += 1
         bar.update(1)
         if run.state.step % config.log_every == 0:
-            record = {k: v.item() for k, v in {**critic_terms, **terms}.items()}
+            record = {k: v.item() for k, v in terms.items()}
             record["diversity"] = round(record["diversity"], 4)
             img_s = run.log_step({
                 **record, **(realism(shown) if realism and run.state.step % config.sample_every == 0 else {})})
@@ -238,14 +240,12 @@ def next_batch(run: TrainingRun, images: torch.Tensor, config: DegradationConfig
     return from_uint8(images[run.rank_slice(index)].to(run.device))
 
 
-def critic_phase(run: TrainingRun, loss: DegradationLoss, optimizer: torch.optim.Optimizer, hr_images: torch.Tensor,
-                 lr_images: torch.Tensor, rng: torch.Generator) -> dict:
-    """One critic step on the next HR faces and LR photos; the images it draws count as seen."""
-    hr, real_lr = next_batch(run, hr_images, loss.config, 0), next_batch(run, lr_images, loss.config, 1)
-    run.state.images_seen += loss.config.batch_size
-    terms = loss.critic_step(hr, real_lr, rng)
-    run.descend(terms, "loss_c", (loss.critic,), optimizer)
-    return terms
+def critic_batch(run: TrainingRun, hr_images: torch.Tensor, lr_images: torch.Tensor,
+                 config: DegradationConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The next HR faces and LR photos of a critic step; the images it draws count as seen."""
+    hr, real_lr = next_batch(run, hr_images, config, 0), next_batch(run, lr_images, config, 1)
+    run.state.images_seen += config.batch_size
+    return hr, real_lr
 
 
 def warm_start(generator: DegradationGenerator, path: str) -> None:

@@ -27,7 +27,7 @@ from ..grid import image_grid
 from ..images import from_uint8
 from ..models import PROGAN_CHANNELS, STYLE_CHANNELS, ProGANDiscriminator, StyleStudentGenerator, load_generator
 from .progan import ProGANConfig, ProGANLoss, pyramid_l1
-from .run import EMA, RunConfig, TrainingRun, find_model_folder
+from .run import EMA, Phase, RunConfig, TrainingRun, find_model_folder
 from .teacher_pairs import read_mapping, read_shards
 
 
@@ -217,13 +217,11 @@ def train(pairs_dir: Path | None, out_dir: Path, config: DistillConfig, resume: 
         rng = run.step_generator()
         z, target = _batch(pool, teacher, config, run, rng)
         fake = student(z)
+        phases = [Phase("student", lambda _: loss.student_step(fake, target, rng), "loss", (student,), (optimizer,))]
         if critic is not None:
-            critic_terms = loss.critic_step(target, fake, rng, run.state.step)
-            run.descend(critic_terms, "loss_d", (critic,), opt_d)
-        terms = loss.student_step(fake, target, rng)
-        if critic is not None:
-            terms.update(critic_terms)
-        run.descend(terms, "loss", (student,), optimizer)
+            phases.insert(0, Phase("critic", lambda _: loss.critic_step(target, fake, rng, run.state.step), "loss_d",
+                                   (critic,), (opt_d,)))
+        terms = run.take(phases)
         ema.update(student, run.state.step)
         run.local_images += z.shape[0]
         run.state.step += 1

@@ -46,7 +46,7 @@ from ..search import project_to_sphere
 from .augment import diff_augment, parse_policy, xflip
 from .losses import gradient_penalty
 from .precision import PRECISIONS, resolve_precision
-from .run import EMA, RunConfig, TrainingRun, epoch_batch_indices, find_model_folder
+from .run import EMA, Phase, RunConfig, TrainingRun, epoch_batch_indices, find_model_folder
 
 
 LATENTS_FILE = "latents.safetensors"  # the z_i beside a snapshot's or export's models
@@ -429,14 +429,13 @@ def train(data_dir: Path, out_dir: Path, config: ProGANConfig, resume: bool = Fa
         n = real.shape[0]
         run.local_images += n
 
-        terms = {}
         z = torch.randn(n, config.latent_size, generator=rng).to(run.device)
         fake = loss.generator_fakes(z, stage, alpha) if (config.gan_weight or teacher is not None) else None
-        if config.gan_weight:
-            terms = loss.critic_step(real, fake, stage, alpha, rng, run.state.step)
-            run.descend(terms, "loss_d", (critic,), opt_d)
-        terms.update(loss.generator_step(fake, z, real, index, stage, alpha, rng))
-        run.descend(terms, "loss_g", (generator, *paired.modules()), opt_g, paired)
+        critic_phase = Phase("critic", lambda _: loss.critic_step(real, fake, stage, alpha, rng, run.state.step),
+                             "loss_d", (critic,), (opt_d,))
+        generator_phase = Phase("generator", lambda _: loss.generator_step(fake, z, real, index, stage, alpha, rng),
+                                "loss_g", (generator, *paired.modules()), (opt_g, paired))
+        terms = run.take([critic_phase, generator_phase] if config.gan_weight else [generator_phase])
         ema.update(generator, run.state.step)
 
         run.state.step += 1

@@ -28,6 +28,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable, Sequence
 
 import torch
 import torch.distributed as dist
@@ -45,6 +46,21 @@ CONTENTS = "contents.json"  # in each checkpoint: which registered object is whi
 
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or inf: the run stops and the last good checkpoint stays the latest."""
+
+
+@dataclass
+class Phase:
+    """One optimiser step of a training step, as stylegan2-ada's loss phases are: ``terms(i)`` computes the losses
+    for the phase's ``i``-th repeat (the loss object's method for this phase), and the one named ``loss`` is
+    descended for ``modules`` with ``optimizers`` (:meth:`TrainingRun.take`). ``repeat``: steps of this phase per
+    training step (a critic's several steps per generator step)."""
+
+    name: str
+    terms: Callable[[int], dict[str, torch.Tensor]]
+    loss: str
+    modules: tuple[nn.Module, ...]
+    optimizers: tuple
+    repeat: int = 1
 
 
 @dataclass
@@ -320,6 +336,17 @@ class TrainingRun:
     def step_generator(self, salt: int = 0) -> torch.Generator:
         """A generator seeded by (step, rank, salt): random draws that are reproduced exactly on resume."""
         return torch.Generator().manual_seed(((self.state.step * 1009 + self.rank) * 7919 + salt) % 2**63)
+
+    def take(self, phases: Sequence[Phase]) -> dict[str, torch.Tensor]:
+        """One training step: every phase in order, each repeat descended; the terms of each phase's last repeat,
+        merged into one record for the log."""
+        logged = {}
+        for phase in phases:
+            for i in range(phase.repeat):
+                terms = phase.terms(i)
+                self.descend(terms, phase.loss, phase.modules, *phase.optimizers)
+            logged.update(terms)
+        return logged
 
     def descend(self, terms: dict, loss: str, modules: tuple[nn.Module, ...], *optimizers) -> None:
         """One phase's optimiser step on ``terms[loss]``, as every trainer takes it: refuse a non-finite loss (the
