@@ -1,4 +1,5 @@
-"""Aligning faces to the corpus's landmarks (srnam.faces.alignment): the similarity fit, the warp, and real landmarks."""
+"""Aligning faces to the corpus's landmarks (srnam.faces.alignment): the similarity fit, the warp, and real
+landmarks."""
 import re
 from pathlib import Path
 

@@ -58,16 +58,21 @@ def _set_slider(page, elem_id: str, value: int) -> None:
     assert page.locator(f"#{elem_id} input[type=number]").input_value() == str(value)
 
 
-def test_upload_move_sliders_run_and_see_the_candidates(page):
-    page.locator("#srnam-input input[type=file]").set_input_files(str(ROOT / "demo" / "examples" / "dev_00002.jpg"))
-    page.locator("#srnam-input img").wait_for()  # the upload is shown
-    _set_slider(page, "srnam-candidates", 3)
-    _set_slider(page, "srnam-steps", 60)
-    page.locator("#srnam-run").click()
+def _upload_and_run(page, tab: str, image: Path, candidates: int, steps: int, expected_status: str):
+    """Upload ``image`` in a tab (``tab`` is its elements' id prefix), set the two sliders, press its button and
+    wait for the status line; returns the gallery's thumbnails."""
+    page.locator(f"#{tab}-input input[type=file]").set_input_files(str(image))
+    page.locator(f"#{tab}-input img").wait_for()  # the upload is shown
+    _set_slider(page, f"{tab}-candidates", candidates)
+    _set_slider(page, f"{tab}-steps", steps)
+    page.locator(f"#{tab}-run").click()
+    page.locator(f"#{tab}-status").filter(has_text=re.compile(expected_status)).wait_for()
+    return page.locator(f"#{tab}-gallery .thumbnail-item")
 
-    status = page.locator("#srnam-status")
-    status.filter(has_text=re.compile(r"3 candidates × 60 steps")).wait_for()
-    thumbnails = page.locator("#srnam-gallery .thumbnail-item")
+
+def test_upload_move_sliders_run_and_see_the_candidates(page):
+    thumbnails = _upload_and_run(page, "srnam", ROOT / "demo" / "examples" / "dev_00002.jpg", 3, 60,
+                                 r"3 candidates × 60 steps")
     assert thumbnails.count() == 3
     assert [thumbnails.nth(k).get_attribute("aria-label") for k in range(3)] == [
         f"Thumbnail {k} of 3" for k in (1, 2, 3)]
@@ -105,14 +110,8 @@ def test_whole_photo_tab_enhance_then_click_a_candidate_to_choose_it(page):
     crowd = ROOT / "demo" / "examples" / "photos" / "crowd.jpg"
     faces = len(detect_faces(Image.open(crowd)))
     page.get_by_role("tab", name="Whole photo").click()
-    page.locator("#srnam-photo-input input[type=file]").set_input_files(str(crowd))
-    page.locator("#srnam-photo-input img").wait_for()
-    _set_slider(page, "srnam-photo-candidates", 2)
-    _set_slider(page, "srnam-photo-steps", 50)
-    page.locator("#srnam-photo-run").click()
+    thumbnails = _upload_and_run(page, "srnam-photo", crowd, 2, 50, rf"{faces} faces × 2 candidates × 50 steps")
     status = page.locator("#srnam-photo-status")
-    status.filter(has_text=re.compile(rf"{faces} faces × 2 candidates × 50 steps")).wait_for()
-    thumbnails = page.locator("#srnam-photo-gallery .thumbnail-item")
     assert thumbnails.count() == faces * 4  # per face: LR input, uncertainty map, two candidates
     composed = page.locator("#srnam-photo-composed img")
     before = composed.get_attribute("src")

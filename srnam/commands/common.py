@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Sequence
 
 from ..errors import SRNAMError, check_int, check_rate
+from ..faces.lr_sources import OLD_NAMES
 from ..search import (DEFAULT_LEARNING_RATE, DEFAULT_NOISE_LEARNING_RATE, MAX_CANDIDATES, MAX_LEARNING_RATE, MAX_STEPS,
                    SearchSettings)
 from ..pipeline import DEFAULT_CHECKPOINT
@@ -36,6 +38,13 @@ def int_between(low: int, high: int):
             raise argparse.ArgumentTypeError(str(err)) from None
     parse.__name__ = "integer"  # argparse names the type in its "invalid integer value" message
     return parse
+
+
+def add_lr_source_option(parser: argparse.ArgumentParser, flag: str, choices: Sequence[str], default: str,
+                         help: str) -> None:
+    """The option that names how the 16×16 input is made (an LR source of srnam.faces.lr_sources, or a mode built
+    on them); their old spellings are read as the new ones."""
+    parser.add_argument(flag, type=new_spelling(OLD_NAMES), choices=choices, default=default, help=help)
 
 
 def new_spelling(old_names: dict[str, str]):

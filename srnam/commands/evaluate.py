@@ -12,11 +12,11 @@ from ..evaluation.run import (CROPS, DEFAULT_BATCH_FACES, DEFAULT_FACENESS_SAMPL
 from ..evaluation.report import markdown_table, write_outputs
 from ..evaluation.run import __doc__ as EVALUATION_DOC
 from ..pipeline import DEFAULT_CHECKPOINT, SRNAMPipeline
-from ..faces.lr_sources import LR_SOURCES, OLD_NAMES
+from ..faces.lr_sources import LR_SOURCES
 from ..faces.pose import Pose, framing_summary
 from ..search import DEFAULT_NOISE_LEARNING_RATE
-from .common import (OK, USAGE, add_model_option, add_search_options, int_between, learning_rate, new_spelling,
-                     report_error, search_settings)
+from .common import (OK, USAGE, add_lr_source_option, add_model_option, add_search_options, int_between,
+                     learning_rate, new_spelling, report_error, search_settings)
 
 
 def add_parser(subparsers) -> None:
@@ -31,10 +31,10 @@ def add_parser(subparsers) -> None:
                              "faces of its LFW subset (25×25 grey photos of real people; use --lr-source area); "
                              "astronaut, NASA's portrait of Eileen Collins (public domain)")
     add_model_option(parser)
-    parser.add_argument("--lr-source", type=new_spelling(OLD_NAMES), choices=LR_SOURCES, default="degrade",
-                        help="how the LR inputs are made from the HR faces: degrade (the camera model, with a "
-                             "seeded noise per face), area, bicubic or synthetic (the training data's LR "
-                             "synthesiser); degradation is the old spelling of degrade (default degrade)")
+    add_lr_source_option(parser, "--lr-source", LR_SOURCES, "degrade",
+                         "how the LR inputs are made from the HR faces: degrade (the camera model, with a seeded "
+                         "noise per face), area, bicubic or synthetic (the training data's LR synthesiser); "
+                         "degradation is the old spelling of degrade (default degrade)")
     add_search_options(parser, candidates=8, what="face")
     parser.add_argument("--limit", type=int_between(1, 10**9), help="evaluate only the first N faces (sorted by name)")
     parser.add_argument("--crop", type=new_spelling(OLD_CROP_NAMES), choices=CROPS, default="corpus",

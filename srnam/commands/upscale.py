@@ -46,13 +46,12 @@ from ..errors import ModelLoadError, SRNAMError
 from ..grid import candidate_grid
 from ..jsonfile import write_json
 from ..faces.lr_input import LR_MODES, make_lr_input
-from ..faces.lr_sources import OLD_NAMES
 from ..images import lr_psnr
 from ..faces.photo import MAX_SCALE, PhotoResult, candidate_files, enhance_photo, face_folder, result_images
 from ..pipeline import DEFAULT_CHECKPOINT, SRNAMOutput, SRNAMPipeline
 from ..seeds import image_seed
-from .common import (FAILED, OK, USAGE, UsageError, add_model_option, add_search_options, int_between, model_location,
-                     new_spelling, report_error, search_settings)
+from .common import (FAILED, OK, USAGE, UsageError, add_lr_source_option, add_model_option, add_search_options,
+                     int_between, model_location, report_error, search_settings)
 
 # Files a folder is searched for (explicit files and glob matches are taken whatever their name).
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
@@ -93,10 +92,10 @@ def add_parser(subparsers) -> None:
                              "not depend on the order or the number of processes (default: a random seed per "
                              "image, recorded in its result.json)")
     add_model_option(parser)
-    parser.add_argument("--lr-mode", type=new_spelling(OLD_NAMES), choices=LR_MODES, default="auto",
-                        help="how the 16×16 input is made: as-is (already a small face), area or degrade (a "
-                             "photo: detect and crop the face first; then area averaging, or the camera model), "
-                             "auto (as-is up to 32 px, else degrade); downsample is the old spelling of area")
+    add_lr_source_option(parser, "--lr-mode", LR_MODES, "auto",
+                         "how the 16×16 input is made: as-is (already a small face), area or degrade (a photo: "
+                         "detect and crop the face first; then area averaging, or the camera model), auto (as-is "
+                         "up to 32 px, else degrade); downsample is the old spelling of area")
     parser.add_argument("--allow-no-face", action="store_true",
                         help="in photo modes, use the centre square of photos without a detected face instead of "
                              "reporting them as failed (with --all-faces: write the enlarged photo alone)")

@@ -31,7 +31,8 @@ def describe_run(run_dir: Path, export: Path, part: str) -> str:
              f"- {info['steps']} steps, {info['images_seen']} images seen, {hours:.2f} h of training "
              f"on {info['processes']} process(es), device `{info['device']}`",
              f"- config: `{json.dumps({k: v for k, v in config.items() if k not in ('trainer',)})}`"]
-    # the degradation trainer's realism figures (srnam/evaluation/camera_realism.py), at the exported model's step or before it
+    # the degradation trainer's realism figures (srnam/evaluation/camera_realism.py), at the exported model's step
+    # or before it
     camera = [r for r in _records(run_dir) if "camera_fd" in r and r["step"] <= info["steps"]]
     if camera:
         last = camera[-1]

@@ -131,11 +131,13 @@ class EvaluationResult:
     @classmethod
     def from_json(cls, data: dict) -> "EvaluationResult":
         summary = data["summary"]
+        by_k = data["quality_vs_k"]
         return cls(
             summary=Summary(srnam=_srnam_scores(summary["srnam"]), bicubic=Scores(**summary["bicubic"]),
-                            nearest=Scores(**summary["nearest"]), ground_truth=GroundTruthScores(**summary["ground_truth"]),
+                            nearest=Scores(**summary["nearest"]),
+                            ground_truth=GroundTruthScores(**summary["ground_truth"]),
                             realism_reference_faces=summary.get("realism_reference_faces")),
-            quality_vs_k=[(k, _srnam_scores(s)) for k, s in zip(data["quality_vs_k"]["k"], data["quality_vs_k"]["srnam"])],
+            quality_vs_k=[(k, _srnam_scores(scores)) for k, scores in zip(by_k["k"], by_k["srnam"])],
             mean_l1_over_steps=data["lr_consistency_over_steps"]["mean_l1"],
             best_l1_over_steps=data["lr_consistency_over_steps"]["best_l1"],
             timing=Timing(**data["timing"]), faces=data["faces"], not_computed=data.get("not_computed", {}),
