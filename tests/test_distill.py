@@ -240,3 +240,23 @@ def test_the_adversarial_fine_tune_trains_a_critic_and_resumes_exactly(tmp_path)
     train(cache, tmp_path / "warm", warm)
     with pytest.raises(ValueError, match="need the critic"):
         train(cache, tmp_path / "bad", dataclasses.replace(TINY, feature_weight=1.0))
+
+
+def test_the_cli_searches_where_latent_space_says_and_refuses_w_for_progan(tmp_path, capsys):
+    from srnam.commands import main
+
+    student_pipe, progan_pipe = tmp_path / "student", tmp_path / "progan"
+    SRNAMPipeline(tiny_student(), make_tiny_models()[1], device="cpu").save_pretrained(student_pipe)
+    SRNAMPipeline(*make_tiny_models(), device="cpu").save_pretrained(progan_pipe)
+    faces = Path(__file__).parent / "data" / "faces"
+    fast = ["--limit", "1", "-k", "2", "-n", "2", "--faceness", "0"]
+    for space in ("w", "w+"):
+        out = tmp_path / f"eval_{space}"
+        assert main(["evaluate", str(faces), "--model", str(student_pipe), "--latent-space", space, *fast,
+                     "--out", str(out)]) == 0
+        assert json.loads((out / "results.json").read_text())["settings"]["latent_space"] == space
+    capsys.readouterr()
+    assert main(["evaluate", str(faces), "--model", str(progan_pipe), "--latent-space", "w", *fast,
+                 "--out", str(tmp_path / "no")]) == 2
+    assert "--latent-space w: latent_space 'w' needs a style-based generator" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()  # refused before any work

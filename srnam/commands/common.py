@@ -7,9 +7,9 @@ from typing import Sequence
 
 from ..errors import SRNAMError, check_int, check_rate
 from ..faces.lr_sources import OLD_NAMES
-from ..search import (DEFAULT_LEARNING_RATE, DEFAULT_NOISE_LEARNING_RATE, MAX_CANDIDATES, MAX_LEARNING_RATE, MAX_STEPS,
-                   SearchSettings)
-from ..pipeline import DEFAULT_CHECKPOINT
+from ..search import (DEFAULT_LEARNING_RATE, DEFAULT_NOISE_LEARNING_RATE, LATENT_SPACES, MAX_CANDIDATES,
+                      MAX_LEARNING_RATE, MAX_STEPS, SearchSettings, make_latent_space)
+from ..pipeline import DEFAULT_CHECKPOINT, SRNAMPipeline
 
 # Exit codes of every command: 0 done, 1 the operation (or some inputs) failed, 2 the arguments cannot work
 # (bad option, nothing matched, model missing or not loadable).
@@ -75,6 +75,9 @@ def add_search_options(parser: argparse.ArgumentParser, candidates: int, steps: 
                         help=f"search steps (default {steps})")
     parser.add_argument("--lr", "--learning-rate", dest="learning_rate", type=learning_rate,
                         default=DEFAULT_LEARNING_RATE, help=f"Adam learning rate (default {DEFAULT_LEARNING_RATE})")
+    parser.add_argument("--latent-space", choices=LATENT_SPACES, default="z",
+                        help="where to search: z (any generator, on the sphere), or with a style-based generator w "
+                             "(the mapping's output) or w+ (one w per style layer, as PULSE does) (default z)")
 
 
 def search_settings(args: argparse.Namespace, seed: int | None = None) -> SearchSettings:
@@ -82,7 +85,19 @@ def search_settings(args: argparse.Namespace, seed: int | None = None) -> Search
     ``--noise-lr`` where a command has them)."""
     return SearchSettings(args.candidates, args.steps, args.learning_rate, seed,
                           optimize_noise=getattr(args, "optimize_noise", False),
-                          noise_learning_rate=getattr(args, "noise_lr", DEFAULT_NOISE_LEARNING_RATE))
+                          noise_learning_rate=getattr(args, "noise_lr", DEFAULT_NOISE_LEARNING_RATE),
+                          latent_space=args.latent_space)
+
+
+def load_pipeline(args: argparse.Namespace, **options) -> SRNAMPipeline:
+    """``--model``'s pipeline (or the shipped default); a UsageError, before any work is done, when
+    ``--latent-space`` asks for a space its generator does not have (w and w+ need a style-based one)."""
+    pipe = SRNAMPipeline.from_pretrained(model_location(args.model), **options)
+    try:
+        make_latent_space(pipe.generator, args.latent_space)
+    except ValueError as err:
+        raise UsageError(f"--latent-space {args.latent_space}: {err}") from None
+    return pipe
 
 
 def model_location(model: str | None) -> str:

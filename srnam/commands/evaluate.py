@@ -11,12 +11,12 @@ from ..evaluation.run import (CROPS, DEFAULT_BATCH_FACES, DEFAULT_FACENESS_SAMPL
                               OLD_CROP_NAMES, REAL_FACE_SETS, evaluate, load_faces, load_real_faces)
 from ..evaluation.report import markdown_table, write_outputs
 from ..evaluation.run import __doc__ as EVALUATION_DOC
-from ..pipeline import DEFAULT_CHECKPOINT, SRNAMPipeline
+from ..pipeline import DEFAULT_CHECKPOINT
 from ..faces.lr_sources import LR_SOURCES
 from ..faces.pose import Pose, framing_summary
 from ..search import DEFAULT_NOISE_LEARNING_RATE
-from .common import (OK, USAGE, add_lr_source_option, add_model_option, add_search_options, int_between,
-                     learning_rate, new_spelling, report_error, search_settings)
+from .common import (OK, USAGE, UsageError, add_lr_source_option, add_model_option, add_search_options,
+                     int_between, learning_rate, load_pipeline, new_spelling, report_error, search_settings)
 
 
 def add_parser(subparsers) -> None:
@@ -98,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
             if args.hr_folder is not None and args.reference.resolve() == args.hr_folder.resolve():
                 raise ValueError("--reference must be a folder of other faces than HR_FOLDER's (disjoint sets)")
             reference = load_faces(args.reference, args.crop, args.reference_limit + args.faceness)[1]
-        pipe = SRNAMPipeline.from_pretrained(args.model)  # None: the shipped default, or why it is missing
-    except (ValueError, FileNotFoundError, ModelLoadError) as err:
+        pipe = load_pipeline(args)  # None: the shipped default, or why it is missing
+    except (ValueError, FileNotFoundError, ModelLoadError, UsageError) as err:
         report_error("evaluate", err)
         return USAGE
     crop = f"as the {args.real} set comes" if args.real else args.crop  # --crop applies to HR_FOLDER only
@@ -109,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
                 "align": args.align, "rotate": None if args.rotate is None else list(args.rotate),
                 "seed": args.seed, "batch_faces": args.batch_faces, "limit": args.limit,
                 "reference": None if args.reference is None else str(args.reference),
-                "reference_limit": args.reference_limit, "optimize_noise": args.optimize_noise,
+                "reference_limit": args.reference_limit, "latent_space": args.latent_space,
+                "optimize_noise": args.optimize_noise,
                 "noise_learning_rate": args.noise_lr}
     results = evaluate(pipe, names, hr, lr_source=args.lr_source, search=search_settings(args, args.seed),
                        batch_faces=args.batch_faces, faceness_samples=args.faceness, reference=reference,

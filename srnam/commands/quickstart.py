@@ -18,8 +18,7 @@ from ..faces.detect import crop_face
 from ..grid import candidate_grid
 from ..faces.lr_sources import make_lr_images
 from ..images import open_image, pil_to_tensor, psnr, round_to_8bit, to_unit_range
-from ..pipeline import SRNAMPipeline
-from .common import (OK, USAGE, UsageError, add_model_option, add_search_options, model_location, report_error,
+from .common import (OK, USAGE, UsageError, add_model_option, add_search_options, load_pipeline, report_error,
                      search_settings)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "demo" / "examples" / "dev_00001.jpg"
@@ -40,7 +39,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        pipe = SRNAMPipeline.from_pretrained(model_location(args.model))
+        pipe = load_pipeline(args)
         photo = open_image(args.image, square=False)
     except (ModelLoadError, UsageError, InvalidImageError) as err:
         report_error("quickstart", err)

@@ -51,7 +51,7 @@ from ..faces.photo import MAX_SCALE, PhotoResult, candidate_files, enhance_photo
 from ..pipeline import DEFAULT_CHECKPOINT, SRNAMOutput, SRNAMPipeline
 from ..seeds import image_seed
 from .common import (FAILED, OK, USAGE, UsageError, add_lr_source_option, add_model_option, add_search_options,
-                     int_between, model_location, report_error, search_settings)
+                     int_between, load_pipeline, report_error, search_settings)
 
 # Files a folder is searched for (explicit files and glob matches are taken whatever their name).
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     pipe, load_error = None, None
     with state.main_process_first():  # the main process downloads a Hub model once, the others reuse the cache
         try:
-            pipe = SRNAMPipeline.from_pretrained(model_location(args.model), device=state.device)
+            pipe = load_pipeline(args, device=state.device)
         except (ModelLoadError, UsageError) as err:  # caught here: the other processes wait on this block
             load_error = str(err)
     load_errors = [e for e in gather_object([load_error]) if e]
@@ -341,7 +341,8 @@ def save_results(job: Job, out: SRNAMOutput, reference: Image.Image | None, star
 
 def _settings(args: argparse.Namespace) -> dict:
     settings = {"model": args.model or str(DEFAULT_CHECKPOINT), "num_candidates": args.candidates,
-                "num_steps": args.steps, "learning_rate": args.learning_rate, "lr_mode": args.lr_mode,
+                "num_steps": args.steps, "learning_rate": args.learning_rate, "latent_space": args.latent_space,
+                "lr_mode": args.lr_mode,
                 "base_seed": args.seed, "allow_no_face": args.allow_no_face}
     if args.all_faces:
         settings.update(all_faces=True, scale=args.scale, max_faces=args.max_faces, min_face=args.min_face)
