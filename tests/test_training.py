@@ -174,7 +174,7 @@ def test_vgg_weights_file_must_match(tmp_path):
         load_vgg_loss(tmp_path / "vgg.safetensors")
 
 
-def test_vgg_weights_imagenet_says_why_when_offline_and_a_local_file_trains(data, tmp_path, monkeypatch, capsys):
+def test_vgg_weights_imagenet_says_why_when_offline_and_a_local_file_trains(data, tmp_path, monkeypatch):
     import urllib.error
 
     from safetensors.torch import save_file
