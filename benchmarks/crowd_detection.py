@@ -5,7 +5,7 @@
 
 Each photo holds ``--faces`` dev portraits at face sizes drawn from ``SIZES`` (12–64 px, as many of each), on
 a synthetic background, through a low-quality camera. A detection matches a true face at IoU ≥ 0.4. For each
-score threshold of ``srnam.faces.detect.detect_faces`` (dlib's HOG detector; ``faces.HOG_THRESHOLD`` is the default)
+score threshold of ``srnam.faces.detect.detect_faces`` (dlib's HOG detector; ``detect.HOG_THRESHOLD`` is the default)
 the table gives the recall per true face size, the precision over all detections, and the median IoU between
 the training-framing square made from each matched detection and the true one (1: framed exactly as the
 training faces). The ``haar`` row is OpenCV's cascade on the photo as it is, the detector of the single-face

@@ -25,7 +25,6 @@ from PIL import Image
 
 from srnam.evaluation import metrics
 from srnam.faces import detect, framing
-from srnam.faces.framing import iou
 
 
 def calibrate_face_box(portraits: list, crop: tuple[float, float, float, float],
@@ -84,14 +83,13 @@ def main() -> None:
     print(f"hard-coded: FRAME_DX={detect.FRAME_DX} FRAME_DY={detect.FRAME_DY} FRAME_SIDE={detect.FRAME_SIDE}")
 
     for size in [framing.CORPUS_SIZE] + [int(s) for s in args.sizes.split(",") if s]:
-        scale = size / framing.CORPUS_SIZE
-        target = tuple(v * scale for v in framing.CORPUS_BOX)
+        target = framing.corpus_box(size)
         overlaps = []
         for image in images:
             resized = image if size == image.width else image.resize((size, size), Image.Resampling.LANCZOS)
             box, found = detect.face_crop_box(resized)
             if found:
-                overlaps.append(iou(box, target))
+                overlaps.append(framing.iou(box, target))
         if overlaps:
             print(f"{size:4d} px: face found in {len(overlaps)}/{len(images)}; IoU with the corpus box: median "
                   f"{np.median(overlaps):.3f}, 5th percentile {np.percentile(overlaps, 5):.3f}, min {min(overlaps):.3f}")
@@ -99,7 +97,7 @@ def main() -> None:
             print(f"{size:4d} px: no face found")
 
     if metrics.face_metrics_unavailable() is None:  # the box the landmark and identity metrics assume
-        crop = tuple(v / framing.CORPUS_SIZE for v in framing.CORPUS_BOX)
+        crop = framing.corpus_box(1)
         print(f"dlib's face box in the training framing: FACE_BOX = {calibrate_face_box(images, crop)} "
               f"(hard-coded: {metrics.FACE_BOX})")
 

@@ -25,7 +25,7 @@ from PIL import Image
 
 from .alignment import Similarity, aligned_crop, largest_face_framing
 from .framing import crop_centre
-from .lr_sources import OLD_NAMES, make_lr_images
+from .lr_sources import lr_source_name, make_lr_images
 from ..images import ImageInput, centre_square, lr_tensor, open_image, tensor_to_pil
 from ..models import DegradationGenerator
 
@@ -43,9 +43,7 @@ class LRInput:
 
 
 def make_lr_input(source: ImageInput, mode: str, degradation: DegradationGenerator, noise_seed: int = 0) -> LRInput:
-    mode = OLD_NAMES.get(mode, mode)
-    if mode not in LR_MODES:
-        raise ValueError(f"lr mode must be one of {', '.join(LR_MODES)}; got {mode!r}")
+    mode = lr_source_name(mode, LR_MODES, "lr mode")
     lr_size, hr_size = degradation.lr_size, degradation.hr_size
     if isinstance(source, torch.Tensor):  # tensors are model-ready LR inputs
         return LRInput(tensor_to_pil(lr_tensor(source, lr_size)[0]), "as-is")

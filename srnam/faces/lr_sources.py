@@ -31,11 +31,12 @@ LR_SOURCES = ("area", "bicubic", "degrade", "synthetic")
 OLD_NAMES = {"downsample": "area", "degradation": "degrade"}
 
 
-def lr_source_name(name: str, allowed: Sequence[str] = LR_SOURCES) -> str:
-    """``name`` in its one spelling (old names translated), or a ValueError that lists ``allowed``."""
+def lr_source_name(name: str, allowed: Sequence[str] = LR_SOURCES, what: str = "LR source") -> str:
+    """``name`` in its one spelling (old names translated), or a ValueError that lists ``allowed``: the sources, or
+    the modes a front end builds on them (``what`` names the argument in the message)."""
     name = OLD_NAMES.get(name, name)
     if name not in allowed:
-        raise ValueError(f"LR source must be one of {', '.join(allowed)}, got {name!r}")
+        raise ValueError(f"{what} must be one of {', '.join(allowed)}, got {name!r}")
     return name
 
 

@@ -27,7 +27,7 @@ from .framing import Box, crop_padded
 from .detect import detect_faces, framing_from_detection, smallest_findable_face
 from ..grid import candidate_grid
 from ..images import ImageInput, lr_psnr, open_image
-from .lr_sources import OLD_NAMES, make_lr_images
+from .lr_sources import lr_source_name, make_lr_images
 from ..search import SearchSettings, SearchState
 from ..pipeline import SRNAMOutput, SRNAMPipeline
 
@@ -99,9 +99,7 @@ def enhance_photo(pipe: SRNAMPipeline, photo: ImageInput, *, search: SearchSetti
     faces whose composed photo is the enlarged input.
     """
     search = search.checked()  # as the pipeline checks them, before any work (and one seed for every face)
-    lr_mode = OLD_NAMES.get(lr_mode, lr_mode)
-    if lr_mode not in PHOTO_LR_MODES:
-        raise ValueError(f"lr_mode must be one of {', '.join(PHOTO_LR_MODES)}, got {lr_mode!r}")
+    lr_mode = lr_source_name(lr_mode, PHOTO_LR_MODES, "lr_mode")
     if not isinstance(align, bool):
         raise ValueError(f"align must be True or False, got {align!r}")
     check_int("scale", scale, 1, MAX_SCALE)

@@ -36,7 +36,7 @@ MEAN_STYLE_SEED = 20261125  # make_faces.py's: the same 2,000 z give the same me
 MEAN_STYLE_SAMPLES = 2000
 CORPUS_PSI = 0.8
 CORPUS_SIZE = 128  # the corpus's portraits; srnam.faces.framing.CORPUS_BOX is in their pixels
-CORPUS_BOX = (20, 32, 108, 120)  # == srnam.faces.framing.CORPUS_BOX (not imported: faces pulls in OpenCV)
+CORPUS_BOX = (20, 32, 108, 120)  # == srnam.faces.framing.CORPUS_BOX (not imported: models sit below faces/)
 
 
 TEACHER_DIR_VARIABLE = "SRNAM_TEACHER_DIR"  # a folder of the four IR files instead (train/pack_teacher.py makes one)

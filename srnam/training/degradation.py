@@ -193,6 +193,7 @@ def train(hr_dir: Path, lr_dir: Path, out_dir: Path, config: DegradationConfig, 
                dynamic_ncols=True)
     run.begin_session(max_steps, max_minutes)
     generator.train()
+
     def critic_phase(batches: list, rng: torch.Generator) -> Phase:  # one step per batch of HR faces and LR photos
         return Phase("critic", lambda i: loss.critic_step(*batches[i], rng), "loss_c", (critic,), (opt_c,),
                      repeat=len(batches))

@@ -217,10 +217,10 @@ def train(pairs_dir: Path | None, out_dir: Path, config: DistillConfig, resume: 
         rng = run.step_generator()
         z, target = _batch(pool, teacher, config, run, rng)
         fake = student(z)
-        phases = [Phase("student", lambda _: loss.student_step(fake, target, rng), "loss", (student,), (optimizer,))]
-        if critic is not None:
-            phases.insert(0, Phase("critic", lambda _: loss.critic_step(target, fake, rng, run.state.step), "loss_d",
-                                   (critic,), (opt_d,)))
+        phases = [Phase("critic", lambda _: loss.critic_step(target, fake, rng, run.state.step), "loss_d",
+                        (critic,), (opt_d,))] if critic is not None else []  # (opt_d exists with the critic only)
+        phases.append(Phase("student", lambda _: loss.student_step(fake, target, rng), "loss", (student,),
+                            (optimizer,)))
         terms = run.take(phases)
         ema.update(student, run.state.step)
         run.local_images += z.shape[0]
