@@ -169,7 +169,8 @@ class SRNAMPipeline:
                  callback: Callable[[SearchState], bool | None] | None = None, optimize_noise: bool = False,
                  noise_learning_rate: float = DEFAULT_NOISE_LEARNING_RATE,
                  output_type: Literal["pil", "pt"] = "pil",
-                 latent_space: Literal["z", "w", "w+"] = "z") -> SRNAMOutput | list[SRNAMOutput]:
+                 latent_space: Literal["z", "w", "w+"] = "z",
+                 latent_constraint: Literal["sphere", "free"] = "sphere") -> SRNAMOutput | list[SRNAMOutput]:
         """Super-resolve one face (a path, PIL image, numpy array or float tensor in [0, 1]; see
         ``srnam.images``), or a list of them: one :class:`SRNAMOutput` each, all searched in one batch.
 
@@ -177,10 +178,11 @@ class SRNAMPipeline:
         step (``state.l1`` is [images, K]); return True from it to stop early. ``optimize_noise``: search the
         camera model's noise together with the latents (``srnam.search``), at ``noise_learning_rate``.
         ``output_type``: "pil" images or "pt" tensors (see :class:`SRNAMOutput`). ``latent_space``: where to search,
-        "z" (any generator) or, with a style-based generator, "w" or "w+" (``srnam.search.make_latent_space``).
+        "z" (any generator) or, with a style-based generator, "w" or "w+"; ``latent_constraint``: "sphere" (z on its
+        sphere, w on the whitened styles' sphere) or "free" (``srnam.search.make_latent_space``).
         """
         settings = SearchSettings(num_candidates, num_steps, learning_rate, seed, bool(optimize_noise),
-                                  noise_learning_rate, latent_space)
+                                  noise_learning_rate, latent_space, latent_constraint)
         batch = isinstance(image, (list, tuple))
         outputs = self.run(list(image) if batch else [image], settings, callback, output_type)
         return outputs if batch else outputs[0]

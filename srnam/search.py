@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import weakref
 from dataclasses import dataclass, replace
 from typing import Callable, Literal
 
@@ -50,7 +51,8 @@ MAX_LEARNING_RATE = 100.0
 class SearchSettings:
     """What one latent search is asked to do, as every front end passes it on (the pipeline, whole photos, the
     evaluation, the app, the CLI). ``seed`` None: :meth:`checked` draws one, so that the result can be repeated.
-    ``latent_space``: where to search (:func:`make_latent_space`)."""
+    ``latent_space`` and ``latent_constraint``: where to search, and what keeps the codes there
+    (:func:`make_latent_space`)."""
 
     num_candidates: int = 4
     num_steps: int = 300
@@ -59,6 +61,7 @@ class SearchSettings:
     optimize_noise: bool = False
     noise_learning_rate: float = DEFAULT_NOISE_LEARNING_RATE
     latent_space: Literal["z", "w", "w+"] = "z"
+    latent_constraint: Literal["sphere", "free"] = "sphere"
 
     def checked(self) -> "SearchSettings":
         """These settings, checked (a ``TypeError`` or ``ValueError`` naming the field), with a seed drawn at
@@ -71,6 +74,9 @@ class SearchSettings:
             raise TypeError(f"optimize_noise must be True or False, got {self.optimize_noise!r}")
         if self.latent_space not in LATENT_SPACES:
             raise ValueError(f"latent_space must be one of {', '.join(LATENT_SPACES)}, got {self.latent_space!r}")
+        if self.latent_constraint not in LATENT_CONSTRAINTS:
+            raise ValueError(f"latent_constraint must be one of {', '.join(LATENT_CONSTRAINTS)}, "
+                             f"got {self.latent_constraint!r}")
         seed = secrets.randbelow(2**31) if self.seed is None else self.seed
         check_int("seed", seed, 0, 2**63 - 1)
         return replace(self, seed=seed)
@@ -81,6 +87,7 @@ class SearchSettings:
         return {"num_candidates": self.num_candidates, "num_steps": self.num_steps,
                 "learning_rate": self.learning_rate, "optimize_noise": self.optimize_noise,
                 "noise_learning_rate": self.noise_learning_rate, "latent_space": self.latent_space,
+                "latent_constraint": self.latent_constraint,
                 "generator_rng": torch.Generator().manual_seed(self.seed)}
 
 
@@ -169,28 +176,65 @@ class LatentSpace:
 
 
 LATENT_SPACES = ("z", "w", "w+")
+LATENT_CONSTRAINTS = ("sphere", "free")
+STYLE_STATISTICS_SAMPLES = 10_000  # mapped z for the styles' mean and covariance (a fixed seed)
+_style_statistics: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
+
+
+@torch.no_grad()
+def style_statistics(generator: nn.Module) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The mean [512] of a style-based generator's styles w = styles(z), z ~ N(0, I), and the matrices [512, 512]
+    that whiten them and colour them back (from the covariance of a fixed sample; computed once per generator)."""
+    if generator not in _style_statistics:
+        device = next(generator.buffers()).device
+        z = torch.randn(STYLE_STATISTICS_SAMPLES, generator.latent_size, generator=torch.Generator().manual_seed(0))
+        w = torch.cat([generator.styles(chunk.to(device)) for chunk in z.split(1000)]).double()
+        mean = w.mean(0)
+        variances, axes = torch.linalg.eigh(torch.cov((w - mean).t()))
+        scale = variances.clamp_min(variances.max() * 1e-6).sqrt()  # the mapping leaves a few directions unused
+        whiten, colour = (axes / scale) @ axes.t(), (axes * scale) @ axes.t()
+        _style_statistics[generator] = tuple(t.float() for t in (mean, whiten, colour))
+    return _style_statistics[generator]
+
+
+def project_styles_to_sphere(generator: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """PULSE's constraint in the style space: each w (of W [N, 512], or of every layer of W+ [N, L, 512]) whitened by
+    the styles' own statistics, put on the sphere of radius sqrt(512) where N(0, I) samples lie, and coloured back.
+    So a searched style keeps the spread of the styles that z gives, in every direction, while it moves."""
+    mean, whiten, colour = style_statistics(generator)
+
+    def project(w: torch.Tensor) -> torch.Tensor:
+        flat = w.reshape(-1, w.shape[-1])
+        return (mean + project_to_sphere((flat - mean) @ whiten) @ colour).reshape(w.shape)
+
+    return project
 
 
 def make_latent_space(generator: nn.Module, name: str = "z", latent_constraint: str = "sphere") -> LatentSpace:
-    """``"z"``: the generator's input, on the sphere (or ``latent_constraint="free"``); any generator. A style-based
-    generator (one with ``styles(z)`` and ``faces_from_styles(w)``: the style student, the teacher) also has
-    ``"w"``, its mapping's output [N, 512], and ``"w+"``, one w per style layer [N, L, 512] (PULSE's space), both
-    started from the mapped z and left free."""
+    """``"z"``: the generator's input; any generator. A style-based generator (one with ``styles(z)`` and
+    ``faces_from_styles(w)``: the style student, the teacher) also has ``"w"``, its mapping's output [N, 512], and
+    ``"w+"``, one w per style layer [N, L, 512] (PULSE's space), both started from the mapped z.
+    ``latent_constraint``: ``"sphere"`` keeps z on its sphere, and a w on the sphere of the whitened styles
+    (:func:`project_styles_to_sphere`); ``"free"`` leaves the codes where Adam takes them."""
+    if latent_constraint not in LATENT_CONSTRAINTS:
+        raise ValueError(f"latent_constraint must be 'sphere' or 'free', got {latent_constraint!r}")
+    sphere = latent_constraint == "sphere"
     if name == "z":
-        if latent_constraint not in ("sphere", "free"):
-            raise ValueError(f"latent_constraint must be 'sphere' or 'free', got {latent_constraint!r}")
-        keep = project_to_sphere if latent_constraint == "sphere" else None
+        keep = project_to_sphere if sphere else None
         return LatentSpace("z", keep or (lambda z: z), keep, generator)
     if name not in LATENT_SPACES:
         raise ValueError(f"latent_space must be one of {', '.join(LATENT_SPACES)}, got {name!r}")
     if not (hasattr(generator, "styles") and hasattr(generator, "faces_from_styles")):
         raise ValueError(f"latent_space {name!r} needs a style-based generator (the style student or the teacher), "
                          f"not a {type(generator).__name__}: search 'z'")
-    if name == "w":
-        return LatentSpace("w", generator.styles, None, generator.faces_from_styles)
-    layers = generator.num_style_layers
-    return LatentSpace("w+", lambda z: generator.styles(z)[:, None].repeat(1, layers, 1), None,
-                       generator.faces_from_styles)
+    keep = project_styles_to_sphere(generator) if sphere else None
+    layers = 1 if name == "w" else generator.num_style_layers
+
+    def start(z: torch.Tensor) -> torch.Tensor:
+        w = generator.styles(z) if name == "w" else generator.styles(z)[:, None].repeat(1, layers, 1)
+        return keep(w) if keep else w
+
+    return LatentSpace(name, start, keep, generator.faces_from_styles)
 
 
 def _check_search(degradation: nn.Module, lr_target: torch.Tensor, num_candidates: int, num_steps: int,

@@ -11,6 +11,7 @@ from srnam.errors import ModelLoadError
 from srnam.models import STYLE_CHANNELS, ProGANGenerator, StyleStudentGenerator, generator_family, load_generator
 from srnam.models.style_student import StyleMapping
 from srnam.pipeline import SRNAMPipeline
+from srnam.search import style_statistics
 from srnam.training.distill import DISTILL_CONFIGS, PairPool, high_pass, train
 from srnam.training.teacher_pairs import MAPPING_FOLDER, read_shards, shard_latents, shard_path
 
@@ -204,9 +205,33 @@ def test_the_search_runs_in_z_w_and_w_plus_of_a_style_student(space, shape):
     assert (result.loss_history[-1] < result.loss_history[0]).all(), result.loss_history[[0, -1]]
     if space == "z":  # on the sphere, as for a ProGAN
         torch.testing.assert_close(result.latents.norm(dim=-1), torch.full((1, 3), 512 ** 0.5))
-    else:  # the codes decode to the returned candidates
+    else:  # the codes decode to the returned candidates, and each w lies on the sphere of the whitened styles
         with torch.no_grad():
             torch.testing.assert_close(student.faces_from_styles(result.latents[0]), result.hr[0])
+        mean, whiten, _ = style_statistics(student)
+        whitened_norm = ((result.latents - mean) @ whiten).norm(dim=-1)
+        torch.testing.assert_close(whitened_norm, torch.full_like(whitened_norm, 512 ** 0.5))
+
+
+def test_style_statistics_whiten_the_styles_and_free_w_leaves_their_sphere():
+    from srnam.search import latent_search
+
+    student = tiny_student()
+    mean, whiten, colour = style_statistics(student)
+    assert style_statistics(student)[0] is mean  # computed once per generator
+    torch.testing.assert_close(whiten @ colour, torch.eye(512), atol=1e-3, rtol=0)
+    w = student.styles(torch.randn(4000, 512, generator=torch.Generator().manual_seed(5)))
+    white = (w - mean) @ whiten  # fresh styles, whitened: mean 0, unit variance in every direction
+    # A 512-d covariance estimated from 10,000 samples whitens fresh ones to a variance of about 1/(1 - 512/10,000)
+    # = 1.054 on average, with a few directions off by up to ~30%.
+    variance = white.var(0)
+    assert white.mean(0).abs().max() < 0.1 and abs(variance.mean() - 1.054) < 0.02 and (variance - 1).abs().max() < 0.5
+    _, degradation = make_tiny_models()
+    target = torch.rand(1, 3, 16, 16) * 2 - 1
+    free = latent_search(student, degradation, target, num_candidates=3, num_steps=30, learning_rate=0.2,
+                         latent_space="w", latent_constraint="free", generator_rng=torch.Generator().manual_seed(0))
+    norms = ((free.latents[0] - mean) @ whiten).norm(dim=-1)
+    assert ((norms - 512 ** 0.5).abs() > 0.5).all(), norms  # Adam's steps take a free w off the sphere
 
 
 def test_w_spaces_need_a_style_generator():
@@ -250,11 +275,12 @@ def test_the_cli_searches_where_latent_space_says_and_refuses_w_for_progan(tmp_p
     SRNAMPipeline(*make_tiny_models(), device="cpu").save_pretrained(progan_pipe)
     faces = Path(__file__).parent / "data" / "faces"
     fast = ["--limit", "1", "-k", "2", "-n", "2", "--faceness", "0"]
-    for space in ("w", "w+"):
+    for space, constraint in (("w", "sphere"), ("w+", "free")):
         out = tmp_path / f"eval_{space}"
-        assert main(["evaluate", str(faces), "--model", str(student_pipe), "--latent-space", space, *fast,
-                     "--out", str(out)]) == 0
-        assert json.loads((out / "results.json").read_text())["settings"]["latent_space"] == space
+        assert main(["evaluate", str(faces), "--model", str(student_pipe), "--latent-space", space,
+                     "--latent-constraint", constraint, *fast, "--out", str(out)]) == 0
+        settings = json.loads((out / "results.json").read_text())["settings"]
+        assert (settings["latent_space"], settings["latent_constraint"]) == (space, constraint)
     capsys.readouterr()
     assert main(["evaluate", str(faces), "--model", str(progan_pipe), "--latent-space", "w", *fast,
                  "--out", str(tmp_path / "no")]) == 2

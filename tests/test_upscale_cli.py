@@ -78,7 +78,7 @@ def test_folder_with_good_and_bad_files(model, inputs, tmp_path, capsys):
     assert small["seed"] == image_seed(7, "a/face.png") and small["settings"]["base_seed"] == 7
     assert small["settings"] | {"model": None} == {
         "model": None, "num_candidates": 2, "num_steps": 3, "learning_rate": 0.4, "latent_space": "z",
-        "lr_mode": "auto", "base_seed": 7, "allow_no_face": False}
+        "latent_constraint": "sphere", "lr_mode": "auto", "base_seed": 7, "allow_no_face": False}
     assert [c["hr"] for c in small["candidates"]] == ["candidate_01.png", "candidate_02.png"]
     l1 = [c["lr_l1"] for c in small["candidates"]]
     assert l1 == sorted(l1) and all(0 < c["lr_psnr_db"] < 100 for c in small["candidates"])

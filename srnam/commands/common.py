@@ -7,7 +7,7 @@ from typing import Sequence
 
 from ..errors import SRNAMError, check_int, check_rate
 from ..faces.lr_sources import OLD_NAMES
-from ..search import (DEFAULT_LEARNING_RATE, DEFAULT_NOISE_LEARNING_RATE, LATENT_SPACES, MAX_CANDIDATES,
+from ..search import (DEFAULT_LEARNING_RATE, DEFAULT_NOISE_LEARNING_RATE, LATENT_CONSTRAINTS, LATENT_SPACES, MAX_CANDIDATES,
                       MAX_LEARNING_RATE, MAX_STEPS, SearchSettings, make_latent_space)
 from ..pipeline import DEFAULT_CHECKPOINT, SRNAMPipeline
 
@@ -78,6 +78,9 @@ def add_search_options(parser: argparse.ArgumentParser, candidates: int, steps: 
     parser.add_argument("--latent-space", choices=LATENT_SPACES, default="z",
                         help="where to search: z (any generator, on the sphere), or with a style-based generator w "
                              "(the mapping's output) or w+ (one w per style layer, as PULSE does) (default z)")
+    parser.add_argument("--latent-constraint", choices=LATENT_CONSTRAINTS, default="sphere",
+                        help="sphere: z on its sphere, a w on the sphere of the whitened styles (PULSE's); free: "
+                             "the codes go where Adam takes them (default sphere)")
 
 
 def search_settings(args: argparse.Namespace, seed: int | None = None) -> SearchSettings:
@@ -86,7 +89,7 @@ def search_settings(args: argparse.Namespace, seed: int | None = None) -> Search
     return SearchSettings(args.candidates, args.steps, args.learning_rate, seed,
                           optimize_noise=getattr(args, "optimize_noise", False),
                           noise_learning_rate=getattr(args, "noise_lr", DEFAULT_NOISE_LEARNING_RATE),
-                          latent_space=args.latent_space)
+                          latent_space=args.latent_space, latent_constraint=args.latent_constraint)
 
 
 def load_pipeline(args: argparse.Namespace, **options) -> SRNAMPipeline:

@@ -110,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
                 "seed": args.seed, "batch_faces": args.batch_faces, "limit": args.limit,
                 "reference": None if args.reference is None else str(args.reference),
                 "reference_limit": args.reference_limit, "latent_space": args.latent_space,
+                "latent_constraint": args.latent_constraint,
                 "optimize_noise": args.optimize_noise,
                 "noise_learning_rate": args.noise_lr}
     results = evaluate(pipe, names, hr, lr_source=args.lr_source, search=search_settings(args, args.seed),

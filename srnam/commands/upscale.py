@@ -342,7 +342,7 @@ def save_results(job: Job, out: SRNAMOutput, reference: Image.Image | None, star
 def _settings(args: argparse.Namespace) -> dict:
     settings = {"model": args.model or str(DEFAULT_CHECKPOINT), "num_candidates": args.candidates,
                 "num_steps": args.steps, "learning_rate": args.learning_rate, "latent_space": args.latent_space,
-                "lr_mode": args.lr_mode,
+                "latent_constraint": args.latent_constraint, "lr_mode": args.lr_mode,
                 "base_seed": args.seed, "allow_no_face": args.allow_no_face}
     if args.all_faces:
         settings.update(all_faces=True, scale=args.scale, max_faces=args.max_faces, min_face=args.min_face)

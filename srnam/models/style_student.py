@@ -139,6 +139,11 @@ class StyleSynthesis(nn.Module):
         return 1 + 2 * len(self.blocks) + len(self.to_rgb)
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_features(w)[0]
+
+    def forward_with_features(self, w: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        """The image, and each resolution's last feature map {4: [N, C, 4, 4], 8: …} (what the distillation's
+        teacher hints read)."""
         if w.dim() == 2:
             styles = [w] * self.num_style_layers
         elif w.dim() == 3 and w.shape[1] == self.num_style_layers:
@@ -150,11 +155,13 @@ class StyleSynthesis(nn.Module):
         x = self.const.expand(w.shape[0], -1, -1, -1)
         x = self.input_layer(x, next(styles))
         rgb = self.to_rgb[0](x, next(styles))
+        features = {4: x}
         for block, to_rgb in zip(self.blocks, self.to_rgb[1:]):
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
             x = block[1](block[0](x, next(styles)), next(styles))
             rgb = F.interpolate(rgb, scale_factor=2, mode="bilinear", align_corners=False) + to_rgb(x, next(styles))
-        return rgb
+            features[x.shape[-1]] = x
+        return rgb, features
 
 
 class StyleStudentGenerator(HubModel):

@@ -4,8 +4,9 @@ Every step takes a batch of (z, teacher face) pairs, from the pair cache (``teac
 writer fills it while this trains) or drawn on the fly from the torch teacher (a GPU), and fits the student's
 synthesis to them with three L1 terms: on the image, on its area pyramid (the pose, the colours: the coarse
 structure first) and on its high-pass (the detail an L1 alone gives up first: eyes, teeth, hair lines). The mapping
-is the teacher's, frozen. No pretrained perceptual network exists offline; the adversarial fine-tune
-(``gan_weight``, the ``cpu-finetune`` config) adds a critic and matches its features between the student's face and
+is the teacher's, frozen. No pretrained image network (VGG) exists offline; two perceptual terms do: the teacher's
+own block activations (``hint_weight``: ``teacher_hints``, FitNets' hints), and, in the adversarial fine-tune
+(``gan_weight``, the ``cpu-finetune`` config), a critic whose features are matched between the student's face and
 the teacher's, the perceptual term of pix2pixHD.
 
 The run folder is the ProGAN trainer's (``run.TrainingRun``): checkpoints with bit-exact resume, ``--max-minutes``,
@@ -28,6 +29,7 @@ from ..images import from_uint8
 from ..models import PROGAN_CHANNELS, STYLE_CHANNELS, ProGANDiscriminator, StyleStudentGenerator, load_generator
 from .progan import ProGANConfig, ProGANLoss, pyramid_l1
 from .run import EMA, Phase, RunConfig, TrainingRun, find_model_folder
+from .teacher_hints import TeacherHints
 from .teacher_pairs import read_mapping, read_shards
 
 
@@ -64,10 +66,18 @@ class DistillConfig(RunConfig):
     gp_every: int = 4
     diffaugment: str = "color,translation"
     init_critic: str = ""  # start the critic from this folder (a snapshot's or export's critic/); "": fresh
+    # Teacher hints (teacher_hints.py): the L1 between the student's feature maps at these resolutions, through a
+    # 1×1 adapter, and the teacher's block activations at twice the resolution, cropped to the framing. The teacher
+    # runs in every step then (the teacher extra, also with pairs from the cache).
+    hint_weight: float = 0.0
+    hint_resolutions: tuple[int, ...] = (16,)
 
     def validate(self) -> None:
         if self.pair_source not in ("cache", "on-the-fly"):
             raise ValueError(f"pair_source must be 'cache' or 'on-the-fly', got {self.pair_source!r}")
+        if self.hint_weight < 0 or (self.hint_weight and not self.hint_resolutions):
+            raise ValueError(f"hint_weight must be >= 0 and needs hint_resolutions, got {self.hint_weight} and "
+                             f"{self.hint_resolutions}")
 
 
 DISTILL_CONFIGS = {
@@ -83,6 +93,10 @@ DISTILL_CONFIGS = {
 # (its compact-finetune: the critic at full weight beside the paired terms, β1 = 0, G lr 2e-4, critic lr 1e-3, EMA
 # 0.999). Trial 1 (gan_weight 0.05, feature_weight 1, lr 5e-4, β1 = 0.9) had sharpened nothing after 1,440 steps:
 # at 1/20 of the paired terms' weight the critic barely moves the student (distill_trials.md).
+# The cpu recipe with the teacher's block activations as a perceptual term (teacher_hints.py): the teacher's 16- and
+# 32-px blocks hint the student's 8- and 16-px ones. The term starts near 0.9 (relative L1) against about 0.2 for the
+# paired terms of a warm start; 0.25 makes the two alike. A step costs about 2.5× the cpu recipe's.
+DISTILL_CONFIGS["cpu-hints"] = dataclasses.replace(DISTILL_CONFIGS["cpu"], hint_weight=0.25, hint_resolutions=(8, 16))
 DISTILL_CONFIGS["cpu-finetune"] = dataclasses.replace(DISTILL_CONFIGS["cpu"], batch_size=16, gan_weight=1.0,
                                                       feature_weight=0.0, lr=2e-4, betas=(0.0, 0.99), lr_d=1e-3,
                                                       critic_channels=PROGAN_CHANNELS["compact"], ema_beta=0.999,
@@ -142,20 +156,26 @@ class DistillLoss:
 
     LAST_STAGE = 4  # the ProGAN critic at 64×64, faded in
 
-    def __init__(self, config: DistillConfig, critic: ProGANDiscriminator | None = None):
-        self.config, self.critic = config, critic
+    def __init__(self, config: DistillConfig, critic: ProGANDiscriminator | None = None,
+                 hints: TeacherHints | None = None):
+        self.config, self.critic, self.hints = config, critic, hints
         if critic is not None:  # the ProGAN trainer's critic step, lazy penalty and feature matching, as they are
             self.gan = ProGANLoss(ProGANConfig(gp_every=config.gp_every, diffaugment=config.diffaugment), None, critic)
 
     def critic_step(self, real: torch.Tensor, fake: torch.Tensor, rng: torch.Generator, step: int) -> dict:
         return self.gan.critic_step(real, fake, self.LAST_STAGE, 1.0, rng, step)
 
-    def student_step(self, fake: torch.Tensor, target: torch.Tensor, rng: torch.Generator) -> dict[str, torch.Tensor]:
+    def student_step(self, fake: torch.Tensor, target: torch.Tensor, rng: torch.Generator,
+                     hinted: tuple[dict, dict] | None = None) -> dict[str, torch.Tensor]:
+        """``hinted``: the student's feature maps and the teacher's hint targets (with ``hints``)."""
         c = self.config
         terms = {"l1": (fake - target).abs().mean(), "pyramid": pyramid_l1(fake, target),
                  "detail": (high_pass(fake) - high_pass(target)).abs().mean()}
         terms["loss"] = c.l1_weight * terms["l1"] + c.pyramid_weight * terms["pyramid"] + \
             c.detail_weight * terms["detail"]
+        if self.hints is not None:
+            terms["hints"] = self.hints.loss(*hinted)
+            terms["loss"] = terms["loss"] + c.hint_weight * terms["hints"]
         if self.critic is not None:
             terms["adversarial"] = self.gan.adversarial(fake, self.LAST_STAGE, 1.0, rng)
             terms["loss"] = terms["loss"] + c.gan_weight * terms["adversarial"]
@@ -189,38 +209,49 @@ def train(pairs_dir: Path | None, out_dir: Path, config: DistillConfig, resume: 
     if config.batch_size % run.world:
         raise ValueError(f"batch size {config.batch_size} is not divisible by the {run.world} processes")
     teacher = None
-    if config.pair_source == "on-the-fly":
+    if config.pair_source == "on-the-fly" or config.hint_weight:
         from ..models.teacher import MobileStyleGANTeacher
 
         teacher = MobileStyleGANTeacher().to(run.device).eval().requires_grad_(False)
-    student = _student(config, pairs_dir, teacher).to(run.device).train()
+    # the teacher that draws the pairs; None: the cache's pairs (the teacher, if any, then only gives hints)
+    pair_teacher = teacher if config.pair_source == "on-the-fly" else None
+    student = _student(config, pairs_dir, pair_teacher).to(run.device).train()
     ema = EMA(student, config.ema_beta, warmup=not config.init_from)
-    optimizer = torch.optim.Adam(student.synthesis.parameters(), lr=config.lr, betas=config.betas, eps=1e-8)
-    pool = PairPool(pairs_dir, config.held_out if teacher is None else 0)
+    hints = None
+    if config.hint_weight:
+        torch.manual_seed(config.seed + 2)  # the same adapters on every rank
+        hints = TeacherHints.for_models(student, teacher, config.hint_resolutions).to(run.device).train()
+    trained = [*student.synthesis.parameters(), *(hints.parameters() if hints is not None else ())]
+    optimizer = torch.optim.Adam(trained, lr=config.lr, betas=config.betas, eps=1e-8)
+    pool = PairPool(pairs_dir, config.held_out if pair_teacher is None else 0)
     critic = _critic(config)
     run.register(student=student, ema=ema, optimizer=optimizer, state=run.state, pool=pool)
+    if hints is not None:
+        run.register(hints=hints)
     if critic is not None:
         critic = critic.to(run.device).train()
         opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr_d, betas=(0.0, 0.99), eps=1e-8)
         run.register(critic=critic, opt_d=opt_d)
     resumed = run.resume() if resume else False
-    if teacher is None:
+    if pair_teacher is None:
         pool.load(refresh=not resumed)
-    held_z, held_faces = _held_out(pool, teacher, config, run.device)
-    loss = DistillLoss(config, critic)
+    held_z, held_faces = _held_out(pool, pair_teacher, config, run.device)
+    loss = DistillLoss(config, critic, hints)
     bar = tqdm(total=config.total_steps, initial=run.state.step, unit="step", disable=not run.is_main,
                dynamic_ncols=True)
     run.begin_session(max_steps, max_minutes)
     while run.state.step < config.total_steps:
-        if teacher is None and run.state.step and run.state.step % config.refresh_every == 0:
+        if pair_teacher is None and run.state.step and run.state.step % config.refresh_every == 0:
             pool.load(refresh=True)
         rng = run.step_generator()
-        z, target = _batch(pool, teacher, config, run, rng)
-        fake = student(z)
+        z, target = _batch(pool, pair_teacher, config, run, rng)
+        w = student.mapping(z)  # student(z), with the feature maps the hints read
+        fake, features = student.synthesis.forward_with_features(w)
+        hinted = (features, hints.targets(teacher, w)) if hints is not None else None
         phases = [Phase("critic", lambda _: loss.critic_step(target, fake, rng, run.state.step), "loss_d",
                         (critic,), (opt_d,))] if critic is not None else []  # (opt_d exists with the critic only)
-        phases.append(Phase("student", lambda _: loss.student_step(fake, target, rng), "loss", (student,),
-                            (optimizer,)))
+        phases.append(Phase("student", lambda _: loss.student_step(fake, target, rng, hinted), "loss",
+                            (student, *([hints] if hints is not None else [])), (optimizer,)))
         terms = run.take(phases)
         ema.update(student, run.state.step)
         run.local_images += z.shape[0]
@@ -232,7 +263,7 @@ def train(pairs_dir: Path | None, out_dir: Path, config: DistillConfig, resume: 
                 val = psnr(ema.model(held_z.to(run.device)).cpu(), held_faces)
             # pairs: the pool's size, or on the fly the fresh pairs drawn so far
             record = {**{k: round(float(v.detach()), 5) for k, v in terms.items()}, "val_psnr": round(val, 3),
-                      "pairs": len(pool.z) if teacher is None else run.state.images_seen}
+                      "pairs": len(pool.z) if pair_teacher is None else run.state.images_seen}
             img_s = run.log_step(record)
             bar.set_postfix(loss=f"{record['loss']:.4f}", val_psnr=f"{val:.2f}", img_s=f"{img_s:.0f}")
         if run.state.step % config.sample_every == 0 and run.is_main:
