@@ -250,13 +250,44 @@ def psnr(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     return (-10 * torch.log10(mse.clamp_min(10 ** (-PSNR_CAP_DB / 10)))).float()
 
 
+# A grey photo says nothing of its colours: the search fits it, and the figures judge the fit, on luminance only
+# (ITU-R BT.601 weights). Grey: the three channels within GREY_LEVELS 8-bit levels of each other everywhere
+# (a grey JPEG saved as RGB keeps a level or two of chroma noise).
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+GREY_LEVELS = 2
+
+
+def luma(images: torch.Tensor) -> torch.Tensor:
+    """[..., 3, H, W] → their luminance [..., 1, H, W] (on the images' own scale)."""
+    weights = torch.tensor(LUMA_WEIGHTS, dtype=images.dtype, device=images.device).view(3, 1, 1)
+    return (images * weights).sum(dim=-3, keepdim=True)
+
+
+def is_grey(images: torch.Tensor, value_range: float = 1.0) -> torch.Tensor:
+    """[..., 3, H, W] → [...] bool: True where an image's channels agree to ``GREY_LEVELS`` 8-bit levels
+    (``value_range``: the width of the images' scale, 1 for [0, 1], 2 for [-1, 1])."""
+    spread = (images.amax(dim=-3) - images.amin(dim=-3)).amax(dim=(-2, -1))
+    return spread <= GREY_LEVELS / 255 * value_range + 1e-6
+
+
+def lr_fit_psnr(projections: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """PSNR of LR projections against their inputs ([..., 3, h, w] in [0, 1], broadcast): on luminance where an
+    input is grey (what the search fits there), else on the three channels."""
+    grey = is_grey(inputs)
+    rgb = psnr(projections, inputs)
+    if not grey.any():
+        return rgb
+    return torch.where(grey, psnr(luma(projections), luma(inputs)), rgb)
+
+
 def lr_psnr(output) -> list[float]:
     """PSNR in dB of each candidate's LR projection against the LR input of an ``SRNAMOutput`` (either output
-    type; as 8-bit images; identical images give ``PSNR_CAP_DB``). The app and ``srnam upscale`` report it."""
+    type; as 8-bit images; identical images give ``PSNR_CAP_DB``; on luminance for a grey input). The app and
+    ``srnam upscale`` report it."""
     if isinstance(output.lr_input, torch.Tensor):  # "pt": [K, 3, 16, 16] and [3, 16, 16] in [0, 1]
-        return psnr(round_to_8bit(output.lr_projections), round_to_8bit(output.lr_input)).tolist()
+        return lr_fit_psnr(round_to_8bit(output.lr_projections), round_to_8bit(output.lr_input)).tolist()
     projections = stack_pil(output.lr_projections)  # [K, 3, 16, 16] in [-1, 1]
-    return psnr(to_unit_range(projections), to_unit_range(pil_to_tensor(output.lr_input))).tolist()
+    return lr_fit_psnr(to_unit_range(projections), to_unit_range(pil_to_tensor(output.lr_input))).tolist()
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from .errors import check_int, check_rate
+from .images import is_grey, luma
 from .models.eval_mode import eval_mode
 
 # Chosen with benchmarks/latent_handling.py (README). Adam's other settings are its defaults; its default
@@ -237,6 +238,18 @@ def make_latent_space(generator: nn.Module, name: str = "z", latent_constraint: 
     return LatentSpace(name, start, keep, generator.faces_from_styles)
 
 
+def lr_fit_l1(lr: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """[N]: the L1 of each projection ``lr`` [N, 3, s, s] against its ``target`` (both in [-1, 1]), paper eq. 6;
+    on luminance where the target is grey. A grey photo says nothing of its colours, and a prior that makes only
+    colour faces (the style student) could not fit its three channels: the candidates keep the colours the
+    generator finds plausible."""
+    l1 = (lr - target).abs().mean(dim=(1, 2, 3))
+    grey = is_grey(target, value_range=2.0)
+    if not grey.any():
+        return l1
+    return torch.where(grey, (luma(lr) - luma(target)).abs().mean(dim=(1, 2, 3)), l1)
+
+
 def _check_search(degradation: nn.Module, lr_target: torch.Tensor, num_candidates: int, num_steps: int,
                   noise_learning_rate: float) -> None:
     """What latent_search itself needs (SearchSettings.checked() checks the settings' ranges for the front ends)."""
@@ -299,7 +312,7 @@ def latent_search(
         for step in range(1, num_steps + 1):
             hr = space.decode(z)
             lr = degradation(hr, noise)
-            l1 = (lr - target).abs().mean(dim=(1, 2, 3))  # [B·K]
+            l1 = lr_fit_l1(lr, target)  # [B·K]
             # Sum, not mean: each candidate's gradient is then independent of K. Gradients for the searched
             # tensors only (z, and the noise with optimize_noise), never the models' parameters.
             grads = torch.autograd.grad(l1.sum(), searched)
@@ -321,7 +334,7 @@ def latent_search(
         with torch.no_grad():  # the candidates the final latents give
             hr = space.decode(z)
             lr = degradation(hr, noise)
-            l1 = (lr - target).abs().mean(dim=(1, 2, 3))
+            l1 = lr_fit_l1(lr, target)
     return SearchResult(
         latents=z.detach().reshape(b, k, *z.shape[1:]),
         noise=noise.detach().reshape(b, k, -1),

@@ -210,3 +210,38 @@ def test_the_old_module_name_is_the_search_module_itself():
 
     assert srnam.nam is srnam.search and latent_search is srnam.search.latent_search
     assert SearchSettings is srnam.search.SearchSettings
+
+
+def test_a_grey_input_is_fit_on_luminance_and_a_colour_one_on_all_channels():
+    """A grey photo says nothing of its colours: a coloured projection with the input's luminance fits it
+    exactly, in the search's L1 and in the reported LR PSNR; a colour input is still fit on every channel."""
+    from srnam.images import PSNR_CAP_DB, is_grey, lr_fit_psnr, luma, psnr
+    from srnam.search import lr_fit_l1
+
+    gen = torch.Generator().manual_seed(0)
+    grey = (torch.rand(1, 1, 16, 16, generator=gen) * 0.5 + 0.25).expand(1, 3, 16, 16)  # [0, 1]
+    tint = torch.tensor([0.1, -0.04, -(0.299 * 0.1 - 0.587 * 0.04) / 0.114]).view(1, 3, 1, 1)  # zero luminance
+    assert luma(tint).abs().max() < 1e-4
+    coloured = grey + tint
+    assert is_grey(grey).tolist() == [True] and is_grey(coloured).tolist() == [False]
+    assert is_grey(grey + torch.tensor([2 / 255, 0, 0]).view(1, 3, 1, 1)).tolist() == [True]  # JPEG chroma noise
+    assert is_grey(grey + torch.tensor([3 / 255, 0, 0]).view(1, 3, 1, 1)).tolist() == [False]
+    assert lr_fit_l1(coloured * 2 - 1, grey * 2 - 1).item() < 1e-4  # the search's L1, on [-1, 1]
+    assert lr_fit_l1(grey * 2 - 1, coloured * 2 - 1).item() > 0.05  # a colour input: every channel counts
+    assert lr_fit_psnr(coloured, grey).item() > 80 and psnr(coloured, grey).item() < 30
+    assert lr_fit_psnr(grey, coloured).item() == pytest.approx(psnr(grey, coloured).item())
+    assert lr_fit_psnr(grey, grey).item() == pytest.approx(PSNR_CAP_DB)
+
+
+def test_the_search_of_a_grey_input_reports_its_luminance_fit(tiny_models):
+    from srnam.search import lr_fit_l1
+
+    generator, degradation = tiny_models
+    target = torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(1)).expand(2, 3, 16, 16) * 2 - 1
+    target = torch.cat([target[:1], torch.rand(1, 3, 16, 16) * 2 - 1])  # one grey input, one colour input
+    result = latent_search(generator, degradation, target, num_candidates=2, num_steps=5,
+                           generator_rng=torch.Generator().manual_seed(0))
+    expected = lr_fit_l1(result.lr.flatten(0, 1), target.repeat_interleave(2, dim=0)).reshape(2, 2)
+    torch.testing.assert_close(result.l1, expected)
+    rgb = (result.lr - target[:, None]).abs().mean(dim=(2, 3, 4))
+    assert (result.l1[0] < rgb[0]).all() and torch.allclose(result.l1[1], rgb[1])

@@ -54,8 +54,8 @@ from ..training.data import image_files
 from ..faces.lr_sources import lr_source_name, make_lr_images
 from ..errors import InvalidImageError
 from ..faces.framing import corpus_box, crop_centre, crop_corpus
-from ..images import (centre_square, open_image, pil_to_tensor, psnr, round_to_8bit, stack_pil, tensor_to_pil,
-                      to_unit_range, unit_range)
+from ..images import (centre_square, lr_fit_psnr, open_image, pil_to_tensor, psnr, round_to_8bit, stack_pil,
+                      tensor_to_pil, to_unit_range, unit_range)
 from ..search import SearchResult, SearchSettings
 from ..pipeline import SRNAMPipeline
 from .results import (EvaluationResult, Faceness, GroundTruthScores, SampleRealism, Scores, SRNAMScores, Summary,
@@ -345,7 +345,7 @@ def truth_lr_psnr(degradation, hr: torch.Tensor, lr: torch.Tensor, names: list[s
     seeds = [image_seed(seed, f"truth projection {i}: {name}") for name in names for i in range(k)]
     projected = degradation.photograph(hr.repeat_interleave(k, dim=0), seeds)  # [N·K, 3, 16, 16]
     projected = round_to_8bit(to_unit_range(projected)).unflatten(0, (len(names), k))
-    return psnr(projected, to_unit_range(lr)[:, None])
+    return lr_fit_psnr(projected, to_unit_range(lr)[:, None])
 
 
 def score_batch(names: list[str], hr: torch.Tensor, lr: torch.Tensor, result: SearchResult,
@@ -363,7 +363,7 @@ def score_batch(names: list[str], hr: torch.Tensor, lr: torch.Tensor, result: Se
     scores = {method: {"hr_psnr": psnr(x, truth[:, None]), "hr_ssim": metrics.ssim(x, truth[:, None]),
                        "laplacian": metrics.laplacian_energy(x)}
               for method, x in images.items()}  # method → metric → [B, K or 1]
-    scores["srnam"].update(lr_l1=result.l1.cpu(), lr_psnr=psnr(projections, lr_input[:, None]))
+    scores["srnam"].update(lr_l1=result.l1.cpu(), lr_psnr=lr_fit_psnr(projections, lr_input[:, None]))
     for method, x in images.items():  # x in [0, 1]; faces_found takes [-1, 1]
         scores[method]["face_found"] = metrics.faces_found(x.flatten(0, 1) * 2 - 1).reshape(x.shape[:2])
     truth_laplacian = metrics.laplacian_energy(truth)  # [B]
