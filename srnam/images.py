@@ -270,14 +270,20 @@ def is_grey(images: torch.Tensor, value_range: float = 1.0) -> torch.Tensor:
     return spread <= GREY_LEVELS / 255 * value_range + 1e-6
 
 
+def lr_fit_view(images: torch.Tensor, grey: torch.Tensor) -> torch.Tensor:
+    """``images`` [..., 3, h, w] as an LR fit judges them: where ``grey`` ([...] bool, broadcast: the input's
+    :func:`is_grey`) their luminance in all three channels, so that a mean over an image is the luminance's;
+    elsewhere as they are. The search's L1 and the reported LR PSNR both read the fit through it."""
+    if not grey.any():
+        return images
+    return torch.where(grey[..., None, None, None], luma(images).expand_as(images), images)
+
+
 def lr_fit_psnr(projections: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     """PSNR of LR projections against their inputs ([..., 3, h, w] in [0, 1], broadcast): on luminance where an
     input is grey (what the search fits there), else on the three channels."""
     grey = is_grey(inputs)
-    rgb = psnr(projections, inputs)
-    if not grey.any():
-        return rgb
-    return torch.where(grey, psnr(luma(projections), luma(inputs)), rgb)
+    return psnr(lr_fit_view(projections, grey), lr_fit_view(inputs, grey))
 
 
 def lr_psnr(output) -> list[float]:

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .errors import check_int, check_rate
-from .images import is_grey, luma
+from .images import is_grey, lr_fit_view
 from .models.eval_mode import eval_mode
 
 # Chosen with benchmarks/latent_handling.py (README). Adam's other settings are its defaults; its default
@@ -218,7 +218,7 @@ def make_latent_space(generator: nn.Module, name: str = "z", latent_constraint: 
     ``latent_constraint``: ``"sphere"`` keeps z on its sphere, and a w on the sphere of the whitened styles
     (:func:`project_styles_to_sphere`); ``"free"`` leaves the codes where Adam takes them."""
     if latent_constraint not in LATENT_CONSTRAINTS:
-        raise ValueError(f"latent_constraint must be 'sphere' or 'free', got {latent_constraint!r}")
+        raise ValueError(f"latent_constraint must be one of {', '.join(LATENT_CONSTRAINTS)}, got {latent_constraint!r}")
     sphere = latent_constraint == "sphere"
     if name == "z":
         keep = project_to_sphere if sphere else None
@@ -238,16 +238,13 @@ def make_latent_space(generator: nn.Module, name: str = "z", latent_constraint: 
     return LatentSpace(name, start, keep, generator.faces_from_styles)
 
 
-def lr_fit_l1(lr: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def lr_fit_l1(lr: torch.Tensor, target: torch.Tensor, grey: torch.Tensor | None = None) -> torch.Tensor:
     """[N]: the L1 of each projection ``lr`` [N, 3, s, s] against its ``target`` (both in [-1, 1]), paper eq. 6;
-    on luminance where the target is grey. A grey photo says nothing of its colours, and a prior that makes only
-    colour faces (the style student) could not fit its three channels: the candidates keep the colours the
-    generator finds plausible."""
-    l1 = (lr - target).abs().mean(dim=(1, 2, 3))
-    grey = is_grey(target, value_range=2.0)
-    if not grey.any():
-        return l1
-    return torch.where(grey, (luma(lr) - luma(target)).abs().mean(dim=(1, 2, 3)), l1)
+    on luminance where the target is grey (``grey`` [N]: its :func:`~srnam.images.is_grey`, computed when None).
+    A grey photo says nothing of its colours, and a prior that makes only colour faces (the style student) could
+    not fit its three channels: the candidates keep the colours the generator finds plausible."""
+    grey = is_grey(target, value_range=2.0) if grey is None else grey
+    return (lr_fit_view(lr, grey) - lr_fit_view(target, grey)).abs().mean(dim=(1, 2, 3))
 
 
 def _check_search(degradation: nn.Module, lr_target: torch.Tensor, num_candidates: int, num_steps: int,
@@ -301,6 +298,7 @@ def latent_search(
     if optimize_noise:
         noise = project_to_sphere(noise)
     target = lr_target.repeat_interleave(k, dim=0)  # [B·K, 3, 16, 16], candidates of an image adjacent
+    grey = is_grey(target, value_range=2.0)  # [B·K]: these are fit on luminance (lr_fit_l1)
     searched = [z.requires_grad_(True)] + ([noise.requires_grad_(True)] if optimize_noise else [])
     # the noise has its own sphere (radius sqrt(noise_size), not sqrt(latent_size)), hence its own step size
     groups = [{"params": [z]}] + ([{"params": [noise], "lr": noise_learning_rate}] if optimize_noise else [])
@@ -312,7 +310,7 @@ def latent_search(
         for step in range(1, num_steps + 1):
             hr = space.decode(z)
             lr = degradation(hr, noise)
-            l1 = lr_fit_l1(lr, target)  # [B·K]
+            l1 = lr_fit_l1(lr, target, grey)  # [B·K]
             # Sum, not mean: each candidate's gradient is then independent of K. Gradients for the searched
             # tensors only (z, and the noise with optimize_noise), never the models' parameters.
             grads = torch.autograd.grad(l1.sum(), searched)
@@ -334,7 +332,7 @@ def latent_search(
         with torch.no_grad():  # the candidates the final latents give
             hr = space.decode(z)
             lr = degradation(hr, noise)
-            l1 = lr_fit_l1(lr, target)
+            l1 = lr_fit_l1(lr, target, grey)
     return SearchResult(
         latents=z.detach().reshape(b, k, *z.shape[1:]),
         noise=noise.detach().reshape(b, k, -1),

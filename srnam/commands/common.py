@@ -7,8 +7,8 @@ from typing import Sequence
 
 from ..errors import SRNAMError, check_int, check_rate
 from ..faces.lr_sources import OLD_NAMES
-from ..search import (DEFAULT_LEARNING_RATE, DEFAULT_NOISE_LEARNING_RATE, LATENT_CONSTRAINTS, LATENT_SPACES, MAX_CANDIDATES,
-                      MAX_LEARNING_RATE, MAX_STEPS, SearchSettings, make_latent_space)
+from ..search import (DEFAULT_LEARNING_RATE, DEFAULT_NOISE_LEARNING_RATE, LATENT_CONSTRAINTS, LATENT_SPACES,
+                      MAX_CANDIDATES, MAX_LEARNING_RATE, MAX_STEPS, SearchSettings, make_latent_space)
 from ..pipeline import DEFAULT_CHECKPOINT, SRNAMPipeline
 
 # Exit codes of every command: 0 done, 1 the operation (or some inputs) failed, 2 the arguments cannot work

@@ -33,7 +33,9 @@ class TeacherHints(nn.Module):
     checkpointed with the run, not exported: the student does not need them to make faces)."""
 
     def __init__(self, student_channels: dict[int, int], teacher_channels: dict[int, int],
-                 resolutions: tuple[int, ...]):
+                 resolutions: tuple[int, ...], teacher_blocks: dict[int, str] | None = None):
+        """``teacher_blocks``: resolution → the teacher's node that ends the block there (``block_outputs()``),
+        which :meth:`targets` reads; :meth:`for_models` gives it."""
         super().__init__()
         self.resolutions = tuple(resolutions)
         for r in self.resolutions:
@@ -43,23 +45,25 @@ class TeacherHints(nn.Module):
                                  f"(it has {sorted(teacher_channels)})")
         self.adapters = nn.ModuleDict({str(r): nn.Conv2d(student_channels[r], teacher_channels[teacher_resolution(r)],
                                                          1) for r in self.resolutions})
+        self.target_nodes = ({r: teacher_blocks[teacher_resolution(r)] for r in self.resolutions}
+                             if teacher_blocks is not None else None)
 
     @classmethod
     def for_models(cls, student, teacher, resolutions: tuple[int, ...]) -> "TeacherHints":
         channels = student.synthesis.channels
         student_channels = {4 * 2 ** i: c for i, c in enumerate(channels)}
-        graph = teacher.synthesis_graph
-        teacher_channels = {r: graph.by_name[name].output_shapes[0][1] for r, name in teacher.block_outputs().items()}
-        return cls(student_channels, teacher_channels, resolutions)
+        graph, blocks = teacher.synthesis_graph, teacher.block_outputs()
+        teacher_channels = {r: graph.by_name[name].output_shapes[0][1] for r, name in blocks.items()}
+        return cls(student_channels, teacher_channels, resolutions, blocks)
 
     @torch.no_grad()
     def targets(self, teacher, w: torch.Tensor) -> dict[int, torch.Tensor]:
         """The teacher's maps for styles ``w`` [N, 512], cropped to the corpus framing: {r: [N, C_teacher, r, r]}.
         The teacher runs only as far as the largest block they need."""
-        names = teacher.block_outputs()
-        wanted = {r: names[teacher_resolution(r)] for r in self.resolutions}
-        maps = teacher.synthesis_features(w, tuple(wanted.values()))
-        return {r: corpus_crop(maps[name], r) for r, name in wanted.items()}
+        if self.target_nodes is None:
+            raise ValueError("these hints were made without the teacher's blocks: use TeacherHints.for_models")
+        maps = teacher.synthesis_features(w, tuple(self.target_nodes.values()))
+        return {r: corpus_crop(maps[name], r) for r, name in self.target_nodes.items()}
 
     def loss(self, student_features: dict[int, torch.Tensor], targets: dict[int, torch.Tensor]) -> torch.Tensor:
         """The mean over the hinted resolutions of L1(adapter(student map), teacher map) / mean |teacher map|."""
