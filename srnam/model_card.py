@@ -70,6 +70,9 @@ GENERATOR_DESCRIPTIONS = {
     "StyleStudentGenerator": "a style-based student: MobileStyleGAN's mapping network (z → w, with the corpus's\n"
                              "  truncation) and a narrow modulated synthesis distilled from MobileStyleGAN (FFHQ), "
                              "mapping z to a 64×64 face.",
+    "TrunkStudentGenerator": "a trunk student: MobileStyleGAN's (FFHQ) mapping network and its synthesis up to\n"
+                             "  the 16-px block, copied as they are, and a narrow modulated head distilled from it to "
+                             "the 64×64 face.",
 }
 
 UNKNOWN_TRAINING_DATA = "Not recorded for this pipeline. Whoever publishes it should describe the data here."

@@ -287,6 +287,9 @@ class IRGraph(nn.Module):
         return getattr(self, self._float_consts[node_id]) if node_id in self._float_consts \
             else self._int_consts[node_id]
 
+    def node(self, node_id: str) -> Node:
+        return self._by_id[node_id]
+
     def is_const(self, node_id: str) -> bool:
         return node_id in self._float_consts or node_id in self._int_consts
 

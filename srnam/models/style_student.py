@@ -76,6 +76,15 @@ class StyleMapping(nn.Module):
         return self
 
 
+def layer_styles(w: torch.Tensor, count: int) -> list[torch.Tensor]:
+    """One style per layer: w [N, 512] (W) for every layer, or W+ [N, count, 512] unbound."""
+    if w.dim() == 2:
+        return [w] * count
+    if w.dim() == 3 and w.shape[1] == count:
+        return list(w.unbind(1))
+    raise ValueError(f"styles must be [N, 512] (W) or [N, {count}, 512] (W+), got {list(w.shape)}")
+
+
 class ModulatedLayer(nn.Module):
     """Style-modulated depthwise-separable conv: x·s → depthwise k×k → pointwise 1×1, demodulated; then a learned
     per-pixel map, a bias and leaky ReLU (``activate``). With ``demodulate=False`` and k = 1: a to-RGB layer."""
@@ -144,14 +153,7 @@ class StyleSynthesis(nn.Module):
     def forward_with_features(self, w: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
         """The image, and each resolution's last feature map {4: [N, C, 4, 4], 8: …} (what the distillation's
         teacher hints read)."""
-        if w.dim() == 2:
-            styles = [w] * self.num_style_layers
-        elif w.dim() == 3 and w.shape[1] == self.num_style_layers:
-            styles = list(w.unbind(1))
-        else:
-            raise ValueError(f"styles must be [N, 512] (W) or [N, {self.num_style_layers}, 512] (W+), "
-                             f"got {list(w.shape)}")
-        styles = iter(styles)
+        styles = iter(layer_styles(w, self.num_style_layers))
         x = self.const.expand(w.shape[0], -1, -1, -1)
         x = self.input_layer(x, next(styles))
         rgb = self.to_rgb[0](x, next(styles))

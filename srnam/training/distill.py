@@ -22,11 +22,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm import tqdm
 
 from ..grid import image_grid
 from ..images import from_uint8
-from ..models import PROGAN_CHANNELS, STYLE_CHANNELS, ProGANDiscriminator, StyleStudentGenerator, load_generator
+from ..models import (HEAD_CHANNELS, PROGAN_CHANNELS, STYLE_CHANNELS, ProGANDiscriminator, StyleStudentGenerator,
+                      TrunkStudentGenerator, load_generator)
 from .progan import ProGANConfig, ProGANLoss, pyramid_l1
 from .run import EMA, Phase, RunConfig, TrainingRun, find_model_folder
 from .teacher_hints import TeacherHints
@@ -35,7 +37,12 @@ from .teacher_pairs import read_mapping, read_shards
 
 @dataclass
 class DistillConfig(RunConfig):
+    # "style-student": every resolution learned (``channels``); "style-trunk": the teacher's own synthesis up to
+    # ``trunk_resolution``, copied and frozen, and a learned head (``head_channels``) from there to the face.
+    family: str = "style-student"
     channels: tuple[int, ...] = STYLE_CHANNELS["cpu"]
+    trunk_resolution: int = 16
+    head_channels: tuple[int, ...] = HEAD_CHANNELS["cpu"]
     # Global, over all processes. On a CPU the student learns per step, not per image: at the same 19,200 images,
     # batch 8 reached val_psnr 18.38 and batch 32 17.91, at the same img/s (2 idle cores; lr 2e-3 to 1e-2 and
     # 2× the widths changed nothing per step: train/default_checkpoint/distill_trials.md).
@@ -73,12 +80,19 @@ class DistillConfig(RunConfig):
     hint_resolutions: tuple[int, ...] = (16,)
 
     def validate(self) -> None:
+        if self.family not in STUDENT_FAMILIES:
+            raise ValueError(f"family must be one of {sorted(STUDENT_FAMILIES)}, got {self.family!r}")
+        if self.family == "style-trunk" and self.hint_weight:
+            raise ValueError("teacher hints teach a student's own coarse layers; the trunk student's are the "
+                             "teacher's: set hint_weight 0")
         if self.pair_source not in ("cache", "on-the-fly"):
             raise ValueError(f"pair_source must be 'cache' or 'on-the-fly', got {self.pair_source!r}")
         if self.hint_weight < 0 or (self.hint_weight and not self.hint_resolutions):
             raise ValueError(f"hint_weight must be >= 0 and needs hint_resolutions, got {self.hint_weight} and "
                              f"{self.hint_resolutions}")
 
+
+STUDENT_FAMILIES = {"style-student": StyleStudentGenerator, "style-trunk": TrunkStudentGenerator}
 
 DISTILL_CONFIGS = {
     "cpu": DistillConfig(),  # batch 8, pairs from the cache
@@ -96,6 +110,13 @@ DISTILL_CONFIGS = {
 # The cpu recipe with the teacher's block activations as a perceptual term (teacher_hints.py): the teacher's 16- and
 # 32-px blocks hint the student's 8- and 16-px ones. The term starts near 0.9 (relative L1) against about 0.2 for the
 # paired terms of a warm start; 0.25 makes the two alike. A step costs about 2.5× the cpu recipe's.
+# The trunk student (models/trunk_student.py): the teacher's synthesis to 16 px, frozen, and a head trained on the
+# cpu recipe. From scratch on 1,984 fresh pairs it passed the style student's 47,000-step warm start within 400 steps
+# (distill_trials.md, item 10).
+for _name in ("cpu", "gpu", "tiny"):
+    DISTILL_CONFIGS[f"{_name}-trunk"] = dataclasses.replace(
+        DISTILL_CONFIGS[_name], family="style-trunk",
+        head_channels=HEAD_CHANNELS["tiny" if _name == "tiny" else "cpu"])
 DISTILL_CONFIGS["cpu-hints"] = dataclasses.replace(DISTILL_CONFIGS["cpu"], hint_weight=0.25, hint_resolutions=(8, 16))
 DISTILL_CONFIGS["cpu-finetune"] = dataclasses.replace(DISTILL_CONFIGS["cpu"], batch_size=16, gan_weight=1.0,
                                                       feature_weight=0.0, lr=2e-4, betas=(0.0, 0.99), lr_d=1e-3,
@@ -185,19 +206,33 @@ class DistillLoss:
         return terms
 
 
-def _student(config: DistillConfig, pairs_dir: Path | None, teacher) -> StyleStudentGenerator:
+def _student(config: DistillConfig, pairs_dir: Path | None, teacher) -> StyleStudentGenerator | TrunkStudentGenerator:
     torch.manual_seed(config.seed)  # the same initial weights on every rank
-    student = StyleStudentGenerator(channels=config.channels)
+    if config.family == "style-trunk":
+        student = TrunkStudentGenerator(trunk_resolution=config.trunk_resolution, head_channels=config.head_channels)
+    else:
+        student = StyleStudentGenerator(channels=config.channels)
     if config.init_from:
         initial = load_generator(find_model_folder(config.init_from, "generator"))
-        if not isinstance(initial, StyleStudentGenerator) or initial.channels != student.channels:
-            raise ValueError(f"init_from {config.init_from} is not a style student with channels {config.channels}")
+        shapes = [{k: v.shape for k, v in model.state_dict().items()} for model in (initial, student)]
+        if type(initial) is not type(student) or shapes[0] != shapes[1]:
+            raise ValueError(f"init_from {config.init_from} is not a {config.family} with this config's widths")
         student.load_state_dict(initial.state_dict())
+    elif config.family == "style-trunk":  # the trunk's weights are the teacher's: the teacher extra is needed here
+        student.copy_from_teacher(teacher or _load_teacher("cpu"))
     elif teacher is not None:
         student.mapping.copy_from_teacher(teacher)
     else:
         student.mapping.load_state_dict(read_mapping(pairs_dir))
+    if config.family == "style-trunk":
+        student.synthesis.trunk.requires_grad_(False)
     return student
+
+
+def _load_teacher(device):
+    from ..models.teacher import MobileStyleGANTeacher
+
+    return MobileStyleGANTeacher().to(device).eval().requires_grad_(False)
 
 
 def train(pairs_dir: Path | None, out_dir: Path, config: DistillConfig, resume: bool = False,
@@ -210,9 +245,7 @@ def train(pairs_dir: Path | None, out_dir: Path, config: DistillConfig, resume: 
         raise ValueError(f"batch size {config.batch_size} is not divisible by the {run.world} processes")
     teacher = None
     if config.pair_source == "on-the-fly" or config.hint_weight:
-        from ..models.teacher import MobileStyleGANTeacher
-
-        teacher = MobileStyleGANTeacher().to(run.device).eval().requires_grad_(False)
+        teacher = _load_teacher(run.device)
     # the teacher that draws the pairs; None: the cache's pairs (the teacher, if any, then only gives hints)
     pair_teacher = teacher if config.pair_source == "on-the-fly" else None
     student = _student(config, pairs_dir, pair_teacher).to(run.device).train()
@@ -221,10 +254,11 @@ def train(pairs_dir: Path | None, out_dir: Path, config: DistillConfig, resume: 
     if config.hint_weight:
         torch.manual_seed(config.seed + 2)  # the same adapters on every rank
         hints = TeacherHints.for_models(student, teacher, config.hint_resolutions).to(run.device).train()
-    trained = [*student.synthesis.parameters(), *(hints.parameters() if hints is not None else ())]
+    trained = [p for p in student.synthesis.parameters() if p.requires_grad]  # (a trunk student's head only)
+    trained += list(hints.parameters()) if hints is not None else []
     optimizer = torch.optim.Adam(trained, lr=config.lr, betas=config.betas, eps=1e-8)
     pool = PairPool(pairs_dir, config.held_out if pair_teacher is None else 0)
-    critic = _critic(config)
+    critic = _critic(config, student.resolution)
     run.register(student=student, ema=ema, optimizer=optimizer, state=run.state, pool=pool)
     if hints is not None:
         run.register(hints=hints)
@@ -301,16 +335,16 @@ def _batch(pool: PairPool, teacher, config: DistillConfig, run: TrainingRun,
     return z, teacher_faces(teacher, z, config.teacher_batch)
 
 
-def _critic(config: DistillConfig) -> ProGANDiscriminator | None:
+def _critic(config: DistillConfig, resolution: int) -> ProGANDiscriminator | None:
     if not config.gan_weight:
         if config.feature_weight or config.init_critic:
             raise ValueError("feature_weight and init_critic need the critic: set gan_weight > 0")
         return None
     torch.manual_seed(config.seed + 1)  # the same initial critic on every rank
     critic = ProGANDiscriminator(config.critic_channels)
-    if critic.resolution != 4 * 2 ** (len(config.channels) - 1):
+    if critic.resolution != resolution:
         raise ValueError(f"critic_channels {config.critic_channels} make a {critic.resolution}×{critic.resolution} "
-                         f"critic; the student makes {4 * 2 ** (len(config.channels) - 1)}×… faces")
+                         f"critic; the student makes {resolution}×{resolution} faces")
     if config.init_critic:
         critic.load_state_dict(ProGANDiscriminator.from_folder(find_model_folder(config.init_critic, "critic"))
                                .state_dict())
@@ -318,7 +352,7 @@ def _critic(config: DistillConfig) -> ProGANDiscriminator | None:
 
 
 @torch.no_grad()
-def save_samples(student: StyleStudentGenerator, z: torch.Tensor, targets: torch.Tensor, path: Path) -> None:
+def save_samples(student: nn.Module, z: torch.Tensor, targets: torch.Tensor, path: Path) -> None:
     """Two rows: the teacher's faces, then the student's for the same z."""
     fakes = student(z.to(next(student.parameters()).device)).cpu().clamp(-1, 1)
     image_grid(torch.cat([targets, fakes]), columns=len(z)).save(path)
