@@ -77,6 +77,22 @@ def test_trunk_student_keeps_the_generator_contract_and_round_trips(tmp_path):
         load_generator(tmp_path / "g")
 
 
+def test_a_packed_head_round_trips_and_refuses_another_config(tmp_path):
+    from srnam.models.trunk_student import HEAD_FILE, load_head, save_head
+
+    torch.manual_seed(2)
+    g = TrunkStudentGenerator(head_channels=(8, 8))
+    save_head(g, tmp_path / "head")
+    assert sorted(p.name for p in (tmp_path / "head").iterdir()) == ["config.json", HEAD_FILE]
+    assert all(k.startswith("synthesis.head.") for k in load_file(str(tmp_path / "head" / HEAD_FILE)))
+    torch.manual_seed(3)
+    other = load_head(TrunkStudentGenerator(head_channels=(8, 8)), tmp_path / "head")
+    for key, value in g.synthesis.head.state_dict().items():
+        assert torch.equal(other.synthesis.head.state_dict()[key], value), key
+    with pytest.raises(ModelLoadError, match="holds a head for .* not for this generator"):
+        load_head(TrunkStudentGenerator(head_channels=(8, 4)), tmp_path / "head")
+
+
 def test_the_search_runs_in_w_plus_of_a_trunk_student():
     torch.manual_seed(1)
     g = TrunkStudentGenerator(head_channels=(8, 8)).eval()
@@ -144,5 +160,18 @@ def test_a_trunk_run_trains_the_head_only_and_its_loss_falls(tmp_path, teacher):
         assert torch.equal(value, fresh[key]), key  # frozen: exported as copied
     weights = load_file(str(tmp_path / "run" / "export" / "generator" / "model.safetensors"))
     assert any(key.startswith("synthesis.head.") for key in weights)
+    # the packed head (train/pack_trunk_head.py) warm-starts a run: the rest is copied from the teacher again
+    import runpy
+    import sys
+
+    sys.argv = ["pack_trunk_head.py", str(tmp_path / "run"), str(tmp_path / "packed")]
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path("train/pack_trunk_head.py", run_name="__main__")
+    assert exit_.value.code == 0
+    train(cache, tmp_path / "warm", dataclasses.replace(config, init_from=str(tmp_path / "packed"), lr=0.0,
+                                                        total_steps=2))
+    warm = load_generator(tmp_path / "warm" / "export" / "generator")
+    for key, value in student.state_dict().items():
+        assert torch.equal(warm.state_dict()[key], value), key
     with pytest.raises(ValueError, match="teacher hints teach a student's own coarse layers"):
         train(cache, tmp_path / "run2", dataclasses.replace(TINY, hint_weight=0.1))

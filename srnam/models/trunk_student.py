@@ -20,13 +20,17 @@ search's Z, W and W+ spaces, the pipeline and the distillation trainer take it a
 """
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .hub import ConfigField, HubModel
+from ..errors import ModelLoadError
+from .hub import CONFIG_NAME, ConfigField, HubModel, read_json_object
 from .style_student import LEAKY_SLOPE, MAPPING_LAYERS, STYLE_SIZE, ModulatedLayer, StyleMapping, layer_styles
 
 TEACHER_WIDTH = 512  # MobileStyleGAN's channels up to its 64-px block
@@ -311,3 +315,36 @@ class TrunkStudentGenerator(HubModel):
         super().train(mode)
         self.mapping.eval()  # frozen: the teacher's, whatever the trainer does
         return self
+
+
+# A warm start that leaves out what the teacher gives back: the head's weights and the config (3 MB, where the whole
+# generator is 29 MB, most of it the teacher's mapping and trunk). train/pack_trunk_head.py writes one, and the
+# distillation's --init-from takes it (copying the rest from the installed teacher).
+HEAD_FILE = "head.safetensors"
+HEAD_PREFIX = "synthesis.head."
+
+
+def save_head(generator: TrunkStudentGenerator, folder) -> Path:
+    """Write ``folder/config.json`` and ``folder/head.safetensors`` (the head's weights only)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {k: list(v) if isinstance(v, tuple) else v for k, v in generator._hub_mixin_config.items()}
+    (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+    head = {k: v.detach().contiguous() for k, v in generator.state_dict().items() if k.startswith(HEAD_PREFIX)}
+    save_file(head, str(folder / HEAD_FILE))
+    return folder
+
+
+def load_head(generator: TrunkStudentGenerator, folder) -> TrunkStudentGenerator:
+    """Load a head written by :func:`save_head` into ``generator`` (whose config must be the folder's)."""
+    folder = Path(folder)
+    config = read_json_object(folder / CONFIG_NAME, "trunk head")
+    mine = {k: list(v) if isinstance(v, tuple) else v for k, v in generator._hub_mixin_config.items()}
+    if config != mine:
+        raise ModelLoadError(f"{folder} holds a head for {config}, not for this generator's {mine}")
+    weights = load_file(str(folder / HEAD_FILE))
+    expected = {k: v.shape for k, v in generator.state_dict().items() if k.startswith(HEAD_PREFIX)}
+    if {k: v.shape for k, v in weights.items()} != expected:
+        raise ModelLoadError(f"{folder / HEAD_FILE} does not hold this head's weights")
+    generator.load_state_dict(weights, strict=False)
+    return generator

@@ -29,6 +29,7 @@ from ..grid import image_grid
 from ..images import from_uint8
 from ..models import (HEAD_CHANNELS, PROGAN_CHANNELS, STYLE_CHANNELS, ProGANDiscriminator, StyleStudentGenerator,
                       TrunkStudentGenerator, load_generator)
+from ..models.trunk_student import HEAD_FILE, load_head
 from .progan import ProGANConfig, ProGANLoss, pyramid_l1
 from .run import EMA, Phase, RunConfig, TrainingRun, find_model_folder
 from .teacher_hints import TeacherHints
@@ -113,15 +114,18 @@ DISTILL_CONFIGS = {
 # The trunk student (models/trunk_student.py): the teacher's synthesis to 16 px, frozen, and a head trained on the
 # cpu recipe. From scratch on 1,984 fresh pairs it passed the style student's 47,000-step warm start within 400 steps
 # (distill_trials.md, item 10).
-for _name in ("cpu", "gpu", "tiny"):
-    DISTILL_CONFIGS[f"{_name}-trunk"] = dataclasses.replace(
-        DISTILL_CONFIGS[_name], family="style-trunk",
-        head_channels=HEAD_CHANNELS["tiny" if _name == "tiny" else "cpu"])
 DISTILL_CONFIGS["cpu-hints"] = dataclasses.replace(DISTILL_CONFIGS["cpu"], hint_weight=0.25, hint_resolutions=(8, 16))
 DISTILL_CONFIGS["cpu-finetune"] = dataclasses.replace(DISTILL_CONFIGS["cpu"], batch_size=16, gan_weight=1.0,
                                                       feature_weight=0.0, lr=2e-4, betas=(0.0, 0.99), lr_d=1e-3,
                                                       critic_channels=PROGAN_CHANNELS["compact"], ema_beta=0.999,
                                                       snapshot_every=500)
+# The trunk student (models/trunk_student.py): the teacher's synthesis to 16 px, frozen, and a head trained on the
+# cpu recipe (then, with --init-from, cpu-trunk-finetune). From scratch on 1,984 fresh pairs its head passed the
+# style student's 47,000-step warm start within 400-800 steps (distill_trials.md, item 10).
+for _name in ("cpu", "gpu", "tiny", "cpu-finetune"):
+    DISTILL_CONFIGS[_name.replace("cpu", "cpu-trunk") if _name.startswith("cpu") else f"{_name}-trunk"] = \
+        dataclasses.replace(DISTILL_CONFIGS[_name], family="style-trunk",
+                            head_channels=HEAD_CHANNELS["tiny" if _name == "tiny" else "cpu"])
 
 
 @torch.no_grad()
@@ -212,7 +216,10 @@ def _student(config: DistillConfig, pairs_dir: Path | None, teacher) -> StyleStu
         student = TrunkStudentGenerator(trunk_resolution=config.trunk_resolution, head_channels=config.head_channels)
     else:
         student = StyleStudentGenerator(channels=config.channels)
-    if config.init_from:
+    head = _head_folder(config) if config.family == "style-trunk" else None
+    if head is not None:  # a head alone (train/pack_trunk_head.py): the rest is the teacher's
+        load_head(student.copy_from_teacher(teacher or _load_teacher("cpu")), head)
+    elif config.init_from:
         initial = load_generator(find_model_folder(config.init_from, "generator"))
         shapes = [{k: v.shape for k, v in model.state_dict().items()} for model in (initial, student)]
         if type(initial) is not type(student) or shapes[0] != shapes[1]:
@@ -227,6 +234,14 @@ def _student(config: DistillConfig, pairs_dir: Path | None, teacher) -> StyleStu
     if config.family == "style-trunk":
         student.synthesis.trunk.requires_grad_(False)
     return student
+
+
+def _head_folder(config: DistillConfig) -> Path | None:
+    """The folder of a trunk head to start from (``--init-from`` a pack_trunk_head.py folder), or None."""
+    if not config.init_from:
+        return None
+    path = Path(config.init_from)
+    return next((folder for folder in (path / "generator", path) if (folder / HEAD_FILE).is_file()), None)
 
 
 def _load_teacher(device):
