@@ -8,7 +8,7 @@ import gradio as gr
 
 from srnam import SRNAMPipeline
 from srnam.faces.lr_input import SMALL_SIDE
-from srnam.search import DEFAULT_LEARNING_RATE
+from srnam.search import search_learning_rate
 
 from .photo_tab import build_photo_tab
 from .search import by_component, cleared, run_search
@@ -67,8 +67,9 @@ def build_demo(pipe: SRNAMPipeline, limits: Limits = Limits(), notice: ServerNot
                                      sources=["upload", "webcam", "clipboard"], elem_id="srnam-input")
                     candidates, steps, seed = budget_sliders(limits, "Number of candidates", "srnam")
                     with gr.Accordion("Advanced", open=False):
-                        learning_rate = gr.Slider(0.01, limits.max_learning_rate, value=DEFAULT_LEARNING_RATE,
-                                                  step=0.01, label="Learning rate (Adam, on the latents)")
+                        learning_rate = gr.Slider(0.01, limits.max_learning_rate, step=0.01,
+                                                  value=search_learning_rate(pipe.generator),  # the model's own
+                                                  label="Learning rate (Adam, on the latents)")
                         lr_mode = gr.Radio(LR_MODE_CHOICES, value="auto", label="How the LR input is made",
                                            info=f"auto treats uploads of at most {SMALL_SIDE}×{SMALL_SIDE} pixels "
                                                 "as small faces already")

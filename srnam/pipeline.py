@@ -24,8 +24,8 @@ from .images import ImageInput, lr_tensor, tensor_to_pil, unit_range
 from .model_card import render_model_card
 from .models import DegradationGenerator, ProGANGenerator, StyleStudentGenerator, load_generator
 from .models.eval_mode import eval_mode
-from .search import (DEFAULT_LEARNING_RATE, DEFAULT_NOISE_LEARNING_RATE, SearchResult, SearchSettings, SearchState,
-                  latent_search)
+from .search import (DEFAULT_NOISE_LEARNING_RATE, SearchResult, SearchSettings, SearchState,
+                  latent_search, search_learning_rate)
 
 GENERATOR_FOLDER = "generator"
 DEGRADATION_FOLDER = "degradation"
@@ -165,7 +165,7 @@ class SRNAMPipeline:
 
     # ------------------------------------------------------------------ inference
     def __call__(self, image: ImageInput | Sequence[ImageInput], num_candidates: int = 4, num_steps: int = 300,
-                 seed: int | None = None, learning_rate: float = DEFAULT_LEARNING_RATE,
+                 seed: int | None = None, learning_rate: float | None = None,
                  callback: Callable[[SearchState], bool | None] | None = None, optimize_noise: bool = False,
                  noise_learning_rate: float = DEFAULT_NOISE_LEARNING_RATE,
                  output_type: Literal["pil", "pt"] = "pil",
@@ -177,6 +177,8 @@ class SRNAMPipeline:
         Inputs larger than 16×16 are reduced by area downsampling. ``callback(state)`` runs after every
         step (``state.l1`` is [images, K]); return True from it to stop early. ``optimize_noise``: search the
         camera model's noise together with the latents (``srnam.search``), at ``noise_learning_rate``.
+        ``learning_rate``: Adam's, for the latents; None: the generator's own (0.4 for a ProGAN, 0.1 for the style
+        and trunk students: ``srnam.search.search_learning_rate``).
         ``output_type``: "pil" images or "pt" tensors (see :class:`SRNAMOutput`). ``latent_space``: where to search,
         "z" (any generator) or, with a style-based generator, "w" or "w+"; ``latent_constraint``: "sphere" (z on its
         sphere, w on the whitened styles' sphere) or "free" (``srnam.search.make_latent_space``).
@@ -212,7 +214,7 @@ class SRNAMPipeline:
         settings = settings.checked()
         result = latent_search(self.generator, self.degradation, lr_input.to(self.device), callback=callback,
                                **settings.options())
-        _check_finite(result, settings.learning_rate)
+        _check_finite(result, settings.learning_rate, search_learning_rate(self.generator))
         return result
 
     @staticmethod
@@ -240,14 +242,15 @@ class SRNAMPipeline:
         return outputs
 
 
-def _check_finite(result, learning_rate: float) -> None:
+def _check_finite(result, learning_rate: float | None, default: float) -> None:
     """Refuse a search whose loss or candidates became NaN or infinite (a diverged step, broken weights)."""
     bad = ~torch.isfinite(result.loss_history).all(dim=(1, 2))  # [num_steps]
     if bad.any() or not torch.isfinite(result.l1).all() or not torch.isfinite(result.hr).all():
         at = f"at step {int(bad.nonzero()[0]) + 1}" if bad.any() else "after the last step"
         raise SearchDivergedError(
             f"the search diverged: its loss became NaN or infinite {at}, so there is no result. A smaller "
-            f"learning rate (now {learning_rate:g}; the default is {DEFAULT_LEARNING_RATE}) may help; if it "
+            f"learning rate (now {default if learning_rate is None else learning_rate:g}; this generator's default "
+            f"is {default:g}) may help; if it "
             f"happens at every setting, the model's weights are broken")
 
 

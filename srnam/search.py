@@ -35,6 +35,15 @@ from .models.eval_mode import eval_mode
 # Chosen with benchmarks/latent_handling.py (README). Adam's other settings are its defaults; its default
 # learning rate, 0.001, barely turns a latent of norm sqrt(512) ≈ 22.6 in 300 steps.
 DEFAULT_LEARNING_RATE = 0.4
+# A generator may ask for its own (a class attribute ``search_learning_rate``): the style-based students search
+# better at 0.1. On the 24 selection faces (z, 8 × 150) the style student fit the inputs 1.5 dB closer at 0.1
+# than at 0.4, with more realistic candidates; the trunk student's candidates broke at 0.4
+# (train/default_checkpoint/distill_trials.md, item 11).
+
+
+def search_learning_rate(generator: nn.Module) -> float:
+    """The learning rate a search over ``generator`` takes when none is given."""
+    return float(getattr(generator, "search_learning_rate", DEFAULT_LEARNING_RATE))
 # The noise's, with optimize_noise: its sphere is smaller (radius sqrt(noise_size), 10 for the camera models here)
 # and a step of 0.4 per coordinate overshoots it. Measured with a camera model that uses its noise (8 dev faces,
 # 8 × 300): mean-of-8 LR PSNR 32.49 dB at 0.05, 32.42 at 0.15, 31.24 at 0.4 (benchmarks/README.md).
@@ -57,7 +66,7 @@ class SearchSettings:
 
     num_candidates: int = 4
     num_steps: int = 300
-    learning_rate: float = DEFAULT_LEARNING_RATE
+    learning_rate: float | None = None  # None: the generator's own (search_learning_rate)
     seed: int | None = None
     optimize_noise: bool = False
     noise_learning_rate: float = DEFAULT_NOISE_LEARNING_RATE
@@ -69,7 +78,8 @@ class SearchSettings:
         random when there is none."""
         check_int("num_candidates", self.num_candidates, 1, MAX_CANDIDATES)
         check_int("num_steps", self.num_steps, 1, MAX_STEPS)
-        check_rate("learning_rate", self.learning_rate, MAX_LEARNING_RATE)
+        if self.learning_rate is not None:
+            check_rate("learning_rate", self.learning_rate, MAX_LEARNING_RATE)
         check_rate("noise_learning_rate", self.noise_learning_rate, MAX_LEARNING_RATE)
         if not isinstance(self.optimize_noise, bool):
             raise TypeError(f"optimize_noise must be True or False, got {self.optimize_noise!r}")
@@ -269,7 +279,7 @@ def latent_search(
     *,
     num_candidates: int = 4,
     num_steps: int = 300,
-    learning_rate: float = DEFAULT_LEARNING_RATE,
+    learning_rate: float | None = None,
     generator_rng: torch.Generator | None = None,
     callback: Callable[[SearchState], bool | None] | None = None,
     latent_constraint: Literal["sphere", "free"] = "sphere",
@@ -285,8 +295,10 @@ def latent_search(
     search early (the result then holds the latents reached so far). ``optimize_noise``: search the
     degradation noise too (module docstring), at its own Adam learning rate ``noise_learning_rate``; the
     result's ``noise`` is then the final one. ``latent_space``: where to search (:func:`make_latent_space`); the
-    result's ``latents`` are the codes of that space.
+    result's ``latents`` are the codes of that space. ``learning_rate``: Adam's, for the latents; None: the
+    generator's own (:func:`search_learning_rate`).
     """
+    learning_rate = search_learning_rate(generator) if learning_rate is None else learning_rate
     _check_search(degradation, lr_target, num_candidates, num_steps, noise_learning_rate)
     device = lr_target.device
     b, k = lr_target.shape[0], num_candidates

@@ -213,6 +213,32 @@ def test_the_search_runs_in_z_w_and_w_plus_of_a_style_student(space, shape):
         torch.testing.assert_close(whitened_norm, torch.full_like(whitened_norm, 512 ** 0.5))
 
 
+def test_each_family_searches_at_its_own_learning_rate_unless_one_is_given():
+    """The students' default step is 0.1, the ProGAN's 0.4: a search without a learning rate (the pipeline's,
+    the CLI's default) takes the generator's own, bit for bit as if it had been given."""
+    from srnam.search import DEFAULT_LEARNING_RATE, SearchSettings, latent_search, search_learning_rate
+
+    progan, degradation = make_tiny_models()
+    student = tiny_student()
+    assert search_learning_rate(progan) == DEFAULT_LEARNING_RATE == 0.4
+    assert search_learning_rate(student) == 0.1
+    assert SearchSettings(seed=0).checked().learning_rate is None
+    with pytest.raises(ValueError, match="learning_rate"):
+        SearchSettings(learning_rate=0.0).checked()
+    target = torch.rand(1, 3, 16, 16) * 2 - 1
+
+    def search(rate):
+        return latent_search(student, degradation, target, num_candidates=2, num_steps=4, learning_rate=rate,
+                             generator_rng=torch.Generator().manual_seed(0)).latents
+
+    assert torch.equal(search(None), search(0.1)) and not torch.equal(search(None), search(0.4))
+    pipe = SRNAMPipeline(student, degradation)
+    face = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(4))
+    out = pipe(face, num_candidates=2, num_steps=4, seed=3, output_type="pt")
+    again = pipe(face, num_candidates=2, num_steps=4, seed=3, learning_rate=0.1, output_type="pt")
+    assert torch.equal(out.hr_candidates, again.hr_candidates)
+
+
 def test_style_statistics_whiten_the_styles_and_free_w_leaves_their_sphere():
     from srnam.search import latent_search
 

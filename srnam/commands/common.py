@@ -8,7 +8,8 @@ from typing import Sequence
 from ..errors import SRNAMError, check_int, check_rate
 from ..faces.lr_sources import OLD_NAMES
 from ..search import (DEFAULT_LEARNING_RATE, DEFAULT_NOISE_LEARNING_RATE, LATENT_CONSTRAINTS, LATENT_SPACES,
-                      MAX_CANDIDATES, MAX_LEARNING_RATE, MAX_STEPS, SearchSettings, make_latent_space)
+                      MAX_CANDIDATES, MAX_LEARNING_RATE, MAX_STEPS, SearchSettings, make_latent_space,
+                      search_learning_rate)
 from ..pipeline import DEFAULT_CHECKPOINT, SRNAMPipeline
 
 # Exit codes of every command: 0 done, 1 the operation (or some inputs) failed, 2 the arguments cannot work
@@ -74,13 +75,19 @@ def add_search_options(parser: argparse.ArgumentParser, candidates: int, steps: 
     parser.add_argument("-n", "--steps", type=int_between(1, MAX_STEPS), default=steps,
                         help=f"search steps (default {steps})")
     parser.add_argument("--lr", "--learning-rate", dest="learning_rate", type=learning_rate,
-                        default=DEFAULT_LEARNING_RATE, help=f"Adam learning rate (default {DEFAULT_LEARNING_RATE})")
+                        help=f"Adam learning rate (default: the generator's own: {DEFAULT_LEARNING_RATE} for a "
+                             f"ProGAN, 0.1 for the style and trunk students)")
     parser.add_argument("--latent-space", choices=LATENT_SPACES, default="z",
                         help="where to search: z (any generator, on the sphere), or with a style-based generator w "
                              "(the mapping's output) or w+ (one w per style layer, as PULSE does) (default z)")
     parser.add_argument("--latent-constraint", choices=LATENT_CONSTRAINTS, default="sphere",
                         help="sphere: z on its sphere, a w on the sphere of the whitened styles (PULSE's); free: "
                              "the codes go where Adam takes them (default sphere)")
+
+
+def resolved_learning_rate(args: argparse.Namespace, pipe: SRNAMPipeline) -> float:
+    """``--lr``, or the generator's own when it was not given (what result files record)."""
+    return search_learning_rate(pipe.generator) if args.learning_rate is None else args.learning_rate
 
 
 def search_settings(args: argparse.Namespace, seed: int | None = None) -> SearchSettings:

@@ -16,7 +16,8 @@ from ..faces.lr_sources import LR_SOURCES
 from ..faces.pose import Pose, framing_summary
 from ..search import DEFAULT_NOISE_LEARNING_RATE
 from .common import (OK, USAGE, UsageError, add_lr_source_option, add_model_option, add_search_options,
-                     int_between, learning_rate, load_pipeline, new_spelling, report_error, search_settings)
+                     int_between, learning_rate, load_pipeline, new_spelling, report_error, resolved_learning_rate,
+                     search_settings)
 
 
 def add_parser(subparsers) -> None:
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     crop = f"as the {args.real} set comes" if args.real else args.crop  # --crop applies to HR_FOLDER only
     settings = {"hr_folder": f"real:{args.real}" if args.real else str(args.hr_folder), "model": model,
                 "lr_source": args.lr_source, "crop": crop,
-                "num_candidates": args.candidates, "num_steps": args.steps, "learning_rate": args.learning_rate,
+                "num_candidates": args.candidates, "num_steps": args.steps, "learning_rate": resolved_learning_rate(args, pipe),
                 "align": args.align, "rotate": None if args.rotate is None else list(args.rotate),
                 "seed": args.seed, "batch_faces": args.batch_faces, "limit": args.limit,
                 "reference": None if args.reference is None else str(args.reference),

@@ -51,7 +51,7 @@ from ..faces.photo import MAX_SCALE, PhotoResult, candidate_files, enhance_photo
 from ..pipeline import DEFAULT_CHECKPOINT, SRNAMOutput, SRNAMPipeline
 from ..seeds import image_seed
 from .common import (FAILED, OK, USAGE, UsageError, add_lr_source_option, add_model_option, add_search_options,
-                     int_between, load_pipeline, report_error, search_settings)
+                     int_between, load_pipeline, report_error, resolved_learning_rate, search_settings)
 
 # Files a folder is searched for (explicit files and glob matches are taken whatever their name).
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
@@ -267,7 +267,7 @@ def _framing_info(framing) -> dict:
 
 
 def _common_info(job: Job, args: argparse.Namespace, seed: int, pipe: SRNAMPipeline, state: PartialState) -> dict:
-    return {"input": str(job.path), "name": job.name, "srnam_version": __version__, "settings": _settings(args),
+    return {"input": str(job.path), "name": job.name, "srnam_version": __version__, "settings": _settings(args, pipe),
             "seed": seed, "device": str(pipe.device),
             "process": {"index": state.process_index, "count": state.num_processes}}
 
@@ -339,9 +339,10 @@ def save_results(job: Job, out: SRNAMOutput, reference: Image.Image | None, star
     write_json(job.out_dir / RESULT, result)  # atomic: a result.json is never half written
 
 
-def _settings(args: argparse.Namespace) -> dict:
+def _settings(args: argparse.Namespace, pipe: SRNAMPipeline) -> dict:
     settings = {"model": args.model or str(DEFAULT_CHECKPOINT), "num_candidates": args.candidates,
-                "num_steps": args.steps, "learning_rate": args.learning_rate, "latent_space": args.latent_space,
+                "num_steps": args.steps, "learning_rate": resolved_learning_rate(args, pipe),
+                "latent_space": args.latent_space,
                 "latent_constraint": args.latent_constraint, "lr_mode": args.lr_mode,
                 "base_seed": args.seed, "allow_no_face": args.allow_no_face}
     if args.all_faces:

@@ -169,6 +169,10 @@ class StyleSynthesis(nn.Module):
 class StyleStudentGenerator(HubModel):
     """z [N, latent_size] ~ N(0, I) → face [N, 3, R, R] in [-1, 1] (not clamped): mapping, then synthesis."""
 
+    # The search's Adam learning rate when none is given (srnam.search.search_learning_rate): at the ProGAN's
+    # 0.4 the search fit the selection faces 1.5 dB worse (distill_trials.md, item 11).
+    search_learning_rate = 0.1
+
     config_fields = {"latent_size": ConfigField(int), "channels": ConfigField(tuple, length=(2, 9)),
                      "mapping_layers": ConfigField(int, high=16)}
 

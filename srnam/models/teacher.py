@@ -76,6 +76,9 @@ class MobileStyleGANTeacher(nn.Module):
     """z [N, 512] → the corpus's 64×64 HR face [N, 3, 64, 64] in [-1, 1] (see the module docstring)."""
 
     latent_size = 512
+    # The search's Adam learning rate when none is given: the trunk student's, whose coarse layers are this
+    # network's own (not measured on the teacher itself; srnam.search.search_learning_rate).
+    search_learning_rate = 0.1
 
     def __init__(self, folder: str | Path | None = None, psi: float = CORPUS_PSI, resolution: int = 64):
         super().__init__()

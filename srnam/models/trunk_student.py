@@ -272,6 +272,10 @@ class TrunkStudentGenerator(HubModel):
     """z [N, latent_size] ~ N(0, I) → face [N, 3, 64, 64] in [-1, 1] (not clamped): the teacher's mapping and
     trunk, then the learned head."""
 
+    # The search's Adam learning rate when none is given (srnam.search.search_learning_rate): at the ProGAN's
+    # 0.4, three of four candidates broke into grid-textured faces (distill_trials.md, item 10).
+    search_learning_rate = 0.1
+
     config_fields = {"latent_size": ConfigField(int), "trunk_resolution": ConfigField(int, low=8, high=32),
                      "head_channels": ConfigField(tuple, length=(1, 3)),
                      "mapping_layers": ConfigField(int, high=16)}
