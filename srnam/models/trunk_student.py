@@ -67,7 +67,7 @@ class TeacherLayer(nn.Module):
 class TeacherInput(TeacherLayer):
     """The teacher's first layer: its 4×4 constant, scaled by the style, through a full 3×3 conv. The conv is
     linear in the style, so it is one matmul with the conv's response to each constant channel, computed once per
-    weight version: 4.2 M multiply-adds per face instead of 38 M, a quarter of the trunk's cost."""
+    weight version: 4.2 M multiply-adds per face instead of 38 M (a quarter of the trunk's)."""
 
     def __init__(self):
         super().__init__(TEACHER_WIDTH, TEACHER_WIDTH, 4, depthwise=False)
@@ -111,10 +111,14 @@ class TeacherBlock(nn.Module):
         self.conv1 = TeacherLayer(TEACHER_WIDTH // 4, TEACHER_WIDTH, resolution, depthwise=True)
         self.conv2 = TeacherLayer(TEACHER_WIDTH, TEACHER_WIDTH, resolution, depthwise=True)
 
+    def forward(self, x: torch.Tensor, styles) -> torch.Tensor:
+        x = haar_upsample(x * self.up_affine(next(styles))[:, :, None, None])
+        return self.conv2(self.conv1(x, next(styles)), next(styles))
+
 
 class TeacherTrunk(nn.Module):
-    """w [N, 512] or a list of per-layer styles → the teacher's activations at ``resolution`` [N, 512, R, R], over
-    the whole portrait frame."""
+    """Per-layer styles → the teacher's activations at ``resolution`` [N, 512, R, R], over the whole portrait
+    frame."""
 
     def __init__(self, resolution: int = 16):
         super().__init__()
@@ -132,8 +136,7 @@ class TeacherTrunk(nn.Module):
         """``styles``: an iterator over [N, 512] styles, one per layer (``num_style_layers`` are taken from it)."""
         x = self.input_layer(next(styles))
         for block in self.blocks:
-            x = haar_upsample(x * block.up_affine(next(styles))[:, :, None, None])
-            x = block.conv2(block.conv1(x, next(styles)), next(styles))
+            x = block(x, styles)
         return x
 
     @torch.no_grad()
