@@ -125,6 +125,9 @@ def test_the_copied_trunk_is_the_teachers_synthesis(teacher, resolution):
     assert (got - expected).abs().max() < 1e-4
     g = TrunkStudentGenerator(trunk_resolution=resolution, head_channels=(8,) * (6 - resolution.bit_length() + 1))
     g.copy_from_teacher(teacher)  # the mapping too: z means what the teacher's z means
+    next_block = TeacherTrunk(2 * resolution).copy_from_teacher(teacher).blocks[-1]  # the head's upsampling
+    assert torch.equal(g.synthesis.head.up_affine.weight, next_block.up_affine.weight)
+    assert torch.equal(g.synthesis.head.up_affine.bias, next_block.up_affine.bias)
     torch.testing.assert_close(g.styles(torch.zeros(1, 512) + 1), teacher.styles(torch.zeros(1, 512) + 1),
                                rtol=1e-4, atol=1e-4)
 

@@ -6,7 +6,7 @@ from .style_student import STYLE_CHANNELS, StyleStudentGenerator
 from .trunk_student import HEAD_CHANNELS, TrunkStudentGenerator
 
 __all__ = [
-    "DEGRADATION_CHANNELS", "DegradationDiscriminator", "HEAD_CHANNELS", "DegradationGenerator", "GENERATOR_FAMILIES", "HubModel",
-    "generator_family", "load_generator", "load_model_folder", "PROGAN_CHANNELS", "ProGANDiscriminator",
+    "DEGRADATION_CHANNELS", "DegradationDiscriminator", "DegradationGenerator", "GENERATOR_FAMILIES", "HEAD_CHANNELS",
+    "HubModel", "generator_family", "load_generator", "load_model_folder", "PROGAN_CHANNELS", "ProGANDiscriminator",
     "ProGANGenerator", "STYLE_CHANNELS", "StyleStudentGenerator", "TrunkStudentGenerator",
 ]

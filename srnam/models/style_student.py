@@ -166,24 +166,14 @@ class StyleSynthesis(nn.Module):
         return rgb, features
 
 
-class StyleStudentGenerator(HubModel):
-    """z [N, latent_size] ~ N(0, I) → face [N, 3, R, R] in [-1, 1] (not clamped): mapping, then synthesis."""
+class StyleGenerator:
+    """What both students (this one and ``trunk_student``'s) are beside their synthesis: the teacher's frozen
+    mapping ``self.mapping``, then ``self.synthesis`` (W or W+ → face), and the search's W and W+ spaces."""
 
     # The search's Adam learning rate when none is given (srnam.search.search_learning_rate): at the ProGAN's
-    # 0.4 the search fit the selection faces 1.5 dB worse (distill_trials.md, item 11).
+    # 0.4 the style student fit the selection faces 1.5 dB worse, and three of four of the trunk student's
+    # candidates broke into grid-textured faces (distill_trials.md, items 10 and 11).
     search_learning_rate = 0.1
-
-    config_fields = {"latent_size": ConfigField(int), "channels": ConfigField(tuple, length=(2, 9)),
-                     "mapping_layers": ConfigField(int, high=16)}
-
-    def __init__(self, latent_size: int = 512, channels: tuple[int, ...] = STYLE_CHANNELS["cpu"],
-                 mapping_layers: int = MAPPING_LAYERS):
-        super().__init__()
-        self.latent_size = latent_size
-        self.channels = tuple(channels)
-        self.mapping = StyleMapping(latent_size, STYLE_SIZE, mapping_layers)
-        self.synthesis = StyleSynthesis(self.channels)
-        self.resolution = self.synthesis.resolution
 
     @property
     def num_style_layers(self) -> int:
@@ -203,3 +193,19 @@ class StyleStudentGenerator(HubModel):
         super().train(mode)
         self.mapping.eval()  # frozen: the teacher's, whatever the trainer does
         return self
+
+
+class StyleStudentGenerator(StyleGenerator, HubModel):
+    """z [N, latent_size] ~ N(0, I) → face [N, 3, R, R] in [-1, 1] (not clamped): mapping, then synthesis."""
+
+    config_fields = {"latent_size": ConfigField(int), "channels": ConfigField(tuple, length=(2, 9)),
+                     "mapping_layers": ConfigField(int, high=16)}
+
+    def __init__(self, latent_size: int = 512, channels: tuple[int, ...] = STYLE_CHANNELS["cpu"],
+                 mapping_layers: int = MAPPING_LAYERS):
+        super().__init__()
+        self.latent_size = latent_size
+        self.channels = tuple(channels)
+        self.mapping = StyleMapping(latent_size, STYLE_SIZE, mapping_layers)
+        self.synthesis = StyleSynthesis(self.channels)
+        self.resolution = self.synthesis.resolution

@@ -31,7 +31,8 @@ from torch import nn
 
 from ..errors import ModelLoadError
 from .hub import CONFIG_NAME, ConfigField, HubModel, read_json_object
-from .style_student import LEAKY_SLOPE, MAPPING_LAYERS, STYLE_SIZE, ModulatedLayer, StyleMapping, layer_styles
+from .style_student import (LEAKY_SLOPE, MAPPING_LAYERS, STYLE_SIZE, ModulatedLayer, StyleGenerator, StyleMapping,
+                            layer_styles)
 
 TEACHER_WIDTH = 512  # MobileStyleGAN's channels up to its 64-px block
 PORTRAIT = 128  # the head's output grid: the teacher's portrait frame at 128 px, where CORPUS_BOX is given
@@ -145,16 +146,10 @@ class TeacherTrunk(nn.Module):
         on fixed styles (an error, not a silent mismatch, if the graph is laid out otherwise)."""
         graph = teacher.synthesis_graph
         end = teacher.block_outputs()[self.resolution]
-        nodes = []
-        for node in graph.nodes:
-            nodes.append(node)
-            if node.name == end:
-                break
-        spatial = [n for n in nodes if n.output_shapes and len(n.output_shapes[0]) == 4 and n.output_shapes[0][-1] > 1]
+        spatial = _spatial_nodes(teacher, self.resolution)
         consts = {t: [graph.const(n.inputs[1][0]) for n in spatial if n.type == t and graph.is_const(n.inputs[1][0])]
                   for t in ("Convolution", "GroupConvolution", "Add")}
-        modulations = [_affine(graph, n) for n in spatial if n.type == "Multiply" and not any(
-            graph.is_const(src) for src, _ in n.inputs)]
+        modulations = _modulations(graph, spatial)
         const_input = [graph.const(n.inputs[0][0]) for n in spatial if n.type == "Broadcast"]
         layers = [self.input_layer] + [layer for block in self.blocks for layer in (block.conv1, block.conv2)]
         affines = [self.input_layer.affine] + [a for block in self.blocks
@@ -180,6 +175,26 @@ class TeacherTrunk(nn.Module):
         if error > 1e-3:
             raise ValueError(f"the copied trunk differs from the teacher's graph by {error:.2e}")
         return self
+
+
+def _spatial_nodes(teacher, resolution: int) -> list:
+    """The synthesis graph's nodes on feature maps, in order, up to the end of the teacher's block at
+    ``resolution``."""
+    end = teacher.block_outputs()[resolution]
+    nodes = []
+    for node in teacher.synthesis_graph.nodes:
+        if node.output_shapes and len(node.output_shapes[0]) == 4 and node.output_shapes[0][-1] > 1:
+            nodes.append(node)
+        if node.name == end:
+            return nodes
+    raise ValueError(f"the teacher's synthesis graph has no node {end}")
+
+
+def _modulations(graph, spatial: list) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The style modulations of these nodes in the order the synthesis applies them (the Multiply of a feature map
+    by a style branch): one (A·scale, b·scale) per modulated layer or upsampling."""
+    return [_affine(graph, n) for n in spatial
+            if n.type == "Multiply" and not any(graph.is_const(src) for src, _ in n.inputs)]
 
 
 def _affine(graph, multiply) -> tuple[torch.Tensor, torch.Tensor]:
@@ -271,13 +286,9 @@ class TrunkSynthesis(nn.Module):
         return self.head(features, styles), {self.trunk.resolution: features}
 
 
-class TrunkStudentGenerator(HubModel):
+class TrunkStudentGenerator(StyleGenerator, HubModel):
     """z [N, latent_size] ~ N(0, I) → face [N, 3, 64, 64] in [-1, 1] (not clamped): the teacher's mapping and
     trunk, then the learned head."""
-
-    # The search's Adam learning rate when none is given (srnam.search.search_learning_rate): at the ProGAN's
-    # 0.4, three of four candidates broke into grid-textured faces (distill_trials.md, item 10).
-    search_learning_rate = 0.1
 
     config_fields = {"latent_size": ConfigField(int), "trunk_resolution": ConfigField(int, low=8, high=32),
                      "head_channels": ConfigField(tuple, length=(1, 3)),
@@ -294,33 +305,17 @@ class TrunkStudentGenerator(HubModel):
         self.synthesis.trunk.requires_grad_(False)  # the teacher's: copied, never trained
         self.resolution = self.synthesis.resolution
 
-    @property
-    def num_style_layers(self) -> int:
-        return self.synthesis.num_style_layers
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.synthesis(self.mapping(z))
-
-    def styles(self, z: torch.Tensor) -> torch.Tensor:
-        return self.mapping(z)
-
-    def faces_from_styles(self, w: torch.Tensor) -> torch.Tensor:
-        """W [N, 512] or W+ [N, num_style_layers, 512] → faces (the search's W and W+ spaces)."""
-        return self.synthesis(w)
-
     @torch.no_grad()
     def copy_from_teacher(self, teacher) -> "TrunkStudentGenerator":
         """The teacher's mapping and trunk, and the head's upsampling modulation from the teacher's next block; the
         head's layers keep their own (fresh or trained) weights."""
         self.mapping.copy_from_teacher(teacher)
-        self.synthesis.trunk.copy_from_teacher(teacher)
-        next_block = TeacherTrunk(2 * self.trunk_resolution).copy_from_teacher(teacher).blocks[-1]
-        self.synthesis.head.up_affine.load_state_dict(next_block.up_affine.state_dict())
-        return self
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self.mapping.eval()  # frozen: the teacher's, whatever the trainer does
+        trunk = self.synthesis.trunk.copy_from_teacher(teacher)
+        # the next block's modulations start with its upsampling's, right after the trunk's own
+        spatial = _spatial_nodes(teacher, 2 * self.trunk_resolution)
+        weight, bias = _modulations(teacher.synthesis_graph, spatial)[trunk.num_style_layers]
+        self.synthesis.head.up_affine.weight.copy_(weight)
+        self.synthesis.head.up_affine.bias.copy_(bias)
         return self
 
 

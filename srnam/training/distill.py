@@ -111,9 +111,6 @@ DISTILL_CONFIGS = {
 # The cpu recipe with the teacher's block activations as a perceptual term (teacher_hints.py): the teacher's 16- and
 # 32-px blocks hint the student's 8- and 16-px ones. The term starts near 0.9 (relative L1) against about 0.2 for the
 # paired terms of a warm start; 0.25 makes the two alike. A step costs about 2.5× the cpu recipe's.
-# The trunk student (models/trunk_student.py): the teacher's synthesis to 16 px, frozen, and a head trained on the
-# cpu recipe. From scratch on 1,984 fresh pairs it passed the style student's 47,000-step warm start within 400 steps
-# (distill_trials.md, item 10).
 DISTILL_CONFIGS["cpu-hints"] = dataclasses.replace(DISTILL_CONFIGS["cpu"], hint_weight=0.25, hint_resolutions=(8, 16))
 DISTILL_CONFIGS["cpu-finetune"] = dataclasses.replace(DISTILL_CONFIGS["cpu"], batch_size=16, gan_weight=1.0,
                                                       feature_weight=0.0, lr=2e-4, betas=(0.0, 0.99), lr_d=1e-3,
@@ -122,10 +119,10 @@ DISTILL_CONFIGS["cpu-finetune"] = dataclasses.replace(DISTILL_CONFIGS["cpu"], ba
 # The trunk student (models/trunk_student.py): the teacher's synthesis to 16 px, frozen, and a head trained on the
 # cpu recipe (then, with --init-from, cpu-trunk-finetune). From scratch on 1,984 fresh pairs its head passed the
 # style student's 47,000-step warm start within 400-800 steps (distill_trials.md, item 10).
-for _name in ("cpu", "gpu", "tiny", "cpu-finetune"):
-    DISTILL_CONFIGS[_name.replace("cpu", "cpu-trunk") if _name.startswith("cpu") else f"{_name}-trunk"] = \
-        dataclasses.replace(DISTILL_CONFIGS[_name], family="style-trunk",
-                            head_channels=HEAD_CHANNELS["tiny" if _name == "tiny" else "cpu"])
+for _trunk, _style in {"cpu-trunk": "cpu", "gpu-trunk": "gpu", "tiny-trunk": "tiny",
+                        "cpu-trunk-finetune": "cpu-finetune"}.items():
+    DISTILL_CONFIGS[_trunk] = dataclasses.replace(DISTILL_CONFIGS[_style], family="style-trunk",
+                                                  head_channels=HEAD_CHANNELS["tiny" if _style == "tiny" else "cpu"])
 
 
 @torch.no_grad()
@@ -217,9 +214,7 @@ def _student(config: DistillConfig, pairs_dir: Path | None, teacher) -> StyleStu
     else:
         student = StyleStudentGenerator(channels=config.channels)
     head = _head_folder(config) if config.family == "style-trunk" else None
-    if head is not None:  # a head alone (train/pack_trunk_head.py): the rest is the teacher's
-        load_head(student.copy_from_teacher(teacher or _load_teacher("cpu")), head)
-    elif config.init_from:
+    if config.init_from and head is None:
         initial = load_generator(find_model_folder(config.init_from, "generator"))
         shapes = [{k: v.shape for k, v in model.state_dict().items()} for model in (initial, student)]
         if type(initial) is not type(student) or shapes[0] != shapes[1]:
@@ -227,12 +222,12 @@ def _student(config: DistillConfig, pairs_dir: Path | None, teacher) -> StyleStu
         student.load_state_dict(initial.state_dict())
     elif config.family == "style-trunk":  # the trunk's weights are the teacher's: the teacher extra is needed here
         student.copy_from_teacher(teacher or _load_teacher("cpu"))
+        if head is not None:  # a head alone (train/pack_trunk_head.py)
+            load_head(student, head)
     elif teacher is not None:
         student.mapping.copy_from_teacher(teacher)
     else:
         student.mapping.load_state_dict(read_mapping(pairs_dir))
-    if config.family == "style-trunk":
-        student.synthesis.trunk.requires_grad_(False)
     return student
 
 
