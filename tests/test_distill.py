@@ -12,7 +12,7 @@ from srnam.models import STYLE_CHANNELS, ProGANGenerator, StyleStudentGenerator,
 from srnam.models.style_student import StyleMapping
 from srnam.pipeline import SRNAMPipeline
 from srnam.search import style_statistics
-from srnam.training.distill import DISTILL_CONFIGS, PairPool, high_pass, train
+from srnam.training.distill import DISTILL_CONFIGS, HighPassCritic, PairPool, high_pass, train
 from srnam.training.teacher_pairs import MAPPING_FOLDER, read_shards, shard_latents, shard_path
 
 from conftest import make_tiny_models
@@ -143,6 +143,7 @@ def test_distillation_loss_falls(tmp_path):
     lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert lines[-1]["loss"] < 0.8 * lines[0]["loss"], [line["loss"] for line in lines]
     assert lines[-1]["val_psnr"] > lines[0]["val_psnr"]
+    assert all(0 < line["sharpness"] for line in lines)  # the held-out faces' detail against the teacher's
     assert isinstance(load_generator(tmp_path / "run" / "export" / "generator"), StyleStudentGenerator)
 
 
@@ -291,6 +292,35 @@ def test_the_adversarial_fine_tune_trains_a_critic_and_resumes_exactly(tmp_path)
     train(cache, tmp_path / "warm", warm)
     with pytest.raises(ValueError, match="need the critic"):
         train(cache, tmp_path / "bad", dataclasses.replace(TINY, feature_weight=1.0))
+
+
+def test_the_high_pass_critic_judges_only_detail_and_pushes_no_low_frequency(tmp_path):
+    """Frequency separation: a brightness shift changes nothing the critic sees, and its gradient to the image sums
+    to zero over each channel (it cannot move what the paired terms hold). The run saves the plain critic."""
+    import dataclasses
+
+    from srnam.models import PROGAN_CHANNELS, ProGANDiscriminator
+
+    torch.manual_seed(0)
+    critic = ProGANDiscriminator(PROGAN_CHANNELS["tiny"], mbstd_group_size=1)
+    judge = HighPassCritic(critic)
+    images = torch.rand(2, 3, 64, 64) * 2 - 1
+    torch.testing.assert_close(judge(images + 0.3), judge(images))
+    assert not torch.allclose(critic(images + 0.3), critic(images))  # the plain critic sees the shift
+    images.requires_grad_(True)
+    (grad,) = torch.autograd.grad(judge(images).sum(), images)
+    assert grad.abs().amax() > 1e-3
+    torch.testing.assert_close(grad.sum(dim=(2, 3)), torch.zeros(2, 3), atol=1e-5, rtol=0)
+    cache = make_cache(tmp_path / "c", 2)
+    config = dataclasses.replace(TINY, gan_weight=1.0, critic_input="high-pass", detail_weight=0.0)
+    train(cache, tmp_path / "run", config)
+    saved = ProGANDiscriminator.from_folder(tmp_path / "run" / "export" / "critic")
+    assert saved.state_dict().keys() == ProGANDiscriminator(PROGAN_CHANNELS["tiny"]).state_dict().keys()
+    sharpen = DISTILL_CONFIGS["cpu-sharpen"]
+    assert (sharpen.critic_input, sharpen.detail_weight, DISTILL_CONFIGS["cpu-trunk-sharpen"].family) == \
+        ("high-pass", 0.0, "style-trunk")
+    with pytest.raises(ValueError, match="critic_input must be 'image' or 'high-pass', got 'edges'"):
+        train(cache, tmp_path / "bad", dataclasses.replace(config, critic_input="edges"))
 
 
 def test_the_cli_searches_where_latent_space_says_and_refuses_w_for_progan(tmp_path, capsys):

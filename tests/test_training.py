@@ -378,6 +378,17 @@ def test_select_then_publish_with_examples_and_evaluation(data, tmp_path, hub):
     assert Image.open(tmp_path / "pipe" / "comparison_search.png").size == (4 + 10 * 100, 2 * (16 + 16 + 3 * 100 + 4))
     pipe = SRNAMPipeline.from_pretrained(repo, cache_dir=tmp_path / "cache")
     assert pipe.model_card == card and "search_examples.png" in pipe.card_assets
+    # a new generator beside a published pipeline's camera: its weights, and its card's account of its training
+    script("publish.py", tmp_path / "g", tmp_path / "pipe", "--out", tmp_path / "swapped", "--training-data", "x")
+    swapped = (tmp_path / "swapped" / "README.md").read_text()
+    assert "### degradation (`d`, export `snapshots/step-0000003`)" in swapped and "3 steps, 36 images seen" in swapped
+    assert "Kept unchanged from the pipeline `pipe`" in swapped and "realism of the LR photos at step 3" in swapped
+    assert (tmp_path / "swapped" / "degradation" / "model.safetensors").read_bytes() == \
+        (tmp_path / "pipe" / "degradation" / "model.safetensors").read_bytes()
+    refused = subprocess.run([sys.executable, str(ROOT / "train" / "publish.py"), str(tmp_path / "g"),
+                              str(tmp_path / "pipe"), "--degradation-snapshot", "step-0000003", "--out",
+                              str(tmp_path / "no")], capture_output=True, text=True)
+    assert refused.returncode == 1 and "is a pipeline folder, not a run" in refused.stderr
     assert len(pipe(Image.new("RGB", (16, 16)), num_candidates=2, num_steps=2, seed=0).hr_candidates) == 2
 
 

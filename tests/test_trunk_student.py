@@ -148,6 +148,17 @@ def make_trunk_cache(folder, teacher, shards: int, size: int = 8):
     return folder
 
 
+def pack_trunk_head(*args) -> int:
+    """train/pack_trunk_head.py's exit code for these arguments."""
+    import runpy
+    import sys
+
+    sys.argv = ["pack_trunk_head.py", *map(str, args)]
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path("train/pack_trunk_head.py", run_name="__main__")
+    return exit_.value.code
+
+
 def test_a_trunk_run_trains_the_head_only_and_its_loss_falls(tmp_path, teacher):
     cache = make_trunk_cache(tmp_path / "c", teacher, 4)
     config = dataclasses.replace(TINY, total_steps=40, log_every=5, sample_every=1000, checkpoint_every=1000,
@@ -164,17 +175,18 @@ def test_a_trunk_run_trains_the_head_only_and_its_loss_falls(tmp_path, teacher):
     weights = load_file(str(tmp_path / "run" / "export" / "generator" / "model.safetensors"))
     assert any(key.startswith("synthesis.head.") for key in weights)
     # the packed head (train/pack_trunk_head.py) warm-starts a run: the rest is copied from the teacher again
-    import runpy
-    import sys
-
-    sys.argv = ["pack_trunk_head.py", str(tmp_path / "run"), str(tmp_path / "packed")]
-    with pytest.raises(SystemExit) as exit_:
-        runpy.run_path("train/pack_trunk_head.py", run_name="__main__")
-    assert exit_.value.code == 0
+    assert pack_trunk_head(tmp_path / "run", tmp_path / "packed") == 0
     train(cache, tmp_path / "warm", dataclasses.replace(config, init_from=str(tmp_path / "packed"), lr=0.0,
                                                         total_steps=2))
     warm = load_generator(tmp_path / "warm" / "export" / "generator")
     for key, value in student.state_dict().items():
         assert torch.equal(warm.state_dict()[key], value), key
+    # --unpack: the whole generator again, from the head and the installed teacher (what a GPU run brings back)
+    assert pack_trunk_head("--unpack", tmp_path / "packed", tmp_path / "unpacked") == 0
+    unpacked = load_generator(tmp_path / "unpacked" / "generator")
+    for key, value in student.state_dict().items():
+        assert torch.equal(unpacked.state_dict()[key], value), key
+    assert pack_trunk_head("--unpack", tmp_path / "run", tmp_path / "nothing") == 2  # a run folder, not a head
+    assert not (tmp_path / "nothing").exists()
     with pytest.raises(ValueError, match="teacher hints teach a student's own coarse layers"):
         train(cache, tmp_path / "run2", dataclasses.replace(TINY, hint_weight=0.1))

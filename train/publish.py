@@ -23,7 +23,8 @@ import sys
 from pathlib import Path
 
 from srnam import ModelLoadError, SRNAMPipeline
-from srnam.evaluation.card import comparison_section, describe_run, evaluation_section, examples_section, hardware
+from srnam.evaluation.card import (comparison_section, describe_kept, describe_run, evaluation_section, examples_section,
+                                   hardware)
 from srnam.models import DegradationGenerator, load_generator
 
 
@@ -32,10 +33,17 @@ def export_folder(run_dir: Path, snapshot: str | None) -> Path:
     return run_dir / "snapshots" / snapshot if snapshot else run_dir / "export"
 
 
+def is_pipeline(folder: Path) -> bool:
+    """A published pipeline (generator/ and degradation/ beside each other), not a run folder (config.json, export/)."""
+    return (folder / "degradation" / "config.json").is_file() and not (folder / "config.json").is_file()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("generator_run", type=Path, help="run folder of train/train_progan.py")
-    parser.add_argument("degradation_run", type=Path, help="run folder of train/train_degradation.py")
+    parser.add_argument("degradation_run", type=Path, help="run folder of train/train_degradation.py, or a pipeline "
+                                                           "folder whose degradation model to keep (its card's "
+                                                           "account of how it trained goes into the new card)")
     parser.add_argument("--out", type=Path, required=True, help="pipeline folder to write")
     parser.add_argument("--snapshot", help="use the generator snapshot of this name (in GENERATOR_RUN/snapshots/) "
                                            "instead of the run's final export")
@@ -57,7 +65,11 @@ def main(argv=None) -> int:
     parser.add_argument("--private", action="store_true", help="create the Hub repo as private")
     args = parser.parse_args(argv)
     generator_export = export_folder(args.generator_run, args.snapshot)
-    degradation_export = export_folder(args.degradation_run, args.degradation_snapshot)
+    kept = is_pipeline(args.degradation_run)
+    if kept and args.degradation_snapshot:
+        print(f"error: {args.degradation_run} is a pipeline folder, not a run: it has no snapshots", file=sys.stderr)
+        return 1
+    degradation_export = args.degradation_run if kept else export_folder(args.degradation_run, args.degradation_snapshot)
     training_data = args.training_data_file.read_text() if args.training_data_file else args.training_data
     try:
         pipe = SRNAMPipeline(
@@ -66,6 +78,7 @@ def main(argv=None) -> int:
         )
         details = "\n".join(([args.notes_file.read_text()] if args.notes_file else [])
                             + [describe_run(args.generator_run, generator_export, "generator"),
+                               describe_kept(args.degradation_run, "degradation") if kept else
                                describe_run(args.degradation_run, degradation_export, "degradation"), hardware()])
     except (ModelLoadError, FileNotFoundError) as err:
         print(f"error: {err} (has the run finished and exported?)", file=sys.stderr)

@@ -44,6 +44,19 @@ def describe_run(run_dir: Path, export: Path, part: str) -> str:
     return "\n".join(lines + [""])
 
 
+def describe_kept(pipeline_dir: Path, part: str) -> str:
+    """Markdown for a part taken unchanged from a published pipeline (a new generator beside the shipped camera):
+    that pipeline's own card section on how the part trained, when its card has one."""
+    card = pipeline_dir / "README.md"
+    lines = card.read_text(encoding="utf-8").splitlines() if card.is_file() else []
+    start = next((i for i, line in enumerate(lines) if line.startswith(f"### {part} ")), None)
+    if start is None:
+        return f"### {part}\n\n- kept unchanged from `{pipeline_dir.name}`, whose card does not say how it trained\n"
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("#")), len(lines))
+    body = "\n".join(lines[start + 1:end]).strip()
+    return f"{lines[start]}\n\nKept unchanged from the pipeline `{pipeline_dir.name}`; its card says:\n\n{body}\n"
+
+
 def _records(run_dir: Path) -> list[dict]:
     path = run_dir / "metrics.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []

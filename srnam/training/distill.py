@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from ..evaluation.metrics import sharpness
 from ..grid import image_grid
 from ..images import from_uint8
 from ..models import (HEAD_CHANNELS, PROGAN_CHANNELS, STYLE_CHANNELS, ProGANDiscriminator, StyleStudentGenerator,
@@ -74,6 +75,11 @@ class DistillConfig(RunConfig):
     gp_every: int = 4
     diffaugment: str = "color,translation"
     init_critic: str = ""  # start the critic from this folder (a snapshot's or export's critic/); "": fresh
+    # "image": the critic judges the face; "high-pass": only its detail (HighPassCritic, frequency separation). On the
+    # warm start, frozen, a compact critic on images scored teacher and student faces within ±1.5 of each other
+    # after 400 steps (the faces differ most in what a face is, least in the detail), and on their high-pass 2-4.5
+    # apart at every check from step 50 (distill_trials.md, item 12).
+    critic_input: str = "image"
     # Teacher hints (teacher_hints.py): the L1 between the student's feature maps at these resolutions, through a
     # 1×1 adapter, and the teacher's block activations at twice the resolution, cropped to the framing. The teacher
     # runs in every step then (the teacher extra, also with pairs from the cache).
@@ -86,6 +92,8 @@ class DistillConfig(RunConfig):
         if self.family == "style-trunk" and self.hint_weight:
             raise ValueError("teacher hints teach a student's own coarse layers; the trunk student's are the "
                              "teacher's: set hint_weight 0")
+        if self.critic_input not in ("image", "high-pass"):
+            raise ValueError(f"critic_input must be 'image' or 'high-pass', got {self.critic_input!r}")
         if self.pair_source not in ("cache", "on-the-fly"):
             raise ValueError(f"pair_source must be 'cache' or 'on-the-fly', got {self.pair_source!r}")
         if self.hint_weight < 0 or (self.hint_weight and not self.hint_resolutions):
@@ -116,11 +124,16 @@ DISTILL_CONFIGS["cpu-finetune"] = dataclasses.replace(DISTILL_CONFIGS["cpu"], ba
                                                       feature_weight=0.0, lr=2e-4, betas=(0.0, 0.99), lr_d=1e-3,
                                                       critic_channels=PROGAN_CHANNELS["compact"], ema_beta=0.999,
                                                       snapshot_every=500)
+# Frequency separation: the fine-tune's critic judges only the detail (HighPassCritic), and no L1 on the high-pass
+# pulls the detail back to its average. The critic's gradient has no low frequencies, so it cannot move the face the
+# paired terms hold (distill_trials.md, item 12).
+DISTILL_CONFIGS["cpu-sharpen"] = dataclasses.replace(DISTILL_CONFIGS["cpu-finetune"], critic_input="high-pass",
+                                                     detail_weight=0.0)
 # The trunk student (models/trunk_student.py): the teacher's synthesis to 16 px, frozen, and a head trained on the
 # cpu recipe (then, with --init-from, cpu-trunk-finetune). From scratch on 1,984 fresh pairs its head passed the
 # style student's 47,000-step warm start within 400-800 steps (distill_trials.md, item 10).
 for _trunk, _style in {"cpu-trunk": "cpu", "gpu-trunk": "gpu", "tiny-trunk": "tiny",
-                        "cpu-trunk-finetune": "cpu-finetune"}.items():
+                        "cpu-trunk-finetune": "cpu-finetune", "cpu-trunk-sharpen": "cpu-sharpen"}.items():
     DISTILL_CONFIGS[_trunk] = dataclasses.replace(DISTILL_CONFIGS[_style], family="style-trunk",
                                                   head_channels=HEAD_CHANNELS["tiny" if _style == "tiny" else "cpu"])
 
@@ -132,6 +145,23 @@ def teacher_faces(teacher, z: torch.Tensor, batch: int) -> torch.Tensor:
 
 def high_pass(images: torch.Tensor) -> torch.Tensor:
     return images - F.avg_pool2d(F.pad(images, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+
+
+class HighPassCritic(nn.Module):
+    """The critic judging only an image's detail (its high-pass, amplified), as frequency separation does (Fritsche,
+    Gu and Timofte, "Frequency Separation for Real-World Super-Resolution", 2019): the paired terms keep the low
+    frequencies the teacher's, and the critic asks for detail that looks like the teacher's, where an L1 averages it
+    away. It owns no weights: the critic is trained, saved and resumed as before. Augmentation comes first (the
+    loss augments what it passes in), then the filter."""
+
+    GAIN = 4.0  # the high-pass of a face is about a quarter of the image's range
+
+    def __init__(self, critic: ProGANDiscriminator):
+        super().__init__()
+        self.critic = critic
+
+    def forward(self, images: torch.Tensor, stage: int | None = None, alpha: float = 1.0, **kwargs) -> torch.Tensor:
+        return self.critic(self.GAIN * high_pass(images), stage, alpha, **kwargs)
 
 
 def psnr(fake: torch.Tensor, real: torch.Tensor) -> float:
@@ -182,7 +212,8 @@ class DistillLoss:
                  hints: TeacherHints | None = None):
         self.config, self.critic, self.hints = config, critic, hints
         if critic is not None:  # the ProGAN trainer's critic step, lazy penalty and feature matching, as they are
-            self.gan = ProGANLoss(ProGANConfig(gp_every=config.gp_every, diffaugment=config.diffaugment), None, critic)
+            judge = HighPassCritic(critic) if config.critic_input == "high-pass" else critic
+            self.gan = ProGANLoss(ProGANConfig(gp_every=config.gp_every, diffaugment=config.diffaugment), None, judge)
 
     def critic_step(self, real: torch.Tensor, fake: torch.Tensor, rng: torch.Generator, step: int) -> dict:
         return self.gan.critic_step(real, fake, self.LAST_STAGE, 1.0, rng, step)
@@ -304,12 +335,15 @@ def train(pairs_dir: Path | None, out_dir: Path, config: DistillConfig, resume: 
         bar.update(1)
         if run.state.step % config.log_every == 0:
             with torch.no_grad():
-                val = psnr(ema.model(held_z.to(run.device)).cpu(), held_faces)
+                held_fakes = ema.model(held_z.to(run.device)).cpu().clamp(-1, 1)
+            # sharpness: the held-out faces' fine detail against the teacher's (1: as sharp; an L1 alone gives ~0.25).
             # pairs: the pool's size, or on the fly the fresh pairs drawn so far
-            record = {**{k: round(float(v.detach()), 5) for k, v in terms.items()}, "val_psnr": round(val, 3),
+            record = {**{k: round(float(v.detach()), 5) for k, v in terms.items()},
+                      "val_psnr": round(psnr(held_fakes, held_faces), 3),
+                      "sharpness": round(sharpness(held_fakes, held_faces), 4),
                       "pairs": len(pool.z) if pair_teacher is None else run.state.images_seen}
             img_s = run.log_step(record)
-            bar.set_postfix(loss=f"{record['loss']:.4f}", val_psnr=f"{val:.2f}", img_s=f"{img_s:.0f}")
+            bar.set_postfix(loss=f"{record['loss']:.4f}", val_psnr=f"{record['val_psnr']:.2f}", img_s=f"{img_s:.0f}")
         if run.state.step % config.sample_every == 0 and run.is_main:
             save_samples(ema.model, held_z[:8], held_faces[:8], run.dir / "samples" / f"step-{run.state.step:07d}.png")
         if config.snapshot_every and run.state.step % config.snapshot_every == 0:
