@@ -143,6 +143,8 @@ def main() -> None:
     parser.add_argument("--matmul-size", type=int, default=2048)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.sequential_k < 1:  # its rate divides every batched one
+        parser.error(f"--sequential-k must be at least 1, got {args.sequential_k}")
     generator, degradation, description, device = models_for(args)
     ks = [int(k) for k in args.ks.split(",")]
     hardware = torch.cuda.get_device_name(0) if device == "cuda" else \

@@ -1,98 +1,63 @@
 #!/usr/bin/env bash
-# How checkpoints/default was made, start to end, on a 2-core CPU (about 4.5 h of training). Each training
-# command can be stopped and re-run with --resume; the logs stay in runs/ and are copied next to the models.
+# How checkpoints/default is made (since 2026-12-07): the style student distilled from the corpus's own generator,
+# MobileStyleGAN, beside the camera (degradation model) that shipped before it. On a 2-core CPU: about 3.5 h of
+# training for the student, plus the pairs the teacher draws. Each training command can be stopped and re-run
+# with --resume (or in slices: --max-minutes, then --resume). Needs the teacher extra (README, "To train or test
+# the style student": pip install -e ".[teacher]" and random-face).
+#
+# CAMERA: the pipeline whose degradation model is kept (default: the checkpoints/default of commit d9b4e15, the
+#   last with the ProGAN). To rebuild the camera too, run progan/make.sh steps 1-2 and give its run folder and
+#   snapshot instead (publish.py DEGRADATION_RUN --degradation-snapshot).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CORPUS=${CORPUS:-../shared/data/faces128}
+mkdir -p runs
+if [ -z "${CAMERA:-}" ]; then
+    CAMERA=runs/previous_default
+    rm -rf "$CAMERA" && mkdir -p runs/previous && git archive d9b4e15 checkpoints/default | tar -x -C runs/previous
+    mv runs/previous/checkpoints/default "$CAMERA"
+fi
 
-# 1. Data: 6,300 HR face crops with their latents, 2,700 disjoint synthetic LR faces (12 s).
-python train/prepare_data.py "$CORPUS/train" data --crop corpus --latents "$CORPUS/train_latents.npy" --lr-fraction 0.3
+# 1. Fresh teacher pairs: z ~ N(0, I), the teacher's 1024-px face area-reduced to the corpus framing at 64×64, in
+#    shards of 256 (OpenVINO, one core: about 2 pairs/s). The warm start's cache had 39 shards (seed 0).
+python train/make_teacher_pairs.py data/teacher_pairs --shards 39 --threads 1
 
-# 2. The degradation model (the camera) first, in four runs, each starting where the last one ended (about 2 h in all;
-#    run them in slices with --max-minutes and --resume). The recipe of every run: the compact config, a GAN weight
-#    of 1 and the mode-seeking diversity term (so the noise is used), no VGG term (no ImageNet weights offline).
-DEG="--config compact --beta 1.0 --diversity-weight 1 --sample-every 100 --log-every 20 --checkpoint-every 100"
-#    a. From scratch, with the paper's pixel term (the L1 of the bicubic-upscaled photo against the face): 1,000 steps.
-python train/train_degradation.py data/hr data/lr --out runs/degradation_div $DEG --num-steps 1000
-#    b. The same run continued with the low-pass pixel term (both sides area-pooled to 8×8), which leaves blur and
-#       noise to the critic: to step 1,467 (the best logged camera FD of that run).
-cp -r runs/degradation_div runs/degradation_lowpass
-python train/train_degradation.py data/hr data/lr --out runs/degradation_lowpass $DEG --pixel-size 8 --num-steps 1467 \
-    --resume
-#    c. The camera head (lens blur and sensor noise set by the noise vector), warm-started from b with a fresh
-#       critic: 800 steps.
-python train/train_degradation.py data/hr data/lr --out runs/degradation_head $DEG --pixel-size 8 --camera-head true \
-    --init-from runs/degradation_lowpass --num-steps 800
-#    d. Continued from c with an average of the weights (their camera FD oscillated without it) and a snapshot every
-#       100 steps; the shipped snapshot is the one with the lowest logged camera FD (DEGRADATION_SNAPSHOT).
-python train/train_degradation.py data/hr data/lr --out runs/degradation_camera $DEG --pixel-size 8 --camera-head true \
-    --init-from runs/degradation_head --ema-beta 0.995 --snapshot-every 100 --num-steps 1000
-DEGRADATION_SNAPSHOT=$(python -c "
-import json
-logged = [json.loads(line) for line in open('runs/degradation_camera/metrics.jsonl')]
-print('step-%07d' % min((r for r in logged if 'camera_fd' in r), key=lambda r: r['camera_fd'])['step'])")
+# 2. The warm start: the cpu recipe (L1 + pyramid L1 + 2 × high-pass L1, batch 8, Adam 2e-3, EMA 0.998) for 47,000
+#    steps (376,000 images, 134 min on one core; the pair writer filled the cache beside it in the first run).
+#    Its snapshot is committed as train/default_checkpoint/student_warm_start/ (distill_trials.md, runs 2).
+OMP_NUM_THREADS=1 python train/train_distill.py data/teacher_pairs --out runs/distill_cpu --config cpu --max-steps 47000
 
-# 3. The generator, stage 1: ProGAN 4×4 → 64×64 with EMA, trained by the paired loss with learned latents (no
-#    critic); EMA snapshots every 500 steps once 64×64 is faded in. It ran in slices: 12 epochs at 64×64 first
-#    (fade-in over 6), then resumed with the config's 20 (a longer last stage only lengthens the faded-in part).
-#    Its snapshot step-0006500, the last one, was picked then by mean-of-8 HR PSNR on dev faces 400-423
-#    (training_logs/selection.json: a criterion since replaced, see step 5); it shipped until issue 12.
-python train/train_progan.py data/hr --out runs/progan --config compact --stage-epochs 1,2,2,4,12
-python train/train_progan.py data/hr --out runs/progan --config compact --resume
-python train/publish.py runs/progan runs/degradation_camera --snapshot step-0006500 \
-    --degradation-snapshot "$DEGRADATION_SNAPSHOT" --out runs/stage1 \
-    --training-data-file train/default_checkpoint/training_data.md
+# 3. Frequency separation (distill_trials.md, item 12): the adversarial fine-tune whose critic sees only the
+#    faces' high-pass, from the warm start, on fresh pairs the warm start never saw (seed 1; 23 shards were in the
+#    pool when the run started). 1,000 steps of batch 16 (590 s on 2 threads, partly beside other work). Snapshots every 500.
+python train/make_teacher_pairs.py data/pairs_seed1 --seed 1 --shards 23 --threads 1
+OMP_NUM_THREADS=2 python train/train_distill.py data/pairs_seed1 --out runs/sharpen --config cpu-sharpen \
+    --init-from train/default_checkpoint/student_warm_start --snapshot-every 500 --max-steps 1500
 
-# 4. The generator, stage 2: adversarial fine-tuning of stage 1 at 64×64 (a fresh critic; the recipe and its trials
-#    are in finetune_trials.md): 448,000 images, 104 min at about 70 img/s on an idle 2-core CPU. --max-steps counts
-#    the steps of one session: to run it in slices (--max-minutes, then --resume), give the last slice the steps
-#    left to 14,000. Its snapshot of step 14,000 is committed at 243a2ee as
-#    train/default_checkpoint/warm_start/; later commits of that folder continue the run (see its README).
-python train/train_progan.py data/hr --out runs/finetune_l1 --config compact-finetune --init-from runs/stage1 \
-    --anchor-weight 0 --distill-weight 1 --latent-lr 0.03 --snapshot-every 1000 --sample-every 500 \
-    --checkpoint-every 200 --max-steps 14000
+# 4. Pick the snapshot by results on held-out dev faces, against the generator it replaces (--compare-with), by the
+#    criterion of progan/make.sh step 5 (LR consistency, face-ness, then candidate face FD and sharpness). Each
+#    generator searches at its own Adam step (0.1 for the student, 0.4 for the ProGAN). step-0001000 won.
+OMP_NUM_THREADS=1 python train/select_checkpoint.py runs/sharpen "$CAMERA" "$CORPUS/dev" --skip 400 --limit 24 \
+    -k 8 -n 150 --faceness 300 --reference "$CORPUS/train" --reference-limit 1000 --compare-with "$CAMERA"
+GENERATOR_SNAPSHOT=$(python -c "import json; print(json.load(open('runs/sharpen/selection.json'))['selected'])")
 
-# 5. Pick its snapshot by results on held-out dev faces (not the ones evaluated in step 6), never by PSNR (it rewards
-#    blur): LR consistency at least the true faces' own, face-ness near the best, then candidate face FD and
-#    sharpness in the band of real faces (train/select_checkpoint.py --help has the criterion). Stage 1 is measured
-#    beside them as "current"; step-0014000 won.
-python train/select_checkpoint.py runs/finetune_l1 runs/degradation_camera/snapshots/$DEGRADATION_SNAPSHOT \
-    "$CORPUS/dev" --skip 400 --limit 24 -n 150 --reference "$CORPUS/train" --reference-limit 1000 \
-    --compare-with runs/stage1
-GENERATOR_SNAPSHOT=$(python -c "import json; print(json.load(open('runs/finetune_l1/selection.json'))['selected'])")
-
-# 6. Evaluate the pipeline on 200 dev faces, the LR inputs made from the ground truth (a) by its degradation model
-#    and (b) by plain 4× area downsampling (35 min each), then assemble checkpoints/default with its model card,
-#    stage 1 against stage 2.
-python train/publish.py runs/finetune_l1 runs/degradation_camera --snapshot $GENERATOR_SNAPSHOT \
-    --degradation-snapshot "$DEGRADATION_SNAPSHOT" --out runs/candidate \
+# 5. Evaluate the pipeline on dev faces 0-47 (8 × 300; LR inputs made by the camera, then by 4× area downsampling),
+#    then assemble checkpoints/default with its model card, the ProGAN pipeline against the student.
+python train/publish.py runs/sharpen "$CAMERA" --snapshot "$GENERATOR_SNAPSHOT" --out runs/candidate \
     --training-data-file train/default_checkpoint/training_data.md
 for SOURCE in degradation bicubic; do
-    srnam evaluate "$CORPUS/dev" --model runs/candidate --limit 200 -k 8 -n 300 --batch-faces 4 --lr-source $SOURCE \
-        --reference "$CORPUS/train" --out runs/eval_dev200_$SOURCE
+    OMP_NUM_THREADS=1 srnam evaluate "$CORPUS/dev" --model runs/candidate --limit 48 -k 8 -n 300 --batch-faces 8 \
+        --lr-source $SOURCE --reference "$CORPUS/train" --out runs/eval_dev48_$SOURCE
 done
 rm -rf checkpoints/default
-python train/publish.py runs/finetune_l1 runs/degradation_camera --snapshot $GENERATOR_SNAPSHOT \
-    --degradation-snapshot "$DEGRADATION_SNAPSHOT" --out checkpoints/default \
+python train/publish.py runs/sharpen "$CAMERA" --snapshot "$GENERATOR_SNAPSHOT" --out checkpoints/default \
     --training-data-file train/default_checkpoint/training_data.md --notes-file train/default_checkpoint/notes.md \
-    --examples "$CORPUS/dev" --compare-with runs/stage1 \
-    --evaluation runs/eval_dev200_degradation --evaluation runs/eval_dev200_bicubic \
+    --examples "$CORPUS/dev" --compare-with "$CAMERA" \
+    --evaluation runs/eval_dev48_degradation --evaluation runs/eval_dev48_bicubic \
     --section-file train/default_checkpoint/targets.md --section-file train/default_checkpoint/limitations.md
 mkdir -p checkpoints/default/training_logs
-cp runs/progan/metrics.jsonl checkpoints/default/training_logs/progan_metrics.jsonl
-cp runs/progan/config.json checkpoints/default/training_logs/progan_config.json
-cp runs/progan/selection.json checkpoints/default/training_logs/selection.json
-cp runs/finetune_l1/metrics.jsonl checkpoints/default/training_logs/finetune_metrics.jsonl
-cp runs/finetune_l1/config.json checkpoints/default/training_logs/finetune_config.json
-cp runs/finetune_l1/selection.json checkpoints/default/training_logs/finetune_selection.json
-# the first, adversarial generator run from scratch that the card quotes (not rerun here; in git history)
-git show 269ee7b:checkpoints/default/training_logs/progan_adversarial_metrics.jsonl \
-    > checkpoints/default/training_logs/progan_adversarial_metrics.jsonl
-for RUN in div lowpass head camera; do
-    cp runs/degradation_$RUN/metrics.jsonl checkpoints/default/training_logs/degradation_${RUN}_metrics.jsonl
-    cp runs/degradation_$RUN/config.json checkpoints/default/training_logs/degradation_${RUN}_config.json
-done
-
-# The ablation behind stage 1's loss (16×16 runs; the card quotes its table).
-python benchmarks/distillation_ablation.py data/hr "$CORPUS/dev" --out runs/ablation
-cp runs/ablation/ablation.json checkpoints/default/training_logs/ablation.json
+cp runs/sharpen/metrics.jsonl checkpoints/default/training_logs/sharpen_metrics.jsonl
+cp runs/sharpen/config.json checkpoints/default/training_logs/sharpen_config.json
+cp runs/sharpen/selection.json checkpoints/default/training_logs/selection.json
+cp train/default_checkpoint/student_warm_start/metrics.jsonl checkpoints/default/training_logs/warm_start_metrics.jsonl
+cp "$CAMERA"/training_logs/degradation_* checkpoints/default/training_logs/
