@@ -383,6 +383,7 @@ def test_select_then_publish_with_examples_and_evaluation(data, tmp_path, hub):
     swapped = (tmp_path / "swapped" / "README.md").read_text()
     assert "### degradation (`d`, export `snapshots/step-0000003`)" in swapped and "3 steps, 36 images seen" in swapped
     assert "Kept unchanged from the pipeline `pipe`" in swapped and "realism of the LR photos at step 3" in swapped
+    assert swapped.count("Published from ") == 1
     assert (tmp_path / "swapped" / "degradation" / "model.safetensors").read_bytes() == \
         (tmp_path / "pipe" / "degradation" / "model.safetensors").read_bytes()
     refused = subprocess.run([sys.executable, str(ROOT / "train" / "publish.py"), str(tmp_path / "g"),

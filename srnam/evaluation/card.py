@@ -53,7 +53,8 @@ def describe_kept(pipeline_dir: Path, part: str) -> str:
     if start is None:
         return f"### {part}\n\n- kept unchanged from `{pipeline_dir.name}`, whose card does not say how it trained\n"
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("#")), len(lines))
-    body = "\n".join(lines[start + 1:end]).strip()
+    # (its card's line on the machine it was published from belongs to that card, not to this part)
+    body = "\n".join(line for line in lines[start + 1:end] if not line.startswith("Published from ")).strip()
     return f"{lines[start]}\n\nKept unchanged from the pipeline `{pipeline_dir.name}`; its card says:\n\n{body}\n"
 
 
