@@ -17,7 +17,7 @@ from pathlib import Path
 
 from srnam.errors import SRNAMError
 from srnam.models import TrunkStudentGenerator, load_generator
-from srnam.models.trunk_student import HEAD_FILE, load_head, save_head
+from srnam.models.trunk_student import HEAD_FILE, find_head, load_head, save_head
 from srnam.training.run import find_model_folder
 
 
@@ -47,7 +47,7 @@ def unpack(source: Path, out: Path) -> int:
     from srnam.models.hub import read_config
     from srnam.models.teacher import MobileStyleGANTeacher
 
-    folder = next((f for f in (source / "generator", source) if (f / HEAD_FILE).is_file()), None)
+    folder = find_head(source)
     if folder is None:
         print(f"error: {source} holds no packed head ({HEAD_FILE} in it or in its generator/)", file=sys.stderr)
         return 2

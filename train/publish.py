@@ -7,6 +7,8 @@ examples:
   python train/publish.py runs/progan runs/degradation --out my-pipeline --push user/srnam-faces
   python train/publish.py runs/progan runs/degradation --snapshot step-0004000 --out checkpoints/default \\
       --training-data-file card_data.md --examples ../shared/data/faces128/dev --evaluation eval_dev200
+  python train/publish.py runs/sharpen checkpoints/default --snapshot step-0001000 --out new-pipeline \
+      --training-data "..."      # a new generator beside a published pipeline's camera, kept as it is
 
 The model card records each run's config, steps, images, processes, hardware and wall time (from the
 run folders) and shows a sample grid of random faces from the generator. With --examples (a folder of
@@ -40,7 +42,7 @@ def is_pipeline(folder: Path) -> bool:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("generator_run", type=Path, help="run folder of train/train_progan.py")
+    parser.add_argument("generator_run", type=Path, help="run folder of train/train_progan.py or train_distill.py")
     parser.add_argument("degradation_run", type=Path, help="run folder of train/train_degradation.py, or a pipeline "
                                                            "folder whose degradation model to keep (its card's "
                                                            "account of how it trained goes into the new card)")

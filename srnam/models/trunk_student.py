@@ -337,6 +337,13 @@ def save_head(generator: TrunkStudentGenerator, folder) -> Path:
     return folder
 
 
+def find_head(path) -> Path | None:
+    """The folder holding a packed head: ``path`` itself or its ``generator/`` (a pack_trunk_head.py output), or
+    None when neither does."""
+    path = Path(path)
+    return next((folder for folder in (path / "generator", path) if (folder / HEAD_FILE).is_file()), None)
+
+
 def load_head(generator: TrunkStudentGenerator, folder) -> TrunkStudentGenerator:
     """Load a head written by :func:`save_head` into ``generator`` (whose config must be the folder's)."""
     folder = Path(folder)

@@ -30,7 +30,7 @@ from ..grid import image_grid
 from ..images import from_uint8
 from ..models import (HEAD_CHANNELS, PROGAN_CHANNELS, STYLE_CHANNELS, ProGANDiscriminator, StyleStudentGenerator,
                       TrunkStudentGenerator, load_generator)
-from ..models.trunk_student import HEAD_FILE, load_head
+from ..models.trunk_student import find_head, load_head
 from .progan import ProGANConfig, ProGANLoss, pyramid_l1
 from .run import EMA, Phase, RunConfig, TrainingRun, find_model_folder
 from .teacher_hints import TeacherHints
@@ -264,10 +264,7 @@ def _student(config: DistillConfig, pairs_dir: Path | None, teacher) -> StyleStu
 
 def _head_folder(config: DistillConfig) -> Path | None:
     """The folder of a trunk head to start from (``--init-from`` a pack_trunk_head.py folder), or None."""
-    if not config.init_from:
-        return None
-    path = Path(config.init_from)
-    return next((folder for folder in (path / "generator", path) if (folder / HEAD_FILE).is_file()), None)
+    return find_head(config.init_from) if config.init_from else None
 
 
 def _load_teacher(device):

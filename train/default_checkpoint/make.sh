@@ -5,9 +5,9 @@
 # with --resume (or in slices: --max-minutes, then --resume). Needs the teacher extra (README, "To train or test
 # the style student": pip install -e ".[teacher]" and random-face).
 #
-# CAMERA: the pipeline whose degradation model is kept (default: the checkpoints/default of commit d9b4e15, the
-#   last with the ProGAN). To rebuild the camera too, run progan/make.sh steps 1-2 and give its run folder and
-#   snapshot instead (publish.py DEGRADATION_RUN --degradation-snapshot).
+# CAMERA: the pipeline folder whose degradation model is kept, and whose generator the card compares against
+#   (default: checkpoints/default of commit d9b4e15, the last with the ProGAN). To rebuild that pipeline from
+#   nothing, run progan/make.sh and give its checkpoints/default here.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CORPUS=${CORPUS:-../shared/data/faces128}
@@ -29,7 +29,8 @@ OMP_NUM_THREADS=1 python train/train_distill.py data/teacher_pairs --out runs/di
 
 # 3. Frequency separation (distill_trials.md, item 12): the adversarial fine-tune whose critic sees only the
 #    faces' high-pass, from the warm start, on fresh pairs the warm start never saw (seed 1; 23 shards were in the
-#    pool when the run started). 1,000 steps of batch 16 (590 s on 2 threads, partly beside other work). Snapshots every 500.
+#    pool when the run started). 1,000 steps of batch 16
+#    (590 s on 2 threads, partly beside other work). Snapshots every 500.
 python train/make_teacher_pairs.py data/pairs_seed1 --seed 1 --shards 23 --threads 1
 OMP_NUM_THREADS=2 python train/train_distill.py data/pairs_seed1 --out runs/sharpen --config cpu-sharpen \
     --init-from train/default_checkpoint/student_warm_start --snapshot-every 500 --max-steps 1500
@@ -41,19 +42,17 @@ OMP_NUM_THREADS=1 python train/select_checkpoint.py runs/sharpen "$CAMERA" "$COR
     -k 8 -n 150 --faceness 300 --reference "$CORPUS/train" --reference-limit 1000 --compare-with "$CAMERA"
 GENERATOR_SNAPSHOT=$(python -c "import json; print(json.load(open('runs/sharpen/selection.json'))['selected'])")
 
-# 5. Evaluate the pipeline on dev faces 0-47 (8 × 300; LR inputs made by the camera, then by 4× area downsampling),
-#    then assemble checkpoints/default with its model card, the ProGAN pipeline against the student.
+# 5. Evaluate the pipeline on dev faces 0-47 (8 × 300, LR inputs made by the camera; about 50 min on one core; the
+#    issue's 200 faces and the area-downsampled inputs are still to run), then assemble checkpoints/default with its
+#    model card, the ProGAN pipeline against the student.
 python train/publish.py runs/sharpen "$CAMERA" --snapshot "$GENERATOR_SNAPSHOT" --out runs/candidate \
     --training-data-file train/default_checkpoint/training_data.md
-for SOURCE in degradation bicubic; do
-    OMP_NUM_THREADS=1 srnam evaluate "$CORPUS/dev" --model runs/candidate --limit 48 -k 8 -n 300 --batch-faces 8 \
-        --lr-source $SOURCE --reference "$CORPUS/train" --out runs/eval_dev48_$SOURCE
-done
+OMP_NUM_THREADS=1 srnam evaluate "$CORPUS/dev" --model runs/candidate --limit 48 -k 8 -n 300 --batch-faces 8 \
+    --lr-source degradation --reference "$CORPUS/train" --out runs/eval_dev48_degradation
 rm -rf checkpoints/default
 python train/publish.py runs/sharpen "$CAMERA" --snapshot "$GENERATOR_SNAPSHOT" --out checkpoints/default \
     --training-data-file train/default_checkpoint/training_data.md --notes-file train/default_checkpoint/notes.md \
-    --examples "$CORPUS/dev" --compare-with "$CAMERA" \
-    --evaluation runs/eval_dev48_degradation --evaluation runs/eval_dev48_bicubic \
+    --examples "$CORPUS/dev" --compare-with "$CAMERA" --evaluation runs/eval_dev48_degradation \
     --section-file train/default_checkpoint/targets.md --section-file train/default_checkpoint/limitations.md
 mkdir -p checkpoints/default/training_logs
 cp runs/sharpen/metrics.jsonl checkpoints/default/training_logs/sharpen_metrics.jsonl
