@@ -91,7 +91,7 @@ def main(argv=None) -> None:
     rings = {"face box": [ring_difference(composed, enlarged, [v * args.scale for v in f.box], args.ring)
                           for f in result.faces],
              "searched square (turned when aligned)": [
-                 framing_ring_difference(composed, enlarged, searched_square(f).scaled(args.scale), args.ring)
+                 framing_ring_difference(composed, enlarged, f.searched_square.scaled(args.scale), args.ring)
                  for f in result.faces]}
     for what, values in rings.items():
         print(f"seam, {args.ring}-px ring outside each {what}: mean {np.mean(values):.2f} levels, "
@@ -110,10 +110,6 @@ def ring_difference(a: np.ndarray, b: np.ndarray, box: Box, width: int) -> float
     outer[max(0, y0 - width):max(0, y1 + width), max(0, x0 - width):max(0, x1 + width)] = True
     outer[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = False
     return float(np.abs(a[outer] - b[outer]).mean()) if outer.any() else 0.0
-
-
-def searched_square(face) -> Similarity:
-    return face.framing if face.framing is not None else Similarity.of_box(face.crop_box)
 
 
 def framing_ring_difference(a: np.ndarray, b: np.ndarray, framing: Similarity, width: int) -> float:

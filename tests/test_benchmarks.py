@@ -91,6 +91,28 @@ def test_whole_photo_times_both_ways_measures_the_seam_and_draws_the_figure(tmp_
     assert Image.open(tmp_path / "figure.png").width == 4 + 6 * (128 + 4)  # six faces, three rows each
 
 
+def test_whole_photo_realism_prints_the_face_fd_of_truth_bicubic_and_srnam(tmp_path):
+    faces = ROOT / "tests" / "data" / "faces"
+    reference = tmp_path / "reference"  # other files than the portraits' (the script refuses the same folder)
+    reference.mkdir()
+    for portrait in sorted(faces.glob("*.jpg")):
+        (reference / portrait.name).write_bytes(portrait.read_bytes())
+    out = _run("whole_photo_realism.py", str(faces), "--reference", str(reference), "--reference-limit", "3",
+               "--photos", "1", "--faces", "3", "--sizes", "36,44", "-k", "2", "-n", "2",
+               "--figure", str(tmp_path / "faces.png"), "--json", str(tmp_path / "figures.json"))
+    found = int(re.search(r"(\d) of 3 faces found and scored", out).group(1))
+    assert found >= 2
+    rows = {line.rsplit(None, 3)[0].strip(): line.split()[-3:] for line in out.splitlines() if line.endswith("%")}
+    assert set(rows) == {"truth (the floor)", "bicubic", "SR-NAM, first candidate", "SR-NAM, mean over k"}
+    assert float(rows["truth (the floor)"][0]) < 0.01  # the truth is the reference here
+    assert "SR-NAM's first candidate against bicubic:" in out
+    import json
+    from PIL import Image
+
+    assert json.loads((tmp_path / "figures.json").read_text())["faces"] == found
+    assert Image.open(tmp_path / "faces.png").width == 4 + found * (96 + 4)  # one column per face
+
+
 def test_noise_search_prints_each_source_and_rate():
     out = _run("noise_search.py", str(ROOT / "tests" / "data" / "faces"), "--faces", "2", "--rates", "0.05,0.4",
                "-k", "2", "-n", "2")

@@ -6,6 +6,7 @@
 - ``report``: the Markdown table, the plots and the output folder (``srnam evaluate``'s outputs);
 - ``camera_realism``: how close the camera model's photos are to the LR domain (the degradation trainer's FD);
 - ``synthetic_crowd``: group photos made of corpus faces, with their true boxes (the detector's benchmark);
+- ``whole_photo``: the realism of the faces ``enhance_photo`` puts into such crowds, against bicubic and the truth;
 - ``showcase``: the figures of a model card (camera examples, searches, samples);
 - ``card``: the model card's sections (the runs, examples, before and after, an evaluation; ``train/publish.py``).
 

@@ -59,6 +59,11 @@ class PhotoFace:
     def aligned(self) -> bool:
         return self.framing is not None
 
+    @property
+    def searched_square(self) -> Similarity:
+        """The square that was searched, as a framing (turned when aligned, else ``crop_box``)."""
+        return self.framing if self.framing is not None else Similarity.of_box(self.crop_box)
+
 
 @dataclass
 class PhotoResult:
