@@ -309,3 +309,51 @@ def test_old_spellings_of_the_lr_source_and_the_crop_are_read_and_recorded_as_th
                  "1", "-k", "1", "-n", "1", "--faceness", "0", "--out", str(tmp_path / "out")]) == 0
     settings = json.loads((tmp_path / "out" / "results.json").read_text())["settings"]
     assert settings["lr_source"] == "degrade" and settings["crop"] == "centre"
+
+
+def test_an_interrupted_evaluation_resumes_from_its_finished_batches(model, tmp_path, capsys, monkeypatch):
+    args = ["evaluate", str(FACES), "--model", model, "--faceness", "0", *FAST]
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+    whole = json.loads((tmp_path / "whole" / "results.json").read_text())
+    assert not (tmp_path / "whole" / "unfinished").exists()  # removed once the results are written
+
+    searched = []
+    real_search = evaluation.search_and_score
+
+    def stopped_at_the_second_batch(*a, **kw):
+        index = a[6]
+        searched.append(index)
+        if index == 1:
+            raise KeyboardInterrupt  # a Ctrl-C, or the machine going away, in the middle of batch 1
+        return real_search(*a, **kw)
+
+    monkeypatch.setattr(evaluation, "search_and_score", stopped_at_the_second_batch)
+    out = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt):
+        main([*args, "--out", str(out)])
+    assert searched == [0, 1] and sorted(p.name for p in (out / "unfinished").iterdir()) == [
+        "batch_00000.json", "batch_00000.safetensors", "settings.json"]
+    capsys.readouterr()
+    assert main([*args, "--out", str(out)]) == 2  # without --resume its batches are neither lost nor mixed in
+    assert "holds an unfinished evaluation (1 batches done): pass --resume" in capsys.readouterr().err
+    assert main([*args[:-6], "-k", "3", "-n", "3", "--batch-faces", "2", "--out", str(out), "--resume"]) == 2
+    assert "made with other settings (num_steps differ)" in capsys.readouterr().err
+
+    monkeypatch.setattr(evaluation, "search_and_score", real_search)
+    searched.clear()
+    assert main([*args, "--out", str(out), "--resume"]) == 0
+    assert "resuming: 1 batches of 2 faces were done before" in capsys.readouterr().out
+    resumed = json.loads((out / "results.json").read_text())
+    assert not (out / "unfinished").exists()
+    for key in ("summary", "faces", "quality_vs_k", "lr_consistency_over_steps"):
+        assert resumed[key] == whole[key], key  # the same figures as the uninterrupted run
+
+
+def test_the_weights_digest_tells_models_apart():
+    from srnam.evaluation.progress import weights_digest
+
+    first, second = make_tiny_models(), make_tiny_models()
+    assert weights_digest(*first) == weights_digest(*second)  # same seed, same weights
+    with torch.no_grad():
+        next(second[0].parameters()).view(-1)[0] += 1e-6
+    assert weights_digest(*first) != weights_digest(*second)

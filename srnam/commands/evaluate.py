@@ -9,6 +9,7 @@ from .. import __version__
 from ..errors import ModelLoadError
 from ..evaluation.run import (CROPS, DEFAULT_BATCH_FACES, DEFAULT_FACENESS_SAMPLES, DEFAULT_REFERENCE_FACES,
                               OLD_CROP_NAMES, REAL_FACE_SETS, evaluate, load_faces, load_real_faces)
+from ..evaluation.progress import BatchStore, weights_digest
 from ..evaluation.report import markdown_table, write_outputs
 from ..evaluation.run import __doc__ as EVALUATION_DOC
 from ..pipeline import DEFAULT_CHECKPOINT
@@ -18,6 +19,11 @@ from ..search import DEFAULT_NOISE_LEARNING_RATE
 from .common import (OK, USAGE, UsageError, add_lr_source_option, add_model_option, add_search_options,
                      int_between, learning_rate, load_pipeline, new_spelling, report_error, resolved_learning_rate,
                      search_settings)
+
+
+UNFINISHED = "unfinished"  # the folder in --out that holds the finished batches of a running evaluation
+BATCH_SETTINGS = ("hr_folder", "lr_source", "crop", "num_candidates", "num_steps", "learning_rate", "align", "rotate",
+                  "seed", "batch_faces", "latent_space", "latent_constraint", "optimize_noise", "noise_learning_rate")
 
 
 def add_parser(subparsers) -> None:
@@ -51,6 +57,10 @@ def add_parser(subparsers) -> None:
                              "degrees either way, about its framing square's centre (e.g. 10,40); the results "
                              "record how close each searched crop comes to the upright face's")
     parser.add_argument("--out", type=Path, default=Path("srnam_eval"), help="output folder (default srnam_eval)")
+    parser.add_argument("--resume", action="store_true",
+                        help="go on with an unfinished evaluation in --out: each batch of faces is saved as it "
+                             "finishes (OUT/unfinished/), and the batches done are not searched again; the same "
+                             "settings and model are needed")
     parser.add_argument("--seed", type=int_between(0, 2**63 - 1), default=0,
                         help="seed of the LR inputs and the search (default 0)")
     parser.add_argument("--batch-faces", type=int_between(1, 4096), default=DEFAULT_BATCH_FACES,
@@ -114,13 +124,23 @@ def run(args: argparse.Namespace) -> int:
                 "latent_constraint": args.latent_constraint,
                 "optimize_noise": args.optimize_noise,
                 "noise_learning_rate": args.noise_lr}
+    batch_settings = {key: settings[key] for key in BATCH_SETTINGS}  # what the searched batches depend on
+    batch_settings.update(faces=names, weights=weights_digest(pipe.generator, pipe.degradation))
+    try:
+        store = BatchStore(args.out / UNFINISHED, batch_settings, resume=args.resume)
+    except ValueError as err:
+        report_error("evaluate", err)
+        return USAGE
+    if store.finished():
+        print(f"resuming: {len(store.finished())} batches of {args.batch_faces} faces were done before")
     results = evaluate(pipe, names, hr, lr_source=args.lr_source, search=search_settings(args, args.seed),
                        batch_faces=args.batch_faces, faceness_samples=args.faceness, reference=reference,
-                       reference_faces=args.reference_limit)
+                       reference_faces=args.reference_limit, store=store)
     results.srnam_version, results.settings, results.skipped = __version__, settings, skipped
     if not pose.upright:
         results.framing = framing_summary(framing, pose)
     write_outputs(results, args.out)
+    store.remove()
     print(markdown_table(results))
     for what, reason in results.not_computed.items():
         print(f"not computed: {what}: {reason}")

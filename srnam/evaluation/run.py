@@ -50,6 +50,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from . import metrics
+from .progress import BatchStore, FinishedBatch
 from ..training.data import image_files
 from ..faces.lr_sources import lr_source_name, make_lr_images
 from ..errors import InvalidImageError
@@ -255,12 +256,13 @@ EVALUATION_SEARCH = SearchSettings(num_candidates=8, num_steps=300, seed=0)
 def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, *, lr_source: str = "degrade",
              search: SearchSettings = EVALUATION_SEARCH, batch_faces: int = DEFAULT_BATCH_FACES,
              faceness_samples: int = 0, reference: torch.Tensor | RealismReference | None = None,
-             reference_faces: int = DEFAULT_REFERENCE_FACES) -> EvaluationResult:
+             reference_faces: int = DEFAULT_REFERENCE_FACES, store: BatchStore | None = None) -> EvaluationResult:
     """Evaluate on the faces ``hr`` [N, 3, 64, 64] in [-1, 1] named ``names``; returns the results as an
     :class:`EvaluationResult` (its ``to_json()`` is the ``results.json`` layout, less the settings). ``search``: the search's settings;
     its seed (0 when None) seeds the LR inputs and, per batch of ``batch_faces``, the search. ``reference``:
     real faces disjoint from ``hr`` ([M, 3, 64, 64], the first ``reference_faces`` as the reference, the rest as
-    the floor set of the random samples), or a :class:`RealismReference`; None: no realism figures."""
+    the floor set of the random samples), or a :class:`RealismReference`; None: no realism figures. ``store``:
+    where each finished batch is saved, and batches finished before are loaded from (``progress.BatchStore``)."""
     seed = 0 if search.seed is None else search.seed
     num_candidates, num_steps = search.num_candidates, search.num_steps
     lr_source = lr_source_name(lr_source)  # before the slow part: a wrong name fails at once
@@ -283,17 +285,18 @@ def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, *, lr_sour
 
         for index, start in enumerate(batches):
             batch = slice(start, start + batch_faces)
-            started = time.perf_counter()
-            found = pipe.search(lr[batch].to(pipe.device),
-                                replace(search, seed=image_seed(seed, f"search batch {index}")), callback=advance)
-            search_seconds += time.perf_counter() - started
-            histories.append(found.loss_history.cpu())  # [steps, B, K]
-            scored, ids = score_batch(names[batch], hr[batch], lr[batch], found, analyser)
-            truth_psnr = truth_lr_psnr(pipe.degradation, hr[batch], lr[batch], names[batch], num_candidates, seed)
-            for face, values in zip(scored, truth_psnr):
-                face["ground_truth"] = {"lr_psnr": _rounded(values)}
-            faces += scored
-            descriptors.append(ids)
+            done = store.load(index) if store is not None else None
+            if done is None:
+                done = search_and_score(pipe, names[batch], hr[batch], lr[batch], search, seed, index, analyser,
+                                        advance)
+                if store is not None:
+                    store.save(index, done)
+            else:
+                progress.update(num_steps)
+            search_seconds += done.seconds
+            histories.append(done.history)
+            faces += done.faces
+            descriptors.append(done.descriptors)
     history = torch.cat(histories, dim=1)  # [steps, N, K]
     ks = sorted({2 ** i for i in range(num_candidates.bit_length()) if 2 ** i <= num_candidates} | {num_candidates})
     summary = summarise(faces, num_candidates)
@@ -309,6 +312,21 @@ def evaluate(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, *, lr_sour
         best_l1_over_steps=_rounded(history.min(dim=2).values.mean(dim=1)), timing=timing, faces=faces,
         not_computed=not_computed,
         faceness=faceness(pipe, hr, faceness_samples, seed, analyser, reference) if faceness_samples else None)
+
+
+def search_and_score(pipe: SRNAMPipeline, names: list[str], hr: torch.Tensor, lr: torch.Tensor,
+                     search: SearchSettings, seed: int, index: int, analyser, callback) -> FinishedBatch:
+    """Search batch ``index`` of the evaluation (its own seed, so that it is the same batch whenever it runs) and
+    score it."""
+    started = time.perf_counter()
+    found = pipe.search(lr.to(pipe.device), replace(search, seed=image_seed(seed, f"search batch {index}")),
+                        callback=callback)
+    seconds = time.perf_counter() - started
+    scored, ids = score_batch(names, hr, lr, found, analyser)
+    truth_psnr = truth_lr_psnr(pipe.degradation, hr, lr, names, search.num_candidates, seed)
+    for face, values in zip(scored, truth_psnr):
+        face["ground_truth"] = {"lr_psnr": _rounded(values)}
+    return FinishedBatch(scored, found.loss_history.cpu(), ids, seconds)  # history: [steps, B, K]
 
 
 @torch.no_grad()
