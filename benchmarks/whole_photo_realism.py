@@ -7,7 +7,8 @@
 ``--photos`` synthetic crowds of ``--faces`` dev portraits each (face widths drawn from ``--sizes``) go through
 ``enhance_photo`` as a user's photo would (detection, alignment, one batched search). For every face the detector
 found, the table gives the face FD of the truth (the floor at this set size), of bicubic (the searched square
-enlarged from the photo's pixels) and of SR-NAM's candidates, against ``--reference-limit`` real faces, with
+enlarged from the photo's pixels), of SR-NAM's candidates and of the same square of the composed photo (the
+candidate as pasted: colour-matched and feathered in), against ``--reference-limit`` real faces, with
 sharpness against the truth and face-ness. Lower FD is more like real faces. Needs the ``metrics`` extra (dlib).
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from srnam.evaluation.metrics import FaceAnalyser
 from srnam.evaluation.run import load_faces
 from srnam.evaluation.whole_photo import crowd_faces, crowd_realism
 from srnam.grid import make_grid
-from srnam.images import tensor_to_pil, to_unit_range
+from srnam.images import to_unit_range
 from srnam.pipeline import DEFAULT_CHECKPOINT
 from srnam.search import SearchSettings
 from srnam.training.data import image_files
@@ -39,7 +40,7 @@ def main(argv=None) -> None:
     parser.add_argument("--sizes", default="20,35", help="smallest,largest face width in px (default 20,35)")
     parser.add_argument("-k", "--candidates", type=int, default=4)
     parser.add_argument("-n", "--steps", type=int, default=300)
-    parser.add_argument("--figure", type=Path, help="save the first faces as truth / bicubic / SR-NAM rows here")
+    parser.add_argument("--figure", type=Path, help="save the first faces as truth / bicubic / SR-NAM / as pasted rows here")
     parser.add_argument("--json", type=Path, help="save the figures here")
     args = parser.parse_args(argv)
     low, high = (int(v) for v in args.sizes.split(","))
@@ -58,18 +59,19 @@ def main(argv=None) -> None:
           f"{len(reference)} real faces:")
     print(f"{'':>28} {'face FD':>8} {'sharpness':>10} {'face-ness':>10}")
     for key, label in (("truth", "truth (the floor)"), ("bicubic", "bicubic"),
-                       ("srnam_first", "SR-NAM, first candidate"), ("srnam_mean_of_k", "SR-NAM, mean over k")):
+                       ("srnam_first", "SR-NAM, first candidate"), ("srnam_mean_of_k", "SR-NAM, mean over k"),
+                       ("pasted_first", "as pasted, first candidate"), ("pasted_mean_of_k", "as pasted, mean over k")):
         row = figures[key]
         print(f"{label:>28} {row['face_fd']:8.3f} {row['sharpness']:10.2f} {row['faceness']:10.0%}")
-    print(f"SR-NAM's first candidate against bicubic: {figures['srnam_first']['face_fd'] - figures['bicubic']['face_fd']:+.3f} face FD")
+    for key, label in (("srnam_first", "first candidate"), ("pasted_first", "first candidate as pasted")):
+        print(f"SR-NAM's {label} against bicubic: {figures[key]['face_fd'] - figures['bicubic']['face_fd']:+.3f} face FD")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1) + "\n")
     if args.figure:
         shown = range(min(8, len(faces.truth)))
-        columns = [[tensor_to_pil(faces.truth[i]), tensor_to_pil(faces.bicubic[i]), tensor_to_pil(faces.srnam[i, 0])]
-                   for i in shown]
+        columns = [[faces.truth[i], faces.bicubic[i], faces.srnam[i, 0], faces.pasted[i, 0]] for i in shown]
         make_grid(columns, [f"{faces.sizes[i]} px" for i in shown], cell=96).save(args.figure)
-        print(f"truth / bicubic / SR-NAM: {args.figure}")
+        print(f"truth / bicubic / SR-NAM / as pasted: {args.figure}")
 
 
 def torch_threads() -> int:

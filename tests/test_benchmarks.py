@@ -103,9 +103,10 @@ def test_whole_photo_realism_prints_the_face_fd_of_truth_bicubic_and_srnam(tmp_p
     found = int(re.search(r"(\d) of 3 faces found and scored", out).group(1))
     assert found >= 2
     rows = {line.rsplit(None, 3)[0].strip(): line.split()[-3:] for line in out.splitlines() if line.endswith("%")}
-    assert set(rows) == {"truth (the floor)", "bicubic", "SR-NAM, first candidate", "SR-NAM, mean over k"}
+    assert set(rows) == {"truth (the floor)", "bicubic", "SR-NAM, first candidate", "SR-NAM, mean over k",
+                         "as pasted, first candidate", "as pasted, mean over k"}
     assert float(rows["truth (the floor)"][0]) < 0.01  # the truth is the reference here
-    assert "SR-NAM's first candidate against bicubic:" in out
+    assert "SR-NAM's first candidate against bicubic:" in out and "first candidate as pasted against bicubic" in out
     import json
     from PIL import Image
 

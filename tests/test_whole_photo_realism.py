@@ -28,7 +28,7 @@ def test_every_found_face_comes_with_its_truth_its_bicubic_square_and_its_candid
     found = len(faces.truth)
     assert faces.placed == 3 and 2 <= found <= 3
     assert faces.truth.shape == faces.bicubic.shape == (found, 3, 64, 64)
-    assert faces.srnam.shape == (found, 2, 3, 64, 64)
+    assert faces.srnam.shape == faces.pasted.shape == (found, 2, 3, 64, 64)
     assert all(36 <= size <= 44 for size in faces.sizes)
     truths = torch.cat([pil_to_tensor(crop_corpus(Image.open(p).convert("RGB"), 64)) for p in PORTRAITS])
     for face in faces.truth:  # each truth is one of the portraits, corpus-framed
@@ -36,6 +36,10 @@ def test_every_found_face_comes_with_its_truth_its_bicubic_square_and_its_candid
     # the bicubic square is the photo's face, near its truth (a cheap camera shot it): far nearer than the tiny
     # model's candidates, which are no faces at all
     assert (faces.bicubic - faces.truth).abs().mean() < (faces.srnam[:, 0] - faces.truth).abs().mean()
+    # as pasted: the photo's colour under the candidate's detail, so nearer the truth's mean colour than the candidate
+    colour_error = lambda x: (x.mean((-1, -2)) - faces.truth.mean((-1, -2))[:, None]).abs().mean()
+    assert colour_error(faces.pasted) < colour_error(faces.srnam)
+    assert not torch.equal(faces.pasted[:, 0], faces.pasted[:, 1])  # each k pasted on its own
 
 
 def test_the_truth_scores_zero_against_itself_and_the_others_more(faces):
@@ -45,8 +49,8 @@ def test_the_truth_scores_zero_against_itself_and_the_others_more(faces):
     assert figures["faces"] == len(faces.truth) and figures["placed"] == 3
     assert figures["truth"]["face_fd"] == pytest.approx(0, abs=1e-3) and figures["truth"]["sharpness"] == 1
     assert figures["bicubic"]["face_fd"] > 0.01 and figures["srnam_first"]["face_fd"] > 0.01
-    assert set(figures["srnam_mean_of_k"]) == {"face_fd", "sharpness", "faceness"}
-    assert all(0 <= figures[k]["faceness"] <= 1 for k in ("truth", "bicubic", "srnam_first"))
+    assert set(figures["srnam_mean_of_k"]) == set(figures["pasted_mean_of_k"]) == {"face_fd", "sharpness", "faceness"}
+    assert all(0 <= figures[k]["faceness"] <= 1 for k in ("truth", "bicubic", "srnam_first", "pasted_first"))
 
 
 def test_crowds_that_cannot_be_made_are_refused(tiny_models):
