@@ -37,8 +37,8 @@ MAX_COMPOSED_PIXELS = 100_000_000  # the enlarged photo (3 bytes a pixel: 300 MB
 # The uncertainty map's fixed scale, in the candidates' per-pixel standard deviation (on [0, 1]): black up to
 # UNCERTAINTY_BLACK, full colour from UNCERTAINTY_FULL_SCALE. Measured by benchmarks/uncertainty_scale.py (black for
 # the quarter of pixels where the candidates agree most, full for the 1% where they differ most).
-UNCERTAINTY_BLACK = 0.025  # 6.4 levels of 255: p25 of 24 dev faces and the crowd, 4 × 300, shipped models
-UNCERTAINTY_FULL_SCALE = 0.14  # 35.7 levels: their p99 (0.143)
+UNCERTAINTY_BLACK = 0.028  # 7.1 levels of 255: p25 of 24 dev faces and the crowd, 4 × 300, the style student (0.0283)
+UNCERTAINTY_FULL_SCALE = 0.135  # 34.4 levels: their p99 (0.1350); the ProGAN's were 0.025 and 0.14
 LABEL_COLOUR = (255, 220, 0)  # the face squares and numbers of ``annotated``
 FEATHER = 0.12  # width of the mask's soft edge, as a fraction of the face square's side
 
