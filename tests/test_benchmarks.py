@@ -30,6 +30,9 @@ def test_search_throughput_prints_every_configuration_and_the_ratios():
         assert ms > 0 and re.search(memory_pattern, memory), row
     assert re.search(r"batched / sequential, candidate-steps per second: K=1 [\d.]+×, K=2 [\d.]+×", out)
 
+    refused = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "search_throughput.py"), "--sequential-k", "0"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "--sequential-k must be at least 1, got 0" in refused.stderr  # not a ZeroDivisionError
 
 def test_search_variants_prints_times_and_errors_against_float64():
     out = _run("search_variants.py", "--variants", "float32,nchw,channels_last,float16", "--ks", "1",
