@@ -18,6 +18,8 @@ import json
 import os
 from pathlib import Path
 
+import torch
+
 from srnam import SRNAMPipeline
 from srnam.evaluation.metrics import FaceAnalyser
 from srnam.evaluation.run import load_faces
@@ -49,7 +51,7 @@ def main(argv=None) -> None:
 
     pipe = SRNAMPipeline.from_pretrained(args.model)
     print(f"{args.photos} crowds × {args.faces} faces of {low}–{high} px, {args.candidates} candidates × "
-          f"{args.steps} steps; {torch_threads()} threads, load average {os.getloadavg()[0]:.2f}")
+          f"{args.steps} steps; {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")
     faces = crowd_faces(pipe, image_files(args.portraits), photos=args.photos, faces_per_photo=args.faces,
                         face_sizes=(low, high), search=SearchSettings(args.candidates, args.steps))
     analyser = FaceAnalyser()
@@ -72,12 +74,6 @@ def main(argv=None) -> None:
         columns = [[faces.truth[i], faces.bicubic[i], faces.srnam[i, 0], faces.pasted[i, 0]] for i in shown]
         make_grid(columns, [f"{faces.sizes[i]} px" for i in shown], cell=96).save(args.figure)
         print(f"truth / bicubic / SR-NAM / as pasted: {args.figure}")
-
-
-def torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ def test_search_throughput_prints_every_configuration_and_the_ratios():
                              cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "--sequential-k must be at least 1, got 0" in refused.stderr  # not a ZeroDivisionError
 
+
 def test_search_variants_prints_times_and_errors_against_float64():
     out = _run("search_variants.py", "--variants", "float32,nchw,channels_last,float16", "--ks", "1",
                "--steps", "1", "--rounds", "1", "--quality-steps", "3")

@@ -1,7 +1,6 @@
 """Whole-photo realism: the crowd's faces through enhance_photo, scored against their truth and bicubic."""
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image

@@ -131,8 +131,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         report_error("evaluate", err)
         return USAGE
-    if store.finished():
-        print(f"resuming: {len(store.finished())} batches of {args.batch_faces} faces were done before")
+    done = len(store.finished())
+    if done:
+        print(f"resuming: {done} batches of {args.batch_faces} faces were done before")
     results = evaluate(pipe, names, hr, lr_source=args.lr_source, search=search_settings(args, args.seed),
                        batch_faces=args.batch_faces, faceness_samples=args.faceness, reference=reference,
                        reference_faces=args.reference_limit, store=store)

@@ -75,11 +75,12 @@ def crowd_faces(pipe: SRNAMPipeline, portraits: list[Path], *, photos: int, face
             if found is None:
                 continue
             face = result.faces[found]
+            square = face.searched_square
             truth.append(crop_corpus(portrait, 64))
-            bicubic.append(aligned_crop(photo, face.searched_square, 64))
+            bicubic.append(aligned_crop(photo, square, 64))
             candidates.append(stack_pil(face.output.hr_candidates))
-            square = face.searched_square.scaled(result.scale)
-            pasted.append(stack_pil([aligned_crop(photo_k, square, 64) for photo_k in composed]))
+            enlarged = square.scaled(result.scale)
+            pasted.append(stack_pil([aligned_crop(photo_k, enlarged, 64) for photo_k in composed]))
             sizes.append(size)
     if not truth:
         raise ValueError("the detector found none of the crowds' faces: nothing to score")
@@ -92,10 +93,12 @@ def crowd_realism(faces: CrowdFaces, reference: np.ndarray, analyser) -> dict:
     truth, bicubic and SR-NAM, its candidates and as pasted (each: the first-ranked candidate, and the mean over k
     of the set of every face's k-th candidate: sets of one image per face, the truth's set size, so the figures
     compare)."""
+    truth = to_unit_range(faces.truth)
+
     def scores(images: torch.Tensor) -> dict:
         unit = to_unit_range(images)
         return {"face_fd": round(metrics.frechet_distance(analyser.descriptors(unit), reference), 4),
-                "sharpness": round(metrics.sharpness(unit, to_unit_range(faces.truth)), 3),
+                "sharpness": round(metrics.sharpness(unit, truth), 3),
                 "faceness": round(metrics.face_detection_rate(images), 3)}
 
     figures = {"faces": len(faces.truth), "placed": faces.placed, "sizes": [min(faces.sizes), max(faces.sizes)],
