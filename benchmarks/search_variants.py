@@ -34,6 +34,7 @@ import torch
 
 import srnam.models.degradation
 import srnam.models.progan
+import srnam.models.style_student
 from srnam.models.layers import fast_layout
 from srnam.search import _ExactCudaMath, latent_search
 from srnam.training.precision import describe_cpu
@@ -46,7 +47,7 @@ CUDA_ONLY = {"torch-defaults", "float16", "cudagraphs"}
 @contextlib.contextmanager
 def layout(memory_format: torch.memory_format):
     """Overrides the models' activation layout (``fast_layout``) with ``memory_format``."""
-    modules = (srnam.models.progan, srnam.models.degradation)
+    modules = (srnam.models.progan, srnam.models.degradation, srnam.models.style_student)
     for module in modules:
         module.fast_layout = lambda x: x.contiguous(memory_format=memory_format)
     try:

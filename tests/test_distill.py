@@ -9,7 +9,7 @@ from safetensors.torch import load_file, save_file
 
 from srnam.errors import ModelLoadError
 from srnam.models import STYLE_CHANNELS, ProGANGenerator, StyleStudentGenerator, generator_family, load_generator
-from srnam.models.style_student import StyleMapping
+from srnam.models.style_student import ModulatedLayer, StyleMapping
 from srnam.pipeline import SRNAMPipeline
 from srnam.search import style_statistics
 from srnam.training.distill import DISTILL_CONFIGS, HighPassCritic, PairPool, high_pass, train
@@ -52,6 +52,28 @@ def test_student_keeps_the_generator_contract_in_w_and_w_plus():
     zg = torch.randn(2, 512, requires_grad=True)
     (grad,) = torch.autograd.grad(g(zg).square().mean(), zg)
     assert grad.abs().sum() > 0
+
+
+def test_modulated_layers_give_the_same_values_and_gradients_in_both_layouts():
+    # The CPU runs the synthesis channels-last (fast_layout), CUDA in NCHW: the two paths must agree.
+    torch.manual_seed(0)
+    layer = ModulatedLayer(6, 5, 8)
+    with torch.no_grad():
+        layer.pixel_map.normal_()
+        layer.bias.normal_()
+    w = torch.randn(2, 512)
+    x = torch.randn(2, 6, 8, 8)
+    results = []
+    for memory_format in (torch.contiguous_format, torch.channels_last):
+        xi = x.contiguous(memory_format=memory_format).requires_grad_(True)
+        y = layer(xi, w)
+        assert y.is_contiguous(memory_format=memory_format) and y.shape == (2, 5, 8, 8)
+        (grad,) = torch.autograd.grad((y * torch.arange(y.numel()).reshape(y.shape).sin()).sum(), xi)
+        results.append((y, grad))
+    torch.testing.assert_close(results[0], results[1])
+    assert results[0][0].abs().mean() > 0.1  # not a layer that outputs (nearly) nothing
+    g = tiny_student()
+    assert g(torch.randn(2, 512)).is_contiguous(memory_format=torch.channels_last)  # fast_layout on the CPU
 
 
 def test_student_mapping_is_frozen_and_truncates_toward_the_mean_style():

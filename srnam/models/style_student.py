@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .hub import ConfigField, HubModel
+from .layers import fast_layout
 
 # Widths per resolution, 4×4 first. "cpu": about the compact ProGAN's search cost (benchmarks/search_throughput.py).
 STYLE_CHANNELS = {
@@ -121,8 +122,14 @@ class ModulatedLayer(nn.Module):
         if self.demodulate:
             weight = weight * (gain * torch.rsqrt(energy @ pointwise.square().t() + 1e-8))[:, :, None]
         bias = self.bias * gain + (self.pixel_map * gain if self.activate else 0)  # [1, C_out, H or 1, W or 1]
-        bias = bias.expand(1, -1, h, width).reshape(1, -1, h * width).expand(n, -1, -1)
-        x = torch.baddbmm(bias, weight, x.reshape(n, x.shape[1], h * width)).reshape(n, -1, h, width)
+        bias = bias.expand(1, -1, h, width)
+        if x.is_contiguous():  # NCHW: [N, C_out, C_in] @ [N, C_in, HW]
+            bias = bias.reshape(1, -1, h * width).expand(n, -1, -1)
+            x = torch.baddbmm(bias, weight, x.reshape(n, x.shape[1], h * width)).reshape(n, -1, h, width)
+        else:  # channels-last (NHWC, fast_layout): [N, HW, C_in] @ [N, C_in, C_out], and the result stays NHWC
+            bias = bias.permute(0, 2, 3, 1).reshape(1, h * width, -1).expand(n, -1, -1)
+            x = torch.baddbmm(bias, x.permute(0, 2, 3, 1).reshape(n, h * width, -1), weight.transpose(1, 2))
+            x = x.reshape(n, h, width, -1).permute(0, 3, 1, 2)
         return F.leaky_relu(x, LEAKY_SLOPE) if self.activate else x
 
 
@@ -154,7 +161,9 @@ class StyleSynthesis(nn.Module):
         """The image, and each resolution's last feature map {4: [N, C, 4, 4], 8: …} (what the distillation's
         teacher hints read)."""
         styles = iter(layer_styles(w, self.num_style_layers))
-        x = self.const.expand(w.shape[0], -1, -1, -1)
+        # Channels-last on the CPU: oneDNN's depthwise conv is 2-8× faster in it than in NCHW, where it also
+        # converts the 64×64 maps to and from its own layout at every call (benchmarks/README.md).
+        x = fast_layout(self.const.expand(w.shape[0], -1, -1, -1))
         x = self.input_layer(x, next(styles))
         rgb = self.to_rgb[0](x, next(styles))
         features = {4: x}
