@@ -3,13 +3,15 @@
 The user uploads a photo; ``srnam.faces.photo.enhance_photo`` finds the faces and searches all of them in one batch.
 The page then shows the composed photo, the photo with its faces numbered, and one gallery row per face: its
 LR input, its uncertainty map (where the candidates disagree) and its candidates. Clicking a candidate
-chooses it for its face and the composed photo is drawn again (``srnam.faces.photo.compose``, no new search). The
+chooses it for its face, and clicking a face's LR input keeps the photo's own pixels there (for a detection that
+is not a face); the composed photo is drawn again (``srnam.faces.photo.compose``, no new search). The
 downloads are the composed photo at full size and a zip of every face's images (``srnam.faces.photo.result_images``).
 
 The request's result (a ``PhotoResult``) is kept on the server (``demo/photo_results.py``: a byte budget, least
 recently used dropped first) and the page's session state holds its key, so a choice needs no search. API
 clients call ``/photo`` (its gallery a list of (image, caption) pairs, as ``view_api()`` documents it) and choose
-with ``/photo_choose`` (face and candidate numbers, from 1), in the same session.
+with ``/photo_choose`` (face and candidate numbers, from 1; candidate 0 keeps the photo's own pixels for that
+face), in the same session.
 """
 from __future__ import annotations
 
@@ -50,6 +52,8 @@ HOW_TO_READ = """\
 its **uncertainty map** (black where the candidates agree, so the input fixes the face there; red to yellow
 where they differ, so the generator invents it; one fixed scale for every face, shown beside), then its
 candidates, best LR consistency first. **Click a candidate** to put it into the photo; ✓ marks the chosen ones.
+**Click a face's LR input** to leave that face as the photo has it (for a detection that is not a face): its
+square turns grey above.
 Each face is turned and scaled onto the training faces' eye and nose positions before its search (the squares
 above show how), so its LR input and candidates are upright; the chosen candidate goes back turned.
 """
@@ -118,7 +122,8 @@ def build_photo_tab(pipe: SRNAMPipeline, limits: Limits, switches: StopSwitches)
             yield update
 
     async def choose(key: str | None, face, candidate, for_page: bool = True):
-        """Put candidate ``candidate`` of face ``face`` (both from 1) into the photo."""
+        """Put candidate ``candidate`` of face ``face`` (both from 1) into the photo; candidate 0: keep the
+        photo's own pixels for that face."""
         result = kept.get(key)
         if result is None or result == EXPIRED:
             yield by_component(outputs, {"status": NOTHING_YET if result is None else EXPIRED_TEXT})
@@ -128,14 +133,15 @@ def build_photo_tab(pipe: SRNAMPipeline, limits: Limits, switches: StopSwitches)
             if not faces_count:
                 raise BadRequest("The photo has no faces to choose for.")
             f = whole_number("Face", face, 1, faces_count) - 1
-            k = whole_number("Candidate", candidate, 1, len(result.faces[f].output.hr_candidates)) - 1
+            k = whole_number("Candidate", candidate, 0, len(result.faces[f].output.hr_candidates)) - 1
         except BadRequest as err:
-            yield by_component(outputs, {"status": f"**Cannot choose.** {err}"})
+            yield by_component(outputs, {"status": f"**Cannot choose.** {err} (0 keeps the photo's own pixels.)"})
             return
-        result.choices[f] = k
+        result.choices[f] = k if k >= 0 else None
         shown = dataclasses.replace(result, composed=await asyncio.to_thread(compose, result))  # not kept
         async with _request_folder() as folder:
-            update = {"status": f"Face {f + 1}: candidate #{k + 1} chosen.",
+            chosen = f"candidate #{k + 1} chosen" if k >= 0 else "the photo's own pixels kept"
+            update = {"status": f"Face {f + 1}: {chosen}.",
                       **await asyncio.to_thread(render_photo, shown, folder)}
             yield by_component(outputs, _page_update(update) if for_page else update)
 
@@ -146,8 +152,9 @@ def build_photo_tab(pipe: SRNAMPipeline, limits: Limits, switches: StopSwitches)
     async def clicked(key: str | None, event: gr.SelectData):
         result = kept.get(key)
         picked = tile_choice(result, event.index) if isinstance(result, PhotoResult) else None
-        if picked is None and isinstance(result, PhotoResult):  # an LR input or uncertainty tile: nothing to choose
-            yield by_component(outputs, {"status": "Click a candidate (not the LR input or the map) to choose it."})
+        if picked is None and isinstance(result, PhotoResult):  # an uncertainty map: nothing to choose
+            yield by_component(outputs, {"status": "Click a candidate to put it in, or a face's LR input to keep "
+                                                   "the photo's own pixels there (not the uncertainty map)."})
             return
         async for update in choose(key, *(picked or (1, 1))):  # no result: choose() says why
             yield update
@@ -233,7 +240,8 @@ def render_photo(result: PhotoResult, folder: Path) -> dict:
             zipped.writestr(name, buffer.getvalue())
     items = []
     for number, (face, chosen) in enumerate(zip(result.faces, result.choices), 1):
-        items.append((_tile(face.lr_input, folder, f"f{number}_lr.png"), f"{number} · LR input"))
+        kept = " · photo kept ✓" if chosen is None else ""
+        items.append((_tile(face.lr_input, folder, f"f{number}_lr.png"), f"{number} · LR input{kept}"))
         items.append((_tile(face.uncertainty, folder, f"f{number}_map.png"), f"{number} · uncertainty"))
         for k, (hr, db) in enumerate(zip(face.output.hr_candidates, face.lr_psnr), 1):
             mark = " ✓" if k - 1 == chosen else ""
@@ -253,12 +261,14 @@ def _page_update(update: dict) -> dict:
 
 def tile_choice(result: PhotoResult | None, index: int) -> tuple[int, int] | None:
     """The (face, candidate) numbers, from 1, of gallery tile ``index`` (row by row, as ``render_photo``
-    lays them out), or None for an LR input or map tile."""
+    lays them out): candidate 0 for a face's LR input (keep the photo's pixels), None for a map tile."""
     if result is None or not result.faces:
         return None
     per_face = 2 + len(result.faces[0].output.hr_candidates)
     face, tile = divmod(index, per_face)
-    return (face + 1, tile - 1) if tile >= 2 and face < len(result.faces) else None
+    if face >= len(result.faces) or tile == 1:
+        return None
+    return face + 1, max(0, tile - 1)
 
 
 def _tile(image: Image.Image, folder: Path, name: str) -> str:

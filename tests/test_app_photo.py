@@ -117,9 +117,33 @@ def test_the_gallery_tiles_map_to_faces_and_candidates():
     class Result:  # what tile_choice reads of a PhotoResult: faces with K candidates
         faces = [type("Face", (), {"output": type("Out", (), {"hr_candidates": [0, 0, 0]})})] * 2
 
-    assert [tile_choice(Result, i) for i in range(10)] == [
-        None, None, (1, 1), (1, 2), (1, 3), None, None, (2, 1), (2, 2), (2, 3)]
+    assert [tile_choice(Result, i) for i in range(11)] == [  # an LR input: candidate 0, keep the photo
+        (1, 0), None, (1, 1), (1, 2), (1, 3), (2, 0), None, (2, 1), (2, 2), (2, 3), None]
     assert tile_choice(None, 2) is None
+
+
+def test_choosing_candidate_0_keeps_the_photos_own_pixels_for_that_face_only(client):
+    first = photo(client, seed=5)
+    kept = choose(client, 2, 0)
+    assert kept["status"] == "Face 2: the photo's own pixels kept."
+    original = Image.open(EXAMPLE).convert("RGB")
+    enlarged = np.asarray(original.resize((original.width * 2, original.height * 2), Image.Resampling.BICUBIC),
+                          np.int16)
+    boxes = squares(2)
+    before, after = pixels(first["composed"]), pixels(kept["composed"])
+    face_2 = inside(after.shape, boxes[1:2]) & ~inside(after.shape, boxes[:1] + boxes[2:])  # not overlapped
+    assert np.abs(before - enlarged).max(axis=2)[face_2].any()  # a candidate was there
+    assert not np.abs(after - enlarged).max(axis=2)[face_2].any()  # now the enlarged photo itself
+    outside = ~inside(after.shape, boxes[1:2])
+    assert np.array_equal(after[outside], before[outside])
+    captions = [item["caption"] for item in kept["gallery"]]
+    assert captions[4] == "2 · LR input · photo kept ✓" and not any(c.endswith("✓") for c in captions[5:8])
+    assert captions[0] == "1 · LR input" and captions[2].endswith("✓")
+    faces_image = pixels(kept["faces"])
+    assert (faces_image == (170, 170, 170)).all(axis=2).any()  # face 2's square is drawn grey
+    back = choose(client, 2, 1)
+    assert back["status"] == "Face 2: candidate #1 chosen."
+    assert np.array_equal(pixels(back["composed"]), before)
 
 
 @pytest.mark.parametrize("request_values, message", [
@@ -153,7 +177,8 @@ def test_bad_files_and_bad_choices_get_a_message_and_the_server_keeps_serving(tm
         faces = len(squares(1))
         assert f"Face must be a whole number from 1 to {faces} (got {faces + 1})" in \
             choose(client, faces + 1, 1)["status"]
-        assert "Candidate must be a whole number from 1 to 2 (got 3)" in choose(client, 1, 3)["status"]
+        assert "Candidate must be a whole number from 0 to 2 (got 3)" in choose(client, 1, 3)["status"]
+        assert "(got -1). (0 keeps the photo's own pixels.)" in choose(client, 1, -1)["status"]
     finally:
         demo.close()
 

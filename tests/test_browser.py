@@ -123,3 +123,6 @@ def test_whole_photo_tab_enhance_then_click_a_candidate_to_choose_it(page):
     page.screenshot(path=str(SCREENSHOT.with_name("browser-photo.png")), full_page=True)
     downloads = "".join(page.locator("#srnam-photo-downloads").inner_text().split())  # the page breaks the names
     assert "composed.png" in downloads and "candidates.zip" in downloads, downloads
+    thumbnails.nth(4).click()  # face 2's LR input: keep the photo's own pixels there
+    status.filter(has_text="Face 2: the photo's own pixels kept.").wait_for()
+    assert page.locator("#srnam-photo-gallery").get_by_text("2 · LR input · photo kept ✓").count() == 1

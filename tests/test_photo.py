@@ -84,8 +84,17 @@ def test_compose_redraws_other_choices_without_searching(pipe, crowd):
     assert not np.array_equal(np.asarray(other), np.asarray(first)) and result.choices == [0, 0, 0]
     with pytest.raises(ValueError, match="one choice per face: 2 for 3 faces"):
         compose(result, [0, 1])
-    with pytest.raises(ValueError, match="candidates 0–1; got choice 2"):
+    with pytest.raises(ValueError, match=r"candidates 0–1 \(or None: keep the photo\); got choice 2"):
         compose(result, [0, 2, 0])
+    # None keeps the enlarged photo's own pixels for that face (scale 1: the photo itself)
+    nothing = np.asarray(compose(result, [None, None, None]), np.int16)
+    assert np.array_equal(nothing, np.asarray(photo.convert("RGB"), np.int16))
+    one_kept = np.asarray(compose(result, [1, None, 1]), np.int16)
+    square = _square_mask(one_kept.shape[:2], result.faces[1], 1)
+    others = _square_mask(one_kept.shape[:2], result.faces[0], 1) | _square_mask(one_kept.shape[:2], result.faces[2], 1)
+    alone = square & ~others
+    assert alone.any() and np.array_equal(one_kept[alone], nothing[alone])
+    assert np.array_equal(one_kept[~square], np.asarray(other, np.int16)[~square])
 
 
 def test_a_photo_without_faces_and_the_limits(pipe):

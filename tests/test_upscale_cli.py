@@ -6,6 +6,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import make_tiny_models
@@ -284,3 +285,29 @@ def test_all_faces_without_a_face_fails_unless_allowed_and_refuses_as_is(model, 
     assert result["faces"] == [] and result["composed_size"] == [270, 180]
     assert _upscale(model, tmp_path / "out", wall, "--all-faces", "--lr-mode", "as-is") == 2
     assert "--lr-mode as-is does not apply" in capsys.readouterr().err
+
+
+def test_keep_faces_leaves_those_faces_as_the_photo_has_them(model, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _upscale(model, out, CROWD, "--all-faces", "--scale", "1", "--seed", "2", "--max-faces", "3") == 0
+    replaced = np.asarray(Image.open(out / "crowd_jpg" / "composed.png"), np.int16)
+    assert _upscale(model, out, CROWD, "--all-faces", "--scale", "1", "--seed", "2", "--max-faces", "3",
+                    "--keep-faces", "3,1,9", "--overwrite") == 0
+    assert "--keep-faces: no such face (faces.png numbers the faces searched):\n  crowd.jpg: 9 (it has 3)" in \
+        capsys.readouterr().out
+    result = _result(out, "crowd_jpg")
+    assert result["kept_faces"] == [1, 3] and result["settings"]["keep_faces"] == [1, 3, 9]
+    assert [face["chosen_candidate"] for face in result["faces"]] == [None, 1, None]
+    assert (out / "crowd_jpg" / "face_03" / "candidate_02.png").is_file()  # still searched and written
+    kept = np.asarray(Image.open(out / "crowd_jpg" / "composed.png"), np.int16)
+    photo = np.asarray(Image.open(CROWD).convert("RGB"), np.int16)
+    changed_before = np.abs(replaced - photo).max(axis=2) > 0
+    changed_now = np.abs(kept - photo).max(axis=2) > 0
+    assert changed_now.sum() < changed_before.sum() and not (changed_now & ~changed_before).any()
+    assert changed_now.any()  # face 2's candidate is still in
+    assert _upscale(model, out, CROWD, "--keep-faces", "1") == 2
+    assert "--keep-faces chooses among the faces of a photo: it needs --all-faces" in capsys.readouterr().err
+    for bad, message in (("0", "faces are numbered from 1"), ("2,x", "comma-separated (got '2,x')")):
+        with pytest.raises(SystemExit):
+            _upscale(model, out, CROWD, "--all-faces", "--keep-faces", bad)
+        assert message in capsys.readouterr().err

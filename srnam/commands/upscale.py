@@ -19,6 +19,10 @@ With ``--all-faces`` every face of each photo is searched, in one batch, and the
                                           lr_input.png, grid.png and uncertainty.png (where the candidates disagree)
     OUT/group_jpg/result.json             as above, with each face's box and scores
 
+``--keep-faces 3,5`` leaves faces 3 and 5 (numbered as in faces.png) as the photo has them in composed.png: for a
+detection that is not a face, or a face that should stay as it is. They are still searched and written. Run
+again with the same ``--seed`` (and ``--overwrite``) to get the same faces with some of them kept.
+
 result.json is written last, so an image whose result.json lists files that all exist is done and is
 skipped on the next run (unless --overwrite). Under ``accelerate launch`` the images still to do are split
 between the processes; the summary is gathered and printed once, and every process exits with its code.
@@ -47,7 +51,8 @@ from ..grid import candidate_grid
 from ..jsonfile import write_json
 from ..faces.lr_input import LR_MODES, make_lr_input
 from ..images import lr_psnr
-from ..faces.photo import MAX_SCALE, PhotoResult, candidate_files, enhance_photo, face_folder, result_images
+from ..faces.photo import (MAX_SCALE, PhotoResult, candidate_files, compose, enhance_photo, face_folder,
+                           result_images)
 from ..pipeline import DEFAULT_CHECKPOINT, SRNAMOutput, SRNAMPipeline
 from ..seeds import image_seed
 from .common import (FAILED, OK, USAGE, UsageError, add_lr_source_option, add_model_option, add_search_options,
@@ -63,10 +68,22 @@ examples:
   srnam upscale faces/ --out results -k 8 -n 300 --seed 0
   srnam upscale "photos/**/*.jpg" --lr-mode degrade --model user/srnam-faces
   srnam upscale group.jpg --all-faces -k 4 -n 300 --scale 4 --seed 0
+  srnam upscale group.jpg --all-faces -k 4 -n 300 --scale 4 --seed 0 --keep-faces 3 --overwrite
   accelerate launch --num_processes 4 -m srnam upscale faces/ --out results   # split over 4 GPUs
 
 exit status: 0 all inputs done (or already done), 1 some inputs failed, 2 usage error (no inputs
 matched, model missing or not loadable)."""
+
+
+def face_numbers(text: str) -> tuple[int, ...]:
+    """An argparse type: face numbers from 1, comma-separated (``--keep-faces 3,5``), sorted and unique."""
+    try:
+        numbers = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"face numbers are whole numbers from 1, comma-separated (got {text!r})")
+    if any(n < 1 for n in numbers):
+        raise argparse.ArgumentTypeError(f"faces are numbered from 1, as in faces.png (got {text!r})")
+    return tuple(sorted(set(numbers)))
 
 
 class NoFaceError(SRNAMError):
@@ -110,6 +127,10 @@ def add_parser(subparsers) -> None:
                        help="with --all-faces: search at most this many faces, the largest (default 16)")
     photo.add_argument("--min-face", type=int_between(8, 4096), default=12,
                        help="with --all-faces: the smallest face width looked for, in pixels (default 12)")
+    photo.add_argument("--keep-faces", type=face_numbers, default=(), metavar="N[,N...]",
+                       help="with --all-faces: leave these faces (numbered as in faces.png, 1 the largest) as the "
+                            "photo has them in composed.png, e.g. a detection that is not a face; they are still "
+                            "searched and written")
     parser.add_argument("--out", type=Path, default=Path("srnam_out"), help="output folder (default srnam_out)")
     parser.add_argument("--overwrite", action="store_true", help="redo images that already have results")
     parser.set_defaults(run=run)
@@ -127,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
                              f"{state.num_processes}; on CPUs set ACCELERATE_USE_CPU=true")
         if args.all_faces and args.lr_mode == "as-is":
             raise UsageError("--all-faces finds the faces in photos: --lr-mode as-is does not apply")
+        if args.keep_faces and not args.all_faces:
+            raise UsageError("--keep-faces chooses among the faces of a photo: it needs --all-faces")
         jobs = plan_jobs(find_inputs(args.inputs, exclude=args.out), args.out)
     except UsageError as err:  # every process finds the same inputs, so all of them stop here
         if main:
@@ -283,12 +306,21 @@ def upscale_photo(job: Job, pipe: SRNAMPipeline, args: argparse.Namespace, state
     if not result.faces and not args.allow_no_face:
         raise NoFaceError(f"no face found (faces of {result.smallest_face} px and more were looked for; pass "
                           f"--allow-no-face to write the enlarged photo anyway)")
+    missing = [n for n in args.keep_faces if n > len(result.faces)]
+    for number in args.keep_faces:
+        if number <= len(result.faces):
+            result.choices[number - 1] = None
+    if len(missing) < len(args.keep_faces):
+        result.composed = compose(result)
     save_photo_results(job, result, start, {
         **_common_info(job, args, seed, pipe, state), "lr_mode": lr_mode,
         "seconds": {"search": round(time.perf_counter() - search_start, 3)},
     })
-    return {"name": job.name, "status": "done", "faces": len(result.faces), "faces_found": result.faces_found,
-            "limits_applied": result.limits_applied()}
+    record = {"name": job.name, "status": "done", "faces": len(result.faces), "faces_found": result.faces_found,
+              "limits_applied": result.limits_applied()}
+    if missing:
+        record["keep_faces_missing"] = missing
+    return record
 
 
 def save_photo_results(job: Job, result: PhotoResult, start: float, info: dict) -> None:
@@ -296,7 +328,7 @@ def save_photo_results(job: Job, result: PhotoResult, start: float, info: dict) 
     _remove_old_result(job.out_dir)
     images = result_images(result)
     faces = []
-    for number, face in enumerate(result.faces, 1):
+    for number, (face, choice) in enumerate(zip(result.faces, result.choices), 1):
         folder = face_folder(number)
         (job.out_dir / folder).mkdir(parents=True, exist_ok=True)
         faces.append({
@@ -304,6 +336,8 @@ def save_photo_results(job: Job, result: PhotoResult, start: float, info: dict) 
             "mean_uncertainty": round(float(np.asarray(face.uncertainty, np.float32).mean() / 255), 4),
             "candidates": [{**candidate_files(k, folder), "lr_l1": round(l1, 6), "lr_psnr_db": round(db, 3)}
                            for k, (l1, db) in enumerate(zip(face.output.lr_l1, face.lr_psnr), 1)],
+            # the candidate in composed.png (from 1), or null: the photo's own pixels kept (--keep-faces)
+            "chosen_candidate": None if choice is None else choice + 1,
         })
     job.out_dir.mkdir(parents=True, exist_ok=True)
     for filename, image in images.items():
@@ -314,6 +348,7 @@ def save_photo_results(job: Job, result: PhotoResult, start: float, info: dict) 
         "composed_size": list(result.composed.size), "faces_found": result.faces_found,
         "faces_searched": len(result.faces), "smallest_face": result.smallest_face,
         "limits_applied": result.limits_applied(), "chosen": "best LR consistency",
+        "kept_faces": [n for n, choice in enumerate(result.choices, 1) if choice is None],
         "faces": faces, "files": sorted(images)})
 
 
@@ -346,7 +381,8 @@ def _settings(args: argparse.Namespace, pipe: SRNAMPipeline) -> dict:
                 "latent_constraint": args.latent_constraint, "lr_mode": args.lr_mode,
                 "base_seed": args.seed, "allow_no_face": args.allow_no_face}
     if args.all_faces:
-        settings.update(all_faces=True, scale=args.scale, max_faces=args.max_faces, min_face=args.min_face)
+        settings.update(all_faces=True, scale=args.scale, max_faces=args.max_faces, min_face=args.min_face,
+                        keep_faces=list(args.keep_faces))
     return settings
 
 
@@ -408,6 +444,12 @@ def print_summary(records: list[dict], out: Path, num_processes: int) -> None:
         print("left out of the search (--max-faces, --min-face):")
         for record in limited:
             print(f"  {record['name']}: " + "; ".join(record["limits_applied"]))
+    missing = sorted((r for r in records if r.get("keep_faces_missing")), key=lambda r: r["name"])
+    if missing:  # --keep-faces numbers beyond a photo's faces: the rest of that photo was done
+        print("--keep-faces: no such face (faces.png numbers the faces searched):")
+        for record in missing:
+            print(f"  {record['name']}: " + ", ".join(map(str, record["keep_faces_missing"])) +
+                  f" (it has {record['faces']})")
     failed = sorted((r for r in records if r["status"] == "failed"), key=lambda r: r["name"])
     if failed:
         print("failed:")

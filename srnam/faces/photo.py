@@ -9,7 +9,9 @@ Composition. The photo is enlarged ``scale`` times (bicubic). Each face's candid
 training-framing square (:func:`srnam.faces.detect.framing_from_detection`, enlarged likewise); its mean colour is
 shifted to that of the enlarged photo under it (the search matches a 16×16 image, so the candidate's overall
 colour may be a little off), and it is blended in with a feathered oval mask that is zero at the square's
-edges, so that no seam or box edge shows. Outside the faces' squares the result is the enlarged photo itself.
+edges, so that no seam or box edge shows. Outside the faces' squares the result is the enlarged photo itself. A
+face whose choice is None keeps the enlarged photo's own pixels (for a detection that is not a face, or a face
+that should stay as it is).
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ MAX_COMPOSED_PIXELS = 100_000_000  # the enlarged photo (3 bytes a pixel: 300 MB
 UNCERTAINTY_BLACK = 0.028  # 7.1 levels of 255: p25 of 24 dev faces and the crowd, 4 × 300, the style student (0.0283)
 UNCERTAINTY_FULL_SCALE = 0.135  # 34.4 levels: their p99 (0.1350); the ProGAN's were 0.025 and 0.14
 LABEL_COLOUR = (255, 220, 0)  # the face squares and numbers of ``annotated``
+KEPT_COLOUR = (170, 170, 170)  # ``annotated``'s square of a face that keeps the photo's own pixels
 FEATHER = 0.12  # width of the mask's soft edge, as a fraction of the face square's side
 
 
@@ -72,7 +75,7 @@ class PhotoResult:
     faces: list[PhotoFace]  # largest first
     faces_found: int  # faces detected; more than len(faces) when max_faces cut the list
     smallest_face: int  # the smallest face (px) that could be looked for in this photo (faces.smallest_findable_face)
-    choices: list[int]  # the candidate shown for each face
+    choices: list[int | None]  # the candidate shown for each face; None: the photo's own pixels kept there
     composed: Image.Image  # the photo enlarged by scale with the chosen candidates put in
     min_face: int = 12  # the smallest face asked for (``enhance_photo``'s min_face); smallest_face may be larger
 
@@ -156,20 +159,23 @@ def face_lr_input(image: Image.Image, square: Box | Similarity, pipe: SRNAMPipel
     return make_lr_images([crop], source, pipe.degradation, [seed])[0]
 
 
-def compose(result: PhotoResult, choices: Sequence[int] | None = None) -> Image.Image:
+def compose(result: PhotoResult, choices: Sequence[int | None] | None = None) -> Image.Image:
     """The photo enlarged by ``result.scale`` with face i replaced by its candidate ``choices[i]`` (default:
-    ``result.choices``), blended in as the module docstring says. ``result`` is not changed."""
+    ``result.choices``), blended in as the module docstring says; a choice of None leaves that face as the
+    enlarged photo has it. ``result`` is not changed."""
     choices = list(result.choices if choices is None else choices)
     if len(choices) != len(result.faces):
         raise ValueError(f"compose needs one choice per face: {len(choices)} for {len(result.faces)} faces")
     for face, choice in zip(result.faces, choices):
         count = len(face.output.hr_candidates)
-        if isinstance(choice, bool) or not isinstance(choice, int) or not 0 <= choice < count:
-            raise ValueError(f"a face has candidates 0–{count - 1}; got choice {choice!r}")
+        if choice is not None and (isinstance(choice, bool) or not isinstance(choice, int) or not 0 <= choice < count):
+            raise ValueError(f"a face has candidates 0–{count - 1} (or None: keep the photo); got choice {choice!r}")
     width, height = result.photo.size
     # uint8 (a large photo enlarged 4× is tens of MP); each face's square is blended in float
     canvas = np.array(result.photo.resize((width * result.scale, height * result.scale), Image.Resampling.BICUBIC))
     for face, choice in zip(result.faces, choices):
+        if choice is None:
+            continue
         if face.framing is None:
             _paste(canvas, face.output.hr_candidates[choice], [v * result.scale for v in face.crop_box])
         else:
@@ -280,25 +286,27 @@ def _heat(level: np.ndarray) -> Image.Image:
 
 def annotated(result: PhotoResult) -> Image.Image:
     """The input photo with each face's training-framing square drawn and numbered (1: the largest), as the
-    faces are numbered in the app and the output folders."""
+    faces are numbered in the app and the output folders; yellow where a candidate goes in, grey where the
+    photo's own pixels are kept (a choice of None)."""
     photo = result.photo.copy()
     draw = ImageDraw.Draw(photo)
     width = max(1, round(max(photo.size) / 400))
-    for number, face in enumerate(result.faces, 1):
+    for number, (face, choice) in enumerate(zip(result.faces, result.choices), 1):
+        colour = LABEL_COLOUR if choice is not None else KEPT_COLOUR
         x0, y0, x1, y1 = face.crop_box
         if face.framing is None:
-            draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=LABEL_COLOUR, width=width)
+            draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=colour, width=width)
         else:  # the turned square that was searched
             corners = [tuple(point) for point in face.framing.corners()]
-            draw.line(corners + corners[:1], fill=LABEL_COLOUR, width=width, joint="curve")
-        # yellow with a black outline, legible on any background; a third of the square high, 10 px at least
+            draw.line(corners + corners[:1], fill=colour, width=width, joint="curve")
+        # with a black outline, legible on any background; a third of the square high, 10 px at least
         size = max(10, (x1 - x0) // 3)
-        draw.text((x0 + width + 1, y0 + width), str(number), fill=LABEL_COLOUR, font=ImageFont.load_default(size),
+        draw.text((x0 + width + 1, y0 + width), str(number), fill=colour, font=ImageFont.load_default(size),
                   stroke_width=max(1, size // 8), stroke_fill=(0, 0, 0))
     return photo
 
 
-def result_images(result: PhotoResult, choices: Sequence[int] | None = None) -> dict[str, Image.Image]:
+def result_images(result: PhotoResult, choices: Sequence[int | None] | None = None) -> dict[str, Image.Image]:
     """Every image of a result by file name, as ``srnam upscale --all-faces`` writes them and the app zips them:
     ``composed.png`` (for ``choices``, default ``result.choices``), ``faces.png`` (:func:`annotated`), and per
     face ``face_NN/``: ``lr_input.png``, ``uncertainty.png``, ``grid.png``, ``candidate_KK.png`` and
