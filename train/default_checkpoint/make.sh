@@ -42,20 +42,21 @@ OMP_NUM_THREADS=1 python train/select_checkpoint.py runs/sharpen "$CAMERA" "$COR
     -k 8 -n 150 --faceness 300 --reference "$CORPUS/train" --reference-limit 1000 --compare-with "$CAMERA"
 GENERATOR_SNAPSHOT=$(python -c "import json; print(json.load(open('runs/sharpen/selection.json'))['selected'])")
 
-# 5. Evaluate the pipeline on dev faces 0-47 (8 × 300; about 50 min each on one core), with LR inputs made by the
+# 5. Evaluate the pipeline on dev faces 0-199 (8 × 300; about 2.5 hours each on one core, the two side by side on
+#    two; stopped, they go on from their last finished batch of 8 faces with --resume), with LR inputs made by the
 #    camera and by 4× area reduction, then assemble checkpoints/default with its model card, the ProGAN pipeline
-#    against the student. The issue's 200 faces: --limit 200 (hours on a CPU: stop and go on with --resume).
+#    against the student. --limit 48 gives the quicker check of earlier cards.
 python train/publish.py runs/sharpen "$CAMERA" --snapshot "$GENERATOR_SNAPSHOT" --out runs/candidate \
     --training-data-file train/default_checkpoint/training_data.md
 for SOURCE in degradation area; do
-    OMP_NUM_THREADS=1 srnam evaluate "$CORPUS/dev" --model runs/candidate --limit 48 -k 8 -n 300 --batch-faces 8 \
-        --lr-source $SOURCE --reference "$CORPUS/train" --out runs/eval_dev48_$SOURCE --resume
+    OMP_NUM_THREADS=1 srnam evaluate "$CORPUS/dev" --model runs/candidate --limit 200 -k 8 -n 300 --batch-faces 8 \
+        --lr-source $SOURCE --reference "$CORPUS/train" --out runs/eval_dev200_$SOURCE --resume
 done
 rm -rf checkpoints/default
 python train/publish.py runs/sharpen "$CAMERA" --snapshot "$GENERATOR_SNAPSHOT" --out checkpoints/default \
     --training-data-file train/default_checkpoint/training_data.md --notes-file train/default_checkpoint/notes.md \
-    --examples "$CORPUS/dev" --compare-with "$CAMERA" --evaluation runs/eval_dev48_degradation \
-    --evaluation runs/eval_dev48_area \
+    --examples "$CORPUS/dev" --compare-with "$CAMERA" --evaluation runs/eval_dev200_degradation \
+    --evaluation runs/eval_dev200_area \
     --section-file train/default_checkpoint/targets.md --section-file train/default_checkpoint/limitations.md
 mkdir -p checkpoints/default/training_logs
 cp runs/sharpen/metrics.jsonl checkpoints/default/training_logs/sharpen_metrics.jsonl
