@@ -57,7 +57,10 @@ def test_profile_search_lists_the_costliest_operators():
     # convolutions (the student's depthwise 3×3s, the camera) or matmuls (its mapping and pointwise weights) lead;
     # which of them comes first varies with the machine's load
     assert any(op in row[1] for row in rows for op in ("convolution", "mm")), [row[1] for row in rows]
-    assert all(float(row[2]) > 0 and "[2, " in row[5] for row in rows if row[1].strip().startswith("aten::conv"))
+    # by shape: a convolution's input holds the K = 2 candidates, as the batch or (the camera's per-candidate blur,
+    # a grouped conv) as 2 × 3 channels of one image; the blur can reach the top rows when the machine is loaded
+    assert all(float(row[2]) > 0 and ("[[2, " in row[5] or "[[1, 6, " in row[5])
+               for row in rows if row[1].strip().startswith("aten::conv")), [row[5] for row in rows]
 
 
 def test_training_speed_prints_every_adversarial_variant_and_its_ratio():
