@@ -31,7 +31,7 @@ from PIL import Image
 
 from srnam import InvalidImageError, SRNAMPipeline
 from srnam.images import open_image
-from srnam.faces.photo import (PhotoResult, annotated, compose, enhance_photo, largest_scale, result_images, uncertainty_legend)
+from srnam.faces.photo import (PhotoResult, compose, enhance_photo, largest_scale, result_images, uncertainty_legend)
 
 from .photo_results import EXPIRED, PhotoResults
 from .search import Finished, by_component, progress_text, searching
@@ -231,13 +231,13 @@ def _summary(result: PhotoResult, request: PhotoRequest, max_faces: int, scale: 
 def render_photo(result: PhotoResult, folder: Path) -> dict:
     """The composed photo, the numbered faces, the gallery rows and the downloads, as files of ``folder``."""
     composed_path, faces_path, archive = folder / "composed.png", folder / "faces.png", folder / "candidates.zip"
-    result.composed.save(composed_path)
-    annotated(result).save(faces_path)
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zipped:  # PNGs are compressed already
         for name, image in result_images(result).items():
             buffer = io.BytesIO()
             image.save(buffer, "PNG")
             zipped.writestr(name, buffer.getvalue())
+            if name in ("composed.png", "faces.png"):  # the page's own copies: the same bytes, encoded once
+                (folder / name).write_bytes(buffer.getvalue())
     items = []
     for number, (face, chosen) in enumerate(zip(result.faces, result.choices), 1):
         kept = " · photo kept ✓" if chosen is None else ""
@@ -268,7 +268,7 @@ def tile_choice(result: PhotoResult | None, index: int) -> tuple[int, int] | Non
     face, tile = divmod(index, per_face)
     if face >= len(result.faces) or tile == 1:
         return None
-    return face + 1, max(0, tile - 1)
+    return face + 1, 0 if tile == 0 else tile - 1
 
 
 def _tile(image: Image.Image, folder: Path, name: str) -> str:

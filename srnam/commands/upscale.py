@@ -306,11 +306,11 @@ def upscale_photo(job: Job, pipe: SRNAMPipeline, args: argparse.Namespace, state
     if not result.faces and not args.allow_no_face:
         raise NoFaceError(f"no face found (faces of {result.smallest_face} px and more were looked for; pass "
                           f"--allow-no-face to write the enlarged photo anyway)")
+    kept = [n for n in args.keep_faces if n <= len(result.faces)]
     missing = [n for n in args.keep_faces if n > len(result.faces)]
-    for number in args.keep_faces:
-        if number <= len(result.faces):
-            result.choices[number - 1] = None
-    if len(missing) < len(args.keep_faces):
+    for number in kept:
+        result.choices[number - 1] = None
+    if kept:
         result.composed = compose(result)
     save_photo_results(job, result, start, {
         **_common_info(job, args, seed, pipe, state), "lr_mode": lr_mode,

@@ -308,10 +308,13 @@ def annotated(result: PhotoResult) -> Image.Image:
 
 def result_images(result: PhotoResult, choices: Sequence[int | None] | None = None) -> dict[str, Image.Image]:
     """Every image of a result by file name, as ``srnam upscale --all-faces`` writes them and the app zips them:
-    ``composed.png`` (for ``choices``, default ``result.choices``), ``faces.png`` (:func:`annotated`), and per
-    face ``face_NN/``: ``lr_input.png``, ``uncertainty.png``, ``grid.png``, ``candidate_KK.png`` and
-    ``projection_KK.png`` (best LR consistency first, as in the single-face folders)."""
-    images = {"composed.png": compose(result, choices), "faces.png": annotated(result)}
+    ``composed.png`` (for ``choices``; by default ``result.composed``, the photo for ``result.choices``, which is
+    composed again only where a caller dropped it), ``faces.png`` (:func:`annotated`), and per face ``face_NN/``:
+    ``lr_input.png``, ``uncertainty.png``, ``grid.png``, ``candidate_KK.png`` and ``projection_KK.png`` (best LR
+    consistency first, as in the single-face folders)."""
+    # composing a photo enlarged 4× (tens of MP) costs seconds: the result's own is reused, not drawn again
+    composed = result.composed if choices is None and result.composed is not None else compose(result, choices)
+    images = {"composed.png": composed, "faces.png": annotated(result)}
     for number, face in enumerate(result.faces, 1):
         out = face.output
         folder = face_folder(number)
